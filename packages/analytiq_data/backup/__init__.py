@@ -1,0 +1,1 @@
+"""Database copies that can be trusted: plan, copy, verify (filled in by the backup work)."""

@@ -1,0 +1,1 @@
+"""The ``analytiq-db`` command line: parsing and rendering over the engines, nothing more."""

@@ -1,0 +1,84 @@
+"""Errors a user can act on, each with an exit code and a one-line message.
+
+Engines raise these (wrapping driver errors with ``raise ... from exc``); the command line turns
+them into one line on stderr and the exit code below. Tracebacks go to the log, not the screen.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Exit statuses of ``analytiq-db`` and ``backup_db.py``."""
+
+    OK = 0
+    FAILURE = 1  # a check found a problem (e.g. ``check`` gate, rehearsal failure)
+    USAGE = 2  # bad command-line arguments (argparse's own code)
+    CONFIGURATION = 3  # bad URI, unknown version, unsafe source/destination, ...
+    CONNECTION = 4  # server unreachable, authentication failed
+    LOCK = 5  # another runner holds the migration lock
+    MIGRATION = 6  # a migration step failed, or the state needs a person
+    VERIFICATION = 7  # a copy or a comparison did not verify
+    INTERNAL = 70  # a bug: "internal error ... run with --traceback"
+    INTERRUPTED = 130  # Ctrl-C / SIGTERM
+
+
+class AnalytiqError(Exception):
+    """Base of every error meant for a user: a message saying what failed and what to try."""
+
+    exit_code: ExitCode = ExitCode.FAILURE
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def user_line(self) -> str:
+        """Return the single line shown to the user (message, then the hint if any)."""
+        text = " ".join(self.message.split())
+        if self.hint:
+            text = f"{text} — {' '.join(self.hint.split())}"
+        return text
+
+
+class ConfigurationError(AnalytiqError):
+    """The input is wrong: a bad URI, an unknown version, an unsafe destination."""
+
+    exit_code = ExitCode.CONFIGURATION
+
+
+class DatabaseConnectionError(AnalytiqError):
+    """The server could not be reached or refused the credentials."""
+
+    exit_code = ExitCode.CONNECTION
+
+
+class LockError(AnalytiqError):
+    """Another runner holds the migration lock, or this runner lost it."""
+
+    exit_code = ExitCode.LOCK
+
+
+class MigrationError(AnalytiqError):
+    """A migration step failed, or the recorded state needs a person before anything runs."""
+
+    exit_code = ExitCode.MIGRATION
+
+
+class VerificationError(AnalytiqError):
+    """A copy or a comparison found a difference."""
+
+    exit_code = ExitCode.VERIFICATION
+
+
+class CheckFailed(AnalytiqError):
+    """A gate (``check``, ``rehearse``) found something a person must look at."""
+
+    exit_code = ExitCode.FAILURE
+
+
+class Interrupted(AnalytiqError):
+    """The user or the system asked us to stop; work stopped at a safe point."""
+
+    exit_code = ExitCode.INTERRUPTED

@@ -1,0 +1,1 @@
+"""Versioned, reversible migrations: the public face (filled in by the engine work)."""

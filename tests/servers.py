@@ -1,0 +1,141 @@
+"""Pytest plugin: real MongoDB-compatible servers for every test.
+
+- ``mongo_uri`` / ``mongo_uri_2``: two servers shared by the whole run (SecantusDB processes on
+  free loopback ports, or the real servers named by ``MONGODB_URI`` / ``MONGODB_URI_2``).
+- ``db_name`` / ``client`` / ``db``: a fresh database per test, dropped afterwards.
+- ``server_factory``: servers a test owns and may SIGKILL, restart or start ``--standalone``;
+  only for tests marked ``controls_server``.
+
+Marker ``controls_server``: the test kills or reconfigures a server process, so it runs only on
+the test servers (never against MONGODB_URI). Marker ``needs_real_mongod``: the test exercises what
+SecantusDB lacks (text indexes), so it runs only with MONGODB_URI set.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pymongo import AsyncMongoClient, MongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+from tools.testserver import TestServer
+
+REAL_URI = os.environ.get("MONGODB_URI") or None
+REAL_URI_2 = os.environ.get("MONGODB_URI_2") or None
+
+
+def using_real_server() -> bool:
+    """Return whether the tests run against servers named by MONGODB_URI rather than SecantusDB."""
+    return REAL_URI is not None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Route tests by marker: server-controlling ones to the test servers, mongod-only ones to MONGODB_URI."""
+    only_test_servers = pytest.mark.skip(reason="controls a server process: runs on the test servers, not MONGODB_URI")
+    only_real = pytest.mark.skip(reason="needs a feature SecantusDB lacks: runs when MONGODB_URI names a real mongod")
+    for item in items:
+        if REAL_URI and item.get_closest_marker("controls_server"):
+            item.add_marker(only_test_servers)
+        if not REAL_URI and item.get_closest_marker("needs_real_mongod"):
+            item.add_marker(only_real)
+
+
+@pytest.fixture(scope="session")
+def mongo_uri() -> Iterator[str]:
+    """URI of the server shared by the whole run."""
+    if REAL_URI:
+        yield REAL_URI
+        return
+    server = TestServer(name="shared").start()
+    try:
+        yield server.uri
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def mongo_uri_2() -> Iterator[str]:
+    """URI of a second, separate server (a second "MongoDB instance") for copy tests."""
+    if REAL_URI_2:
+        yield REAL_URI_2
+        return
+    if REAL_URI:
+        pytest.fail("MONGODB_URI is set but MONGODB_URI_2 is not: two-instance tests need both")
+    server = TestServer(name="second").start()
+    try:
+        yield server.uri
+    finally:
+        server.cleanup()
+
+
+def _db_name_for(node: pytest.Item) -> str:
+    base = re.sub(r"[^A-Za-z0-9_]", "_", node.name)[:30]
+    return f"t_{base}_{uuid.uuid4().hex[:8]}"
+
+
+@pytest.fixture
+def db_name(request: pytest.FixtureRequest, mongo_uri: str) -> Iterator[str]:
+    """A database name unique to this test, dropped (with its ``_`` siblings) afterwards."""
+    name = _db_name_for(request.node)
+    yield name
+    _drop_prefixed(mongo_uri, name)
+
+
+@pytest.fixture
+def db_name_2(request: pytest.FixtureRequest, mongo_uri_2: str) -> Iterator[str]:
+    """A database name unique to this test on the second server, dropped afterwards."""
+    name = _db_name_for(request.node)
+    yield name
+    _drop_prefixed(mongo_uri_2, name)
+
+
+def _drop_prefixed(uri: str, name: str) -> None:
+    """Drop ``name`` and any database the test derived from it (``name_copy`` and the like)."""
+    sync: MongoClient[dict[str, Any]]
+    with MongoClient(uri, serverSelectionTimeoutMS=5000) as sync:
+        for existing in sync.list_database_names():
+            if existing == name or existing.startswith(name + "_"):
+                sync.drop_database(existing)
+
+
+@pytest.fixture
+async def client(mongo_uri: str) -> AsyncIterator[AsyncMongoClient[Any]]:
+    """An async PyMongo client on the shared server, closed after the test."""
+    c: AsyncMongoClient[Any] = AsyncMongoClient(mongo_uri, serverSelectionTimeoutMS=5000, tz_aware=True)
+    try:
+        yield c
+    finally:
+        await c.close()
+
+
+@pytest.fixture
+async def db(client: AsyncMongoClient[Any], db_name: str) -> AsyncDatabase[Any]:
+    """This test's own database on the shared server."""
+    return client[db_name]
+
+
+@pytest.fixture
+def server_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[..., TestServer]]:
+    """Start servers this test owns (``standalone=True`` for a standalone); all stopped by PID after."""
+    if not request.node.get_closest_marker("controls_server"):
+        pytest.fail("server_factory is for tests marked @pytest.mark.controls_server")
+    started: list[TestServer] = []
+
+    def start(*, standalone: bool = False, storage: Path | None = None) -> TestServer:
+        path = storage or tmp_path / f"server{len(started)}"
+        path.mkdir(parents=True, exist_ok=True)
+        server = TestServer(path, standalone=standalone, name=f"owned{len(started)}").start()
+        started.append(server)
+        return server
+
+    try:
+        yield start
+    finally:
+        for server in started:
+            server.stop()
