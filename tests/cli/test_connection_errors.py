@@ -19,7 +19,9 @@ def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]
 def test_unreachable_host_fails_fast_in_one_line_without_password() -> None:
     port = free_port()  # nothing listens there
     started = time.monotonic()
-    result = run_cli("ping", "--uri", f"mongodb://admin:hunter2@127.0.0.1:{port}/?directConnection=true", "--timeout", "1")
+    result = run_cli(
+        "ping", "--uri", f"mongodb://admin:hunter2@127.0.0.1:{port}/?directConnection=true", "--timeout", "1"
+    )
     elapsed = time.monotonic() - started
     assert result.returncode == 4
     assert result.stdout == ""
