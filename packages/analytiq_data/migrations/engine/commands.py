@@ -1,0 +1,313 @@
+"""The user's verbs, one thin function each: status, upgrade, downgrade, migrate, history, stamp,
+unlock, resolve. Each takes the client (anything with ``mongodb_async`` and ``env``, such as
+``AnalytiqClient``) and a list of Migration objects, and returns a typed result.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from typing import Any, Literal, Protocol
+
+from pymongo import AsyncMongoClient
+from pymongo.errors import PyMongoError
+
+from analytiq_data.client import connection_error, ping, server_kind
+from analytiq_data.errors import AnalytiqError, ConfigurationError, LockError
+from analytiq_data.migrations.base import Migration
+from analytiq_data.migrations.engine import checks
+from analytiq_data.migrations.engine.checksum import migration_checksum
+from analytiq_data.migrations.engine.lock import MigrationLock, delete_lock, format_time, read_lock
+from analytiq_data.migrations.engine.plan import check_version, target_for_down, target_for_up, validate_migrations
+from analytiq_data.migrations.engine.results import (
+    HistoryResult,
+    Mismatch,
+    ResolveResult,
+    RunResult,
+    StampResult,
+    StatusResult,
+    StepStatus,
+    UnlockResult,
+)
+from analytiq_data.migrations.engine.runner import Runner, RunOptions, StopRequest
+from analytiq_data.migrations.engine.state import StateStore
+from analytiq_data.progress import Progress
+from analytiq_data.settings import DEFAULT_TIMEOUT_S
+
+
+class ClientLike(Protocol):
+    """What the verbs need of a client: the async Mongo client and the database name (``env``)."""
+
+    mongodb_async: AsyncMongoClient[Any]
+    env: str
+
+
+@contextlib.asynccontextmanager
+async def _driver_errors(target: ClientLike) -> AsyncIterator[None]:
+    """Turn a driver error escaping a verb into a one-line DatabaseConnectionError."""
+    try:
+        yield
+    except AnalytiqError:
+        raise
+    except PyMongoError as exc:
+        uri = str(getattr(target, "uri", "") or "")
+        raise connection_error(uri, exc, float(getattr(target, "timeout_s", DEFAULT_TIMEOUT_S))) from exc
+
+
+async def _transactions(target: ClientLike) -> bool:
+    timeout_s = float(getattr(target, "timeout_s", DEFAULT_TIMEOUT_S))
+    hello = await ping(target.mongodb_async, str(getattr(target, "uri", "")), timeout_s)
+    return server_kind(hello).supports_transactions
+
+
+async def _runner(
+    target: ClientLike,
+    migrations: Sequence[Migration],
+    options: RunOptions | None,
+    progress: Progress | None,
+    stop: StopRequest | None,
+) -> Runner:
+    checked = validate_migrations(migrations)
+    return Runner(
+        target.mongodb_async,
+        target.env,
+        checked,
+        transactions=await _transactions(target),
+        options=options,
+        progress=progress,
+        stop=stop,
+    )
+
+
+async def migrate(
+    target: ClientLike,
+    migrations: Sequence[Migration],
+    target_version: int | None = None,
+    *,
+    options: RunOptions | None = None,
+    progress: Progress | None = None,
+    stop: StopRequest | None = None,
+) -> RunResult:
+    """Bring the database to ``target_version`` (default: the newest), up or down.
+
+    A database newer than the list is left alone with a warning (never an implicit downgrade).
+    """
+    async with _driver_errors(target):
+        runner = await _runner(target, migrations, options, progress, stop)
+        if target_version is None:
+            return await runner.run(lambda current, head: head, ahead_is_ok=True)
+        return await runner.run(lambda current, head: check_version(target_version, head))
+
+
+async def up(
+    target: ClientLike,
+    migrations: Sequence[Migration],
+    to: int | None = None,
+    *,
+    options: RunOptions | None = None,
+    progress: Progress | None = None,
+    stop: StopRequest | None = None,
+) -> RunResult:
+    """Apply pending migrations up to ``to`` (default: the newest); never go down."""
+    async with _driver_errors(target):
+        runner = await _runner(target, migrations, options, progress, stop)
+        return await runner.run(lambda current, head: target_for_up(current, head, to), ahead_is_ok=to is None)
+
+
+async def down(
+    target: ClientLike,
+    migrations: Sequence[Migration],
+    to: int | None = None,
+    steps: int | None = None,
+    *,
+    options: RunOptions | None = None,
+    progress: Progress | None = None,
+    stop: StopRequest | None = None,
+) -> RunResult:
+    """Revert migrations down to version ``to``, or ``steps`` steps (default: one step)."""
+    async with _driver_errors(target):
+        runner = await _runner(target, migrations, options, progress, stop)
+        return await runner.run(lambda current, head: target_for_down(current, head, to, steps))
+
+
+async def status(target: ClientLike, migrations: Sequence[Migration]) -> StatusResult:
+    """Return where the database stands: applied and pending steps, and anything needing attention."""
+    checked = validate_migrations(migrations)
+    async with _driver_errors(target):
+        transactions = await _transactions(target)
+        db = target.mongodb_async[target.env]
+        state = StateStore(db)
+        version = await state.read_version()
+        current, head = version.version, len(checked)
+        in_effect = await state.in_effect(min(current, head))
+        lock = await read_lock(db)
+        dirty = await checks.live_dirty(state, current, under_lock=False)
+        if dirty is None and (lock is None or not lock.live):
+            record = await state.dirty_record()
+            if record is not None and record.outcome == "started" and current != checks.dirty_target(record):
+                dirty = record  # left "started" by a runner that is gone
+    steps: list[StepStatus] = []
+    for version_no, m in enumerate(checked, start=1):
+        rec = in_effect.get(version_no) if version_no <= current else None
+        checksum = migration_checksum(m)
+        steps.append(
+            StepStatus(
+                version=version_no,
+                name=m.name,
+                description=m.description,
+                applied=version_no <= current,
+                applied_at=rec.ended_at if rec else None,
+                recorded_name=rec.name if rec else None,
+                code_changed=bool(rec and rec.checksum and checksum and rec.checksum != checksum),
+                use_transaction=m.use_transaction,
+                idempotent=m.idempotent,
+                reversible=m.reversible,
+            )
+        )
+    found = await checks.mismatches(state, checked, current)
+    changed = tuple(s.version for s in steps if s.code_changed)
+    problems = _problems(current, head, found, changed, steps, dirty, lock)
+    return StatusResult(
+        database=target.env,
+        current=current,
+        head=head,
+        updated_at=version.updated_at,
+        transactions=transactions,
+        steps=tuple(steps),
+        database_ahead=current > head,
+        mismatches=tuple(found),
+        changed=changed,
+        dirty=dirty,
+        lock=lock,
+        problems=tuple(problems),
+    )
+
+
+def _problems(
+    current: int,
+    head: int,
+    found: Sequence[Mismatch],
+    changed: Sequence[int],
+    steps: Sequence[StepStatus],
+    dirty: Any,
+    lock: Any,
+) -> list[str]:
+    problems: list[str] = []
+    if current > head:
+        problems.append(f"the database is at version {current}, newer than this code's newest migration ({head})")
+    if found:
+        problems.append(checks.mismatch_error(found).user_line())
+    for version_no in changed:
+        step = steps[version_no - 1]
+        problems.append(f"version {version_no} ({step.name}) changed since it was applied")
+    if dirty is not None:
+        problems.append(checks.dirty_error(dirty).user_line())
+    if lock is not None and lock.live:
+        problems.append(f"a migration is running: lock held by {lock.describe()}")
+    return problems
+
+
+async def history(target: ClientLike, *, limit: int = 0, version: int | None = None) -> HistoryResult:
+    """Return the migration history, newest first (``limit`` 0 = all; ``version`` filters)."""
+    async with _driver_errors(target):
+        records = await StateStore(target.mongodb_async[target.env]).records(limit=limit, version=version)
+    return HistoryResult(database=target.env, records=tuple(records))
+
+
+async def unlock(target: ClientLike, *, force: bool = False) -> UnlockResult:
+    """Clear the migration lock after saying who held it; refuse a live lock unless ``force``."""
+    async with _driver_errors(target):
+        db = target.mongodb_async[target.env]
+        info = await read_lock(db)
+        if info is None:
+            return UnlockResult(database=target.env, lock=None, cleared=False)
+        if info.live and not force:
+            ends = f"; its lease ends at {format_time(info.expires_at)}" if info.expires_at else ""
+            raise LockError(
+                f"the migration lock is live: held by {info.describe()}{ends}",
+                hint="wait for the runner to finish; if it is dead, wait for the lease to end or use --force",
+            )
+        cleared = await delete_lock(db, info)
+    return UnlockResult(database=target.env, lock=info, cleared=cleared)
+
+
+@contextlib.asynccontextmanager
+async def _locked(target: ClientLike, options: RunOptions | None) -> AsyncIterator[StateStore]:
+    opts = options or RunOptions()
+    db = target.mongodb_async[target.env]
+    lock = MigrationLock(db, lease_s=opts.lease_s)
+    await lock.acquire(opts.lock_wait_s)
+    try:
+        yield StateStore(db)
+    finally:
+        await lock.release()
+
+
+async def stamp(
+    target: ClientLike, migrations: Sequence[Migration], version: int, *, options: RunOptions | None = None
+) -> StampResult:
+    """Record ``version`` as the database's version without running any step.
+
+    Versions 1…N are recorded as applied by the list's current classes (which also accepts a
+    renamed class or changed code as applied), versions above N as not applied.
+    """
+    checked = validate_migrations(migrations)
+    check_version(version, len(checked))
+    async with _driver_errors(target), _locked(target, options) as state:
+        current = (await state.read_version()).version
+        await checks.refuse_if_dirty(state, current, under_lock=True)
+        docs = [_stamp_doc(v, checked[v - 1], "up") for v in range(1, version + 1)]
+        docs += [_stamp_doc(v, checked[v - 1], "down") for v in range(version + 1, min(current, len(checked)) + 1)]
+        await state.add_records(docs)
+        await state.write_version(current, version)
+    return StampResult(database=target.env, from_version=current, to_version=version)
+
+
+def _stamp_doc(version: int, m: Migration, direction: str, outcome: str = "stamped") -> dict[str, Any]:
+    return {
+        "version": version,
+        "name": m.name,
+        "description": m.description,
+        "direction": direction,
+        "outcome": outcome,
+        "checksum": migration_checksum(m),
+        "transactional": False,
+        "dirty": False,
+    }
+
+
+async def resolve(
+    target: ClientLike,
+    migrations: Sequence[Migration],
+    mark: Literal["applied", "reverted"],
+    version: int | None = None,
+    *,
+    options: RunOptions | None = None,
+) -> ResolveResult:
+    """Record what is true after a dirty step: its change is in the data (``applied``) or not (``reverted``)."""
+    if mark not in ("applied", "reverted"):
+        raise ConfigurationError(f"unknown mark {mark!r}", hint="use --mark applied or --mark reverted")
+    checked = validate_migrations(migrations)
+    async with _driver_errors(target), _locked(target, options) as state:
+        current = (await state.read_version()).version
+        record = await checks.live_dirty(state, current, under_lock=True)
+        if record is None:
+            raise ConfigurationError("nothing to resolve: the database is not dirty", hint="see analytiq-db status")
+        if version is not None and version != record.version:
+            raise ConfigurationError(
+                f"the dirty step is version {record.version} ({record.name}), not version {version}",
+                hint=f"use --version {record.version}",
+            )
+        done = mark == "applied"
+        if record.direction == "up":
+            new = record.version if done else record.version - 1
+        else:
+            new = record.version - 1 if done else record.version
+        direction = record.direction if done else ("down" if record.direction == "up" else "up")
+        if 1 <= record.version <= len(checked):
+            await state.add_records([_stamp_doc(record.version, checked[record.version - 1], direction, "resolved")])
+        await state.clear_dirty(record.id, record.outcome, resolution=mark)
+        await state.write_version(current, new)
+    return ResolveResult(
+        database=target.env, version=record.version, name=record.name, mark=mark, from_version=current, to_version=new
+    )

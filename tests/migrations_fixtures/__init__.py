@@ -1,0 +1,1 @@
+"""Small migration lists the engine's tests run against real servers (nothing Analytiq-specific)."""
