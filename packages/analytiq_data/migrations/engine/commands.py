@@ -158,7 +158,9 @@ async def status(target: ClientLike, migrations: Sequence[Migration]) -> StatusR
                 applied=version_no <= current,
                 applied_at=rec.ended_at if rec else None,
                 recorded_name=rec.name if rec else None,
-                code_changed=bool(rec and rec.checksum and checksum and rec.checksum != checksum),
+                code_changed=bool(
+                    rec and rec.name == m.name and rec.checksum and checksum and rec.checksum != checksum
+                ),
                 use_transaction=m.use_transaction,
                 idempotent=m.idempotent,
                 reversible=m.reversible,

@@ -166,6 +166,9 @@ class Runner:
             return self._result(current, target, steps=planned, dry_run=True, direction=steps.direction)
         return await self._run_locked(target)
 
+    async def _give_up(self, target: int) -> bool:
+        return self.stop.requested or await self._reached(target)
+
     async def _reached(self, target: int) -> bool:
         current = (await self.state.read_version()).version
         return current == target and await self.state.dirty_record() is None
@@ -173,8 +176,15 @@ class Runner:
     async def _run_locked(self, target: int) -> RunResult:
         lock = MigrationLock(self.db, lease_s=self.options.lease_s)
         started = time.monotonic()
-        holder = await lock.acquire(self.options.lock_wait_s, give_up=lambda: self._reached(target))
+        holder = await lock.acquire(self.options.lock_wait_s, give_up=lambda: self._give_up(target))
         waited = round(time.monotonic() - started, 3)
+        if self.stop.requested and not lock.held:
+            raise RunInterrupted(
+                "interrupted while waiting for the migration lock; nothing was done",
+                hint="run the command again",
+                applied=(),
+                version=(await self.state.read_version()).version,
+            )
         if holder is not None:
             self.progress.note(f"another runner ({holder.describe()}) brought the database to version {target}")
             return self._result(target, target, reached_by_other=True, waited_s=waited)
@@ -260,7 +270,8 @@ class Runner:
         finally:
             self.stop.attach(None)
         duration = round(time.monotonic() - t0, 3)
-        self.progress.finish(task, "applied in a transaction" if in_tx else "applied")
+        done = "applied" if step.direction == "up" else "reverted"
+        self.progress.finish(task, f"{done} in a transaction" if in_tx else done)
         return _planned(step, self.transactions, "applied", duration)
 
     async def _execute(self, step: Step, in_tx: bool, record: Any, started: Any, lock: MigrationLock) -> None:
