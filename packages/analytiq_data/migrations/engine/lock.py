@@ -2,10 +2,11 @@
 
 The lease is one document, ``{_id: "migration_lock", holder, host, pid, token, locked_at,
 expires_at, renewed_at, lease_s, txn_lsid}``. It is taken atomically with ``find_one_and_update``
-(upsert on the fixed ``_id``, filtered on ``expires_at < $$NOW``): a live lease makes the upsert hit
-a duplicate key, so exactly one runner wins. ``expires_at`` is computed from ``$$NOW``, so the
-server's clock decides, never a runner's. A background task renews the lease while steps run; a
-runner whose renewal finds another token has lost the lease and stops before its next step.
+(upsert on the fixed ``_id``, filtered on ``expires_at < $$NOW``, compared in milliseconds): a
+live lease makes the upsert hit a duplicate key, so exactly one runner wins. ``expires_at`` is
+computed from ``$$NOW``, so the server's clock decides, never a runner's. A background task
+renews the lease while steps run; a runner whose renewal finds another token has lost the lease
+and stops before its next step.
 
 The original code's lock, ``{_id: "migration_lock", holder, locked_at, expires_at}`` (host name
 only, 300 s, never renewed), is respected the same way until it expires.
@@ -94,11 +95,20 @@ def format_time(value: datetime) -> str:
     return value.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def _expires_before_now() -> dict[str, Any]:
+    """Return the ``$expr`` "expires_at is before the server's now" (a missing expiry counts as past).
+
+    Compared as milliseconds: SecantusDB evaluates a date compared with ``$$NOW`` as false both
+    ways; ``$toLong`` on both sides is the same test on mongod and works there too.
+    """
+    return {"$lt": [{"$toLong": "$expires_at"}, {"$toLong": "$$NOW"}]}
+
+
 async def read_lock(db: AsyncDatabase[Any]) -> LockInfo | None:
     """Return the lock document with ``live`` judged by the server's clock, or None if there is none."""
     pipeline: list[dict[str, Any]] = [
         {"$match": {"_id": LOCK_ID}},
-        {"$addFields": {"_live": {"$gt": ["$expires_at", "$$NOW"]}}},
+        {"$addFields": {"_live": {"$not": [_expires_before_now()]}}},
     ]
     async for doc in await db[LOCK_COLLECTION].aggregate(pipeline):
         return LockInfo.from_doc(doc, live=bool(doc.pop("_live", False)))
@@ -142,6 +152,7 @@ class MigrationLock:
         self.token = uuid.uuid4().hex
         self.held = False
         self.lost = False
+        self.took_over: LockInfo | None = None  # the expired lease this runner replaced, if any
         self._renewer: asyncio.Task[None] | None = None
         self._last_renewal = 0.0
 
@@ -165,7 +176,7 @@ class MigrationLock:
 
     async def try_acquire(self) -> bool:
         """Take the lease if it is free or expired; return whether this runner now holds it."""
-        query = {"_id": LOCK_ID, "$expr": {"$lt": ["$expires_at", "$$NOW"]}}
+        query = {"_id": LOCK_ID, "$expr": _expires_before_now()}
         try:
             before = await self.coll.find_one_and_update(
                 query, self._lease_update(), upsert=True, return_document=ReturnDocument.BEFORE
@@ -176,16 +187,23 @@ class MigrationLock:
         self._last_renewal = time.monotonic()
         if before is not None:
             previous = LockInfo.from_doc(before, live=False)
+            self.took_over = previous
             log.warning("took over the expired migration lock of %s", previous.describe())
             if previous.txn_lsid is not None:
                 await kill_session(self.db, previous.txn_lsid)
         return True
 
-    async def acquire(self, wait_s: float, give_up: Callable[[], Awaitable[bool]] | None = None) -> LockInfo | None:
+    async def acquire(
+        self,
+        wait_s: float,
+        give_up: Callable[[], Awaitable[bool]] | None = None,
+        on_wait: Callable[[LockInfo | None], None] | None = None,
+    ) -> LockInfo | None:
         """Take the lease, waiting up to ``wait_s`` seconds with backoff while another runner holds it.
 
         Returns None once held. Returns the holder's LockInfo when ``give_up()`` says waiting is no
-        longer needed (e.g. the target was reached). Raises LockError naming the holder on timeout.
+        longer needed (e.g. the target was reached). ``on_wait(holder)`` is called once, when
+        waiting begins. Raises LockError naming the holder on timeout.
         """
         deadline = time.monotonic() + max(wait_s, 0.0)
         delay = 0.05
@@ -195,6 +213,9 @@ class MigrationLock:
             info = await read_lock(self.db)
             if give_up is not None and await give_up():
                 return info
+            if on_wait is not None:
+                on_wait(info)
+                on_wait = None
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise self._held_error(info, wait_s)
@@ -222,6 +243,12 @@ class MigrationLock:
             return False
         self._last_renewal = time.monotonic()
         return True
+
+    async def confirm(self) -> None:
+        """Renew the lease now and raise LockError if it was lost (the check before a commit)."""
+        if not self.lost:
+            await self.renew()
+        self.check()
 
     async def set_transaction(self, lsid: Any) -> None:
         """Record (or clear, with None) the session id of the transaction this runner has open."""

@@ -20,15 +20,15 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
-from analytiq_data.errors import MigrationError
+from analytiq_data.errors import AnalytiqError, LockError
 from analytiq_data.migrations.base import Migration
 from analytiq_data.migrations.engine import checks
 from analytiq_data.migrations.engine.checksum import migration_checksum
-from analytiq_data.migrations.engine.lock import DEFAULT_LEASE_S, DEFAULT_LOCK_WAIT_S, MigrationLock
+from analytiq_data.migrations.engine.lock import DEFAULT_LEASE_S, DEFAULT_LOCK_WAIT_S, LockInfo, MigrationLock
 from analytiq_data.migrations.engine.plan import Plan, Step, plan
 from analytiq_data.migrations.engine.results import RunInterrupted, RunResult, StepFailedError, StepResult
 from analytiq_data.migrations.engine.session import run_in_transaction, transaction_database
-from analytiq_data.migrations.engine.state import StateStore, utcnow
+from analytiq_data.migrations.engine.state import StateStore, VersionConflict, utcnow
 from analytiq_data.progress import NULL_PROGRESS, Progress
 from analytiq_data.uri import redact_text
 
@@ -166,6 +166,10 @@ class Runner:
             return self._result(current, target, steps=planned, dry_run=True, direction=steps.direction)
         return await self._run_locked(target)
 
+    def _note_waiting(self, holder: LockInfo | None) -> None:
+        who = holder.describe() if holder else "another runner"
+        self.progress.note(f"waiting up to {self.options.lock_wait_s:g}s for the migration lock held by {who}")
+
     async def _give_up(self, target: int) -> bool:
         return self.stop.requested or await self._reached(target)
 
@@ -176,7 +180,11 @@ class Runner:
     async def _run_locked(self, target: int) -> RunResult:
         lock = MigrationLock(self.db, lease_s=self.options.lease_s)
         started = time.monotonic()
-        holder = await lock.acquire(self.options.lock_wait_s, give_up=lambda: self._give_up(target))
+        holder = await lock.acquire(
+            self.options.lock_wait_s, give_up=lambda: self._give_up(target), on_wait=self._note_waiting
+        )
+        if lock.took_over is not None:
+            self.progress.note(f"took over the expired migration lock of {lock.took_over.describe()}")
         waited = round(time.monotonic() - started, 3)
         if self.stop.requested and not lock.held:
             raise RunInterrupted(
@@ -288,7 +296,7 @@ class Runner:
             await self.state.finish_record(record, "applied", started, session=session)
 
         try:
-            await run_in_transaction(self.client, body, on_session=lock.set_transaction, before_commit=lock.check)
+            await run_in_transaction(self.client, body, on_session=lock.set_transaction, before_commit=lock.confirm)
         finally:
             if lock.held and not lock.lost:
                 await lock.set_transaction(None)
@@ -303,9 +311,9 @@ class Runner:
         except Exception as write_error:  # the step's failure matters more than the record's
             log.error("could not record the step's %s: %s", outcome, write_error)
 
-    def _failure(self, step: Step, exc: BaseException, in_tx: bool, dirty: bool) -> MigrationError:
-        if isinstance(exc, MigrationError) and not isinstance(exc, StepFailedError) and exc.hint:
-            return exc  # lock lost, version conflict: already a sentence for a person
+    def _failure(self, step: Step, exc: BaseException, in_tx: bool, dirty: bool) -> AnalytiqError:
+        if isinstance(exc, LockError | VersionConflict):
+            return exc  # lost the lease, or another runner moved the version: already a sentence
         at = step.from_version
         if in_tx:
             after = "its writes were rolled back"

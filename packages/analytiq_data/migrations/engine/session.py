@@ -57,12 +57,12 @@ async def run_in_transaction(
     body: Callable[[AsyncClientSession], Awaitable[T]],
     *,
     on_session: Callable[[Any], Awaitable[None]] | None = None,
-    before_commit: Callable[[], None] | None = None,
+    before_commit: Callable[[], Awaitable[None]] | None = None,
 ) -> T:
     """Run ``body(session)`` inside one transaction with the session bound, then commit.
 
     ``on_session(lsid)`` runs before the transaction starts (to record the session id, so a new
-    lock holder can kill it if this process dies); ``before_commit()`` may raise to abort instead
+    lock holder can kill it if this process dies); ``await before_commit()`` may raise to abort instead
     of committing (e.g. when the lock was lost). A TransientTransactionError retries the whole
     body up to three times; any other error aborts the transaction and propagates.
     """
@@ -75,7 +75,7 @@ async def run_in_transaction(
                 async with session.bind(end_session=False):
                     result = await body(session)
                 if before_commit is not None:
-                    before_commit()
+                    await before_commit()
                 await _commit(session)
                 return result
             except BaseException as exc:
