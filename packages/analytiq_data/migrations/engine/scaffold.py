@@ -8,6 +8,7 @@ length. The file is checked to compile before it is replaced, atomically.
 from __future__ import annotations
 
 import ast
+import json
 import os
 import re
 import tempfile
@@ -19,11 +20,11 @@ from analytiq_data.migrations.engine.results import NewResult
 
 CLASS_TEMPLATE = '''class {name}(Migration):
     def __init__(self) -> None:
-        super().__init__(description={description!r})
+        super().__init__(description={description})
 
     async def up(self, db: AsyncDatabase[Any]) -> bool:
-        """Apply the change. Raise on failure: the runner records the traceback."""
-        # Make it safe to run twice: outside a transaction a step runs again after a crash.
+        """Apply the change. Raise on failure: the runner keeps the traceback."""
+        # Make it safe to run twice: outside a transaction it re-runs after a crash.
         return True
 
     async def down(self, db: AsyncDatabase[Any]) -> bool:
@@ -130,7 +131,9 @@ def add_migration(path: Path, attribute: str, description: str) -> NewResult:
     stmt, lst = _find_list(tree, attribute)
     version = len(lst.elts) + 1
     text = _append_entry(text, lst, f"{name}()")
-    text = _insert_before(text, stmt, CLASS_TEMPLATE.format(name=name, description=description.strip()))
+    text = _insert_before(
+        text, stmt, CLASS_TEMPLATE.format(name=name, description=json.dumps(description.strip(), ensure_ascii=False))
+    )
     text = _add_imports(text, tree, [n for n in NEEDED_IMPORTS if n not in defined])
     compile(text, str(path), "exec")
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

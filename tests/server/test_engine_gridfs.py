@@ -1,0 +1,74 @@
+"""GridFS inside a transactional step: the step gets a real AsyncDatabase (so AsyncGridFSBucket
+accepts it) whose operations join the step's transaction without ``session=``.
+
+The bucket exists before the step runs (its indexes were created by an earlier upload), as
+Analytiq's ``ocr`` bucket does. Note: SecantusDB cannot create indexes inside a transaction; on
+mongod (read concern "local", which the engine uses) the bucket's first upload may create them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from gridfs import AsyncGridFSBucket
+from pymongo.asynchronous.database import AsyncDatabase
+
+import analytiq_data as ad
+from analytiq_data.client import AnalytiqClient
+from analytiq_data.migrations import StepFailedError
+from tests.migrations_fixtures import gridfs_steps
+
+
+@pytest.fixture
+async def aclient(mongo_uri: str, db_name: str) -> AsyncIterator[AnalytiqClient]:
+    client = AnalytiqClient(uri=mongo_uri, env=db_name)
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+async def _names(db: AsyncDatabase[Any]) -> list[str]:
+    return sorted([f["filename"] async for f in db["ocr.files"].find()])
+
+
+async def test_gridfs_bucket_in_a_transactional_step_commits_and_rolls_back(
+    aclient: AnalytiqClient, db: AsyncDatabase[Any]
+) -> None:
+    bucket = AsyncGridFSBucket(db, bucket_name="ocr")
+    for doc_id in ("a1", "b2"):
+        await bucket.upload_from_stream(f"{doc_id}_list", f"ocr of {doc_id}".encode() * 1000)
+    chunks_before = await db["ocr.chunks"].count_documents({})
+
+    await db.flags.insert_one({"_id": "fail"})
+    with pytest.raises(StepFailedError, match="failing after the GridFS writes"):
+        await ad.migrations.run_migrations(aclient, migrations=gridfs_steps.MIGRATIONS)
+    assert await _names(db) == ["a1_list", "b2_list"]  # renames and upload rolled back together
+    assert await db["ocr.chunks"].count_documents({}) == chunks_before
+
+    await db.flags.delete_many({})
+    result = await ad.migrations.run_migrations(aclient, migrations=gridfs_steps.MIGRATIONS)
+    assert result.steps[0].transactional
+    assert await _names(db) == ["a1_json", "b2_json", "migrated-marker"]
+    data = await (await bucket.open_download_stream_by_name("a1_json")).read()
+    assert data == b"ocr of a1" * 1000  # chunks untouched
+
+    await ad.migrations.run_migrations(aclient, target_version=0, migrations=gridfs_steps.MIGRATIONS)
+    assert await _names(db) == ["a1_list", "b2_list"]
+    assert await db["ocr.chunks"].count_documents({}) == chunks_before
+
+
+async def test_bucket_find_inside_a_transaction_fails_with_advice(
+    aclient: AnalytiqClient, db: AsyncDatabase[Any]
+) -> None:
+    await AsyncGridFSBucket(db, bucket_name="ocr").upload_from_stream("x_list", b"x")
+    with pytest.raises(StepFailedError) as info:
+        await ad.migrations.run_migrations(aclient, migrations=gridfs_steps.BUCKET_FIND)
+    assert info.value.message == (
+        "version 1 (UsesBucketFindMigration) failed (up): InvalidOperation: GridFS does not support "
+        "multi-document transactions"
+    )
+    assert info.value.hint is not None
+    assert "iterate db['<bucket>.files'].find() instead, or declare use_transaction = False" in info.value.hint
