@@ -73,7 +73,7 @@ def test_up_status_down_history_in_text_and_json(cli: Any, sdb: Database[Any]) -
         (1, "up"),
     ]
     assert cli("history", "--limit", "2").stdout.count("applied") == 2
-    assert sdb.migrations.find_one({"_id": "schema_version"})["version"] == 0
+    assert (sdb.migrations.find_one({"_id": "schema_version"}) or {}).get("version") == 0
 
 
 def test_dry_run_shows_the_plan_and_changes_nothing(cli: Any, sdb: Database[Any]) -> None:
@@ -155,7 +155,7 @@ def test_failed_step_exits_6_with_one_line(cli: Any, sdb: Database[Any]) -> None
 def test_stamp_and_bad_migrations_names(cli: Any, sdb: Database[Any]) -> None:
     result = cli("stamp", "2", "--migrations", BASIC)
     assert result.returncode == 0 and "recorded version 2 (was 0); no step ran" in result.stdout
-    assert sdb.migrations.find_one({"_id": "schema_version"})["version"] == 2
+    assert (sdb.migrations.find_one({"_id": "schema_version"}) or {}).get("version") == 2
 
     result = cli("status", "--migrations", "tests.migrations_fixtures.nope:MIGRATIONS")
     assert result.returncode == 3
