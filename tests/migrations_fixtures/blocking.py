@@ -42,3 +42,13 @@ class WaitForGoMigration(Migration):
 
 
 MIGRATIONS: list[Migration] = [SeedUsersMigration(), WaitForGoMigration(), AddActiveMigration()]
+
+
+class WaitForGoNotIdempotentMigration(WaitForGoMigration):
+    """The same wait, outside a transaction, in a step declared unsafe to re-run."""
+
+    use_transaction = False
+    idempotent = False
+
+
+NOT_IDEMPOTENT: list[Migration] = [SeedUsersMigration(), WaitForGoNotIdempotentMigration(), AddActiveMigration()]

@@ -169,3 +169,30 @@ async def test_a_runner_that_lost_its_lease_does_not_commit_or_go_on(
     assert await db.partial.count_documents({}) == 0 and await effects(db) == {}
     # The thief's lease is left alone.
     assert (await db.migration_lock.find_one({"_id": "migration_lock"}) or {}).get("token") == "thief"
+
+
+async def test_killed_non_idempotent_step_leaves_the_database_dirty(
+    tmp_path: Path, mongo_uri: str, db_name: str, db: AsyncDatabase[Any]
+) -> None:
+    spec = "tests.migrations_fixtures.blocking:NOT_IDEMPOTENT"
+    args = ("up", "--uri", mongo_uri, "--db", db_name, "--migrations", spec, "--lease", "1")
+    first = start_cli(tmp_path, "first", *args)
+    try:
+        await wait_until(lambda: _exists(db, "entered"), "the first runner inside step 2")
+        first.proc.send_signal(signal.SIGKILL)
+        first.wait(30)
+    finally:
+        first.stop()
+    await db.signals.insert_one({"_id": "go"})
+    second = start_cli(tmp_path, "second", *args, "--lock-wait", "30")
+    try:
+        code = second.wait(60)
+    finally:
+        second.stop()
+    assert code == 6
+    line = second.stderr().splitlines()[-1]
+    assert line.startswith(
+        "analytiq-db: error: the database is dirty: version 2 (WaitForGoNotIdempotentMigration, idempotent = False) "
+        "was interrupted going up outside a transaction at "
+    )
+    assert await effects(db) == {"1:up": 1, "2:up": 1}  # the step did not run again
