@@ -98,3 +98,11 @@ def test_up_and_down_targets() -> None:
         target_for_down(3, 4, None, 4)
     with pytest.raises(ConfigurationError, match="cannot go down 1 step"):
         target_for_down(0, 4, None, None)
+
+
+def test_analytiqs_list_is_exposed_checked_and_lazily() -> None:
+    import analytiq_data as ad
+    from analytiq_data.migrations import migration
+
+    assert ad.migrations.MIGRATIONS is migration.MIGRATIONS
+    assert validate_migrations(ad.migrations.MIGRATIONS) == tuple(migration.MIGRATIONS)

@@ -8,6 +8,7 @@ raises StepFailedError / LockError / RunInterrupted / MigrationError with one li
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import traceback
@@ -261,7 +262,7 @@ class Runner:
                 "run_id": self.run_id,
             }
         )
-        worker = asyncio.create_task(self._execute(step, in_tx, record, started, lock))
+        worker = asyncio.create_task(self._execute_reporting(step, in_tx, record, started, lock))
         self.stop.attach(worker)
         try:
             await worker
@@ -281,6 +282,11 @@ class Runner:
         done = "applied" if step.direction == "up" else "reverted"
         self.progress.finish(task, f"{done} in a transaction" if in_tx else done)
         return _planned(step, self.transactions, "applied", duration)
+
+    async def _execute_reporting(self, step: Step, in_tx: bool, record: Any, started: Any, lock: MigrationLock) -> None:
+        """Run the step with this run's Progress as the batch helper's default (set in the step's task only)."""
+        with _step_progress(self.progress):
+            await self._execute(step, in_tx, record, started, lock)
 
     async def _execute(self, step: Step, in_tx: bool, record: Any, started: Any, lock: MigrationLock) -> None:
         if not in_tx:
@@ -346,6 +352,15 @@ class Runner:
             applied=tuple(self.applied),
             version=step.from_version,
         )
+
+
+def _step_progress(progress: Progress) -> contextlib.AbstractContextManager[None]:
+    """Return the batch helper's ``use_progress(progress)``, so ``batch_update`` in a step reports here."""
+    try:
+        from analytiq_data.migrations.batch import use_progress
+    except ImportError:  # the batch helper is optional to the engine
+        return contextlib.nullcontext()
+    return use_progress(progress)
 
 
 def _being_cancelled() -> bool:

@@ -17,10 +17,13 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
+import pymongo
 from pymongo import AsyncMongoClient, WriteConcern
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
+
+from analytiq_data.errors import ConfigurationError
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +70,11 @@ async def run_in_transaction(
     body up to three times; any other error aborts the transaction and propagates.
     """
     async with client.start_session() as session:
+        if not hasattr(session, "bind"):
+            raise ConfigurationError(
+                f"PyMongo {pymongo.version} cannot bind a session to a step (AsyncClientSession.bind)",
+                hint="install pymongo>=4.17",
+            )
         if on_session is not None:
             await on_session(session.session_id)
         for attempt in range(1, TRANSACTION_RETRIES + 1):
