@@ -100,6 +100,10 @@ async def test_database_newer_than_the_code_is_left_alone(aclient: AnalytiqClien
     assert "the database is at version 5, newer than this code's newest migration (3)" in status.problems
     with pytest.raises(MigrationError, match="newer than this code's newest migration"):
         await ad.migrations.run_migrations(aclient, target_version=1, migrations=LIST)
+    with pytest.raises(MigrationError) as info:
+        await ad.migrations.down(aclient, migrations=LIST)
+    assert info.value.message == "the database is at version 5, newer than this code's newest migration (3)"
+    assert (await ad.migrations.up(aclient, migrations=LIST)).database_ahead
     assert (await version_doc(db) or {})["version"] == 5
 
 

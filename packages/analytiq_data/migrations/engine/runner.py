@@ -26,7 +26,7 @@ from analytiq_data.migrations.base import Migration
 from analytiq_data.migrations.engine import checks
 from analytiq_data.migrations.engine.checksum import migration_checksum
 from analytiq_data.migrations.engine.lock import DEFAULT_LEASE_S, DEFAULT_LOCK_WAIT_S, LockInfo, MigrationLock
-from analytiq_data.migrations.engine.plan import Plan, Step, plan
+from analytiq_data.migrations.engine.plan import Plan, Step, database_ahead_error, plan
 from analytiq_data.migrations.engine.results import RunInterrupted, RunResult, StepFailedError, StepResult
 from analytiq_data.migrations.engine.session import run_in_transaction, transaction_database
 from analytiq_data.migrations.engine.state import StateStore, VersionConflict, utcnow
@@ -157,6 +157,8 @@ class Runner:
                 f"({head}); nothing done"
             )
             return self._result(current, current, database_ahead=True)
+        if current > head:
+            raise database_ahead_error(current, head)
         target = choose_target(current, head)
         steps = plan(self.migrations, current, target)
         await self._check(current, under_lock=False)
