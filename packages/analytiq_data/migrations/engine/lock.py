@@ -175,18 +175,26 @@ class MigrationLock:
         ]
 
     async def try_acquire(self) -> bool:
-        """Take the lease if it is free or expired; return whether this runner now holds it."""
+        """Take the lease if it is free or expired; return whether this runner now holds it.
+
+        Who won is decided by reading back this runner's token (``ReturnDocument.AFTER``), not by
+        the pre-image: under a race the pre-image a server returns may be stale.
+        """
+        previous = await read_lock(self.db)
+        if previous is not None and previous.live:
+            return False
         query = {"_id": LOCK_ID, "$expr": _expires_before_now()}
         try:
-            before = await self.coll.find_one_and_update(
-                query, self._lease_update(), upsert=True, return_document=ReturnDocument.BEFORE
+            after = await self.coll.find_one_and_update(
+                query, self._lease_update(), upsert=True, return_document=ReturnDocument.AFTER
             )
         except DuplicateKeyError:
             return False
+        if after is None or after.get("token") != self.token:
+            return False
         self.held, self.lost = True, False
         self._last_renewal = time.monotonic()
-        if before is not None:
-            previous = LockInfo.from_doc(before, live=False)
+        if previous is not None:
             self.took_over = previous
             log.warning("took over the expired migration lock of %s", previous.describe())
             if previous.txn_lsid is not None:
