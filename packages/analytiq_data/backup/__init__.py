@@ -1,1 +1,29 @@
-"""Database copies that can be trusted: plan, copy, verify (filled in by the backup work)."""
+"""Verified, resumable copies of a MongoDB database (knows nothing of migrations).
+
+    from analytiq_data.backup import BackupOptions, backup, verify
+
+    result = await backup(BackupOptions(src_uri=..., src_db="prod", dest_db="prod_backup"))
+    result.verified  # True: counts, content hashes, indexes and options all match
+
+Rooms: ``options`` (what to do, validated before connecting), ``identity`` (same-server
+detection), ``plan`` (one intent per collection), ``copy`` (readers feeding writers),
+``pipeline`` (one collection start to finish), ``verify``/``compare`` (checking), ``state``
+(resume), ``engine`` (the run).
+"""
+
+from analytiq_data.backup.compare import verify
+from analytiq_data.backup.digest import Digest
+from analytiq_data.backup.engine import backup
+from analytiq_data.backup.options import BackupOptions
+from analytiq_data.backup.results import BackupResult, CollectionReport, CopyFailed, CopyMismatch
+
+__all__ = [
+    "BackupOptions",
+    "BackupResult",
+    "CollectionReport",
+    "CopyFailed",
+    "CopyMismatch",
+    "Digest",
+    "backup",
+    "verify",
+]

@@ -1,0 +1,106 @@
+"""``--verify-only``: compare two existing databases namespace by namespace, without copying."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from analytiq_data.backup.copy import raw_collection
+from analytiq_data.backup.digest import Digest
+from analytiq_data.backup.endpoints import Endpoints, Side, open_endpoints
+from analytiq_data.backup.options import BackupOptions
+from analytiq_data.backup.pipeline import VERIFY_UNIT
+from analytiq_data.backup.plan import Kind, copied_namespace, kind_of
+from analytiq_data.backup.results import BackupResult, CollectionReport, CopyMismatch
+from analytiq_data.backup.verify import check_definition, collection_infos, compare_digests, digest_collection
+from analytiq_data.errors import ConfigurationError
+from analytiq_data.progress import NULL_PROGRESS, Progress
+
+
+async def verify(options: BackupOptions, progress: Progress = NULL_PROGRESS) -> BackupResult:
+    """Compare the source and destination databases: documents (count and hash), indexes, options.
+
+    Both are read in full (the two servers at the same time). Returns the result when they
+    match; raises ``CopyMismatch`` (exit code 7) carrying it when anything differs. Nothing is
+    written to either side. On a live source, collections written meanwhile will differ.
+    """
+    started = time.monotonic()
+    async with open_endpoints(options) as ends:
+        src_infos = await _selected(ends.src, options)
+        if not src_infos:
+            raise ConfigurationError(
+                f"source database {options.src_db!r} on {ends.src.where} has no collections to compare",
+                hint="check --src, --src-uri and --include/--exclude",
+            )
+        dst_infos = await _selected(ends.dst, options)
+        slots = asyncio.Semaphore(options.parallel)
+        names = sorted(src_infos.keys() | dst_infos.keys())
+        reports = await asyncio.gather(
+            *(_check(ends, name, src_infos.get(name), dst_infos.get(name), options, slots, progress) for name in names)
+        )
+    result = BackupResult(
+        mode="verify-only",
+        src_db=options.src_db,
+        dest_db=options.dest_db,
+        source=ends.src_uri,
+        destination=ends.dst_uri,
+        collections=tuple(r for r in reports if r.kind != Kind.VIEW.value),
+        views=tuple(r for r in reports if r.kind == Kind.VIEW.value),
+        seconds=time.monotonic() - started,
+    )
+    if result.verified is False:
+        raise CopyMismatch(result)
+    return result
+
+
+async def _selected(side: Side, options: BackupOptions) -> dict[str, dict[str, Any]]:
+    infos = await collection_infos(side)
+    return {n: i for n, i in infos.items() if copied_namespace(n) and options.selects(n)}
+
+
+async def _check(
+    ends: Endpoints,
+    name: str,
+    src_info: dict[str, Any] | None,
+    dst_info: dict[str, Any] | None,
+    options: BackupOptions,
+    slots: asyncio.Semaphore,
+    progress: Progress,
+) -> CollectionReport:
+    """Compare one namespace present on either side."""
+    started = time.monotonic()
+    info = src_info or dst_info or {}
+    kind = kind_of(info)
+    if src_info is None or dst_info is None:
+        where = "destination" if src_info is None else "source"
+        return CollectionReport(name, kind.value, verified=False, differences=(f"exists only in the {where}",))
+    if kind_of(dst_info) is not kind:
+        diff = f"is a {kind.value} in the source but a {kind_of(dst_info).value} in the destination"
+        return CollectionReport(name, kind.value, verified=False, differences=(diff,))
+    if kind is Kind.VIEW:
+        differences = await check_definition(ends.src, ends.dst, name, indexes=False)
+        return CollectionReport(name, kind.value, ranges=0, verified=not differences, differences=tuple(differences))
+    async with slots:
+        progress.start(name, total=None, unit=VERIFY_UNIT)
+        source, destination = await asyncio.gather(_digest(ends.src, name, options), _digest(ends.dst, name, options))
+        differences = compare_digests(source, destination)
+        differences += await check_definition(ends.src, ends.dst, name, indexes=True)
+        progress.advance(name, destination.count, destination.nbytes)
+        progress.finish(name, f"{destination.count} documents, {'matches' if not differences else 'DIFFERS'}")
+    return CollectionReport(
+        name=name,
+        kind=kind.value,
+        documents=source.count,
+        nbytes=source.nbytes,
+        seconds=time.monotonic() - started,
+        source=source,
+        destination=destination,
+        verified=not differences,
+        differences=tuple(differences),
+    )
+
+
+async def _digest(side: Side, name: str, options: BackupOptions) -> Digest:
+    async with side.errors(f"reading {name!r}"):
+        return await digest_collection(raw_collection(side, name), batch_size=options.batch_size)

@@ -1,0 +1,77 @@
+"""An order-independent fingerprint of a set of documents, computed over their raw BSON bytes.
+
+Each document's bytes are hashed with BLAKE2b (128 bits); the fingerprint is the document count,
+the byte count and the sum of the per-document hashes modulo 2**128. A sum does not depend on the
+order documents arrive in, so the source (hashed while it is read, in ranges, in any order) and the
+destination (read back in one scan) can be compared; unlike XOR it does not cancel duplicated
+documents. Any changed byte in any document changes the sum (with overwhelming probability).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from hashlib import blake2b
+from operator import attrgetter
+from typing import Any
+
+from bson.raw_bson import RawBSONDocument
+
+MODULUS = 1 << 128
+_raw_of = attrgetter("raw")
+
+
+@dataclass(frozen=True)
+class Digest:
+    """Count, bytes and content hash of a set of documents; ``a + b`` is the digest of both sets."""
+
+    count: int = 0
+    nbytes: int = 0
+    total: int = 0
+
+    def __add__(self, other: Digest) -> Digest:
+        return Digest(self.count + other.count, self.nbytes + other.nbytes, (self.total + other.total) % MODULUS)
+
+    @property
+    def hex(self) -> str:
+        """Return the content hash as 32 hex digits."""
+        return f"{self.total:032x}"
+
+    def matches(self, other: Digest) -> bool:
+        """Return whether both sets have the same documents (count and content hash)."""
+        return self.count == other.count and self.total == other.total
+
+    def to_doc(self) -> dict[str, Any]:
+        """Return the digest as a BSON-storable document (the hash as 16 bytes)."""
+        return {"count": self.count, "nbytes": self.nbytes, "hash": self.total.to_bytes(16, "little")}
+
+    @classmethod
+    def from_doc(cls, doc: Mapping[str, Any]) -> Digest:
+        """Return the digest stored by ``to_doc``."""
+        return cls(int(doc["count"]), int(doc["nbytes"]), int.from_bytes(bytes(doc["hash"]), "little"))
+
+
+def _document_hash(raw: bytes | memoryview) -> int:
+    return int.from_bytes(blake2b(raw, digest_size=16).digest(), "little")
+
+
+def digest_documents(docs: Iterable[RawBSONDocument]) -> Digest:
+    """Return the digest of raw documents (their bytes as stored; nothing is decoded)."""
+    raws = list(map(_raw_of, docs))
+    total = sum(map(_document_hash, raws)) % MODULUS
+    return Digest(len(raws), sum(map(len, raws)), total)
+
+
+def digest_batch(batch: bytes) -> Digest:
+    """Return the digest of a raw batch: BSON documents laid end to end, as a server sends them."""
+    view = memoryview(batch)
+    end = len(batch)
+    pos = count = total = 0
+    while pos < end:
+        size = int.from_bytes(view[pos : pos + 4], "little")
+        if size < 5 or pos + size > end:
+            raise ValueError(f"corrupt BSON batch: document of {size} bytes at offset {pos} of {end}")
+        total += _document_hash(view[pos : pos + size])
+        pos += size
+        count += 1
+    return Digest(count, end, total % MODULUS)

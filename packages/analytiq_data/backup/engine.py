@@ -1,0 +1,204 @@
+"""The backup as a whole: check, plan (or resume), copy collections in parallel, views, result.
+
+``backup()`` and ``verify()`` are the two public verbs of the engine. Neither prints: they report
+through a ``Progress`` and return a ``BackupResult``; a copy that does not verify raises
+``CopyMismatch`` (a ``VerificationError``, exit code 7) carrying the result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from analytiq_data.backup.copy import clear_ranges, create_collection
+from analytiq_data.backup.endpoints import Endpoints, Side, open_endpoints
+from analytiq_data.backup.options import BackupOptions
+from analytiq_data.backup.pipeline import Pipeline, create_view
+from analytiq_data.backup.plan import STATE_COLLECTION, Intent, Plan, build_plan, copied_namespace
+from analytiq_data.backup.results import BackupResult, CollectionReport, CopyMismatch
+from analytiq_data.backup.state import BackupState
+from analytiq_data.backup.verify import collection_infos
+from analytiq_data.errors import ConfigurationError
+from analytiq_data.progress import NULL_PROGRESS, Progress
+
+log = logging.getLogger(__name__)
+
+
+async def backup(options: BackupOptions, progress: Progress = NULL_PROGRESS) -> BackupResult:
+    """Copy the source database to the destination, verify it, and return what was done.
+
+    Refuses (ConfigurationError) a source and destination that are the same database, a missing
+    source database, and a non-empty destination unless ``drop`` or ``resume``. Never writes to
+    the source. With ``dry_run``, only plans and returns what would be copied.
+    """
+    started = time.monotonic()
+    async with open_endpoints(options) as ends:
+        await _require_source(ends)
+        state = BackupState(ends.dst.db)
+        if options.dry_run:
+            return await _dry_run(options, ends, state, started)
+        resumed = await _prepare_destination(options, ends, state, progress)
+        plan = await _plan(options, ends, state, resumed)
+        progress.note(f"Found {len(plan.intents)} collections to backup")
+        reports = await _copy(options, ends, state, plan, resumed, progress)
+        async with ends.dst.errors("removing the resume state"):
+            await state.clear()
+    result = BackupResult(
+        mode="copy",
+        src_db=options.src_db,
+        dest_db=options.dest_db,
+        source=ends.src_uri,
+        destination=ends.dst_uri,
+        collections=tuple(r for r in reports if r.kind != "view"),
+        views=tuple(r for r in reports if r.kind == "view"),
+        seconds=time.monotonic() - started,
+        resumed=resumed,
+    )
+    if result.verified is False:
+        raise CopyMismatch(result)
+    return result
+
+
+async def _require_source(ends: Endpoints) -> dict[str, dict[str, Any]]:
+    infos = await collection_infos(ends.src)
+    if not any(copied_namespace(name) for name in infos):
+        raise ConfigurationError(
+            f"source database {ends.src.db.name!r} does not exist on {ends.src.where} (it has no collections)",
+            hint="check --src and --src-uri",
+        )
+    return infos
+
+
+async def _prepare_destination(options: BackupOptions, ends: Endpoints, state: BackupState, progress: Progress) -> bool:
+    """Make the destination ready; return whether this run resumes an interrupted one."""
+    dst = ends.dst
+    names = set(await collection_infos(dst))
+    async with dst.errors("reading the resume state"):
+        has_state = await state.exists()
+    if options.resume:
+        if has_state:
+            return True
+        if names <= {STATE_COLLECTION}:
+            progress.note("Nothing to resume in the destination: starting a new backup")
+            return False
+        raise ConfigurationError(
+            f"destination database {dst.db.name!r} on {dst.where} is not empty and holds no interrupted backup",
+            hint="use --drop to replace it",
+        )
+    if options.drop:
+        if names:
+            async with dst.errors(f"dropping {dst.db.name!r}"):
+                await dst.db.client.drop_database(dst.db.name)
+            progress.note(f"Dropped destination database {dst.db.name!r}")
+        return False
+    if names:
+        hint = "use --drop to replace it, or --resume to finish an interrupted backup"
+        if has_state:
+            hint = "it holds an interrupted backup: use --resume to finish it, or --drop to start over"
+        raise ConfigurationError(
+            f"destination database {dst.db.name!r} on {dst.where} is not empty ({len(names)} collections)", hint=hint
+        )
+    return False
+
+
+async def _plan(options: BackupOptions, ends: Endpoints, state: BackupState, resumed: bool) -> Plan:
+    """Return the saved plan when resuming, else a new one (saved before any data is written)."""
+    if resumed:
+        async with ends.dst.errors("reading the resume state"):
+            header = await state.header() or {}
+            plan = await state.load_plan()
+        if header.get("src_db") != options.src_db:
+            raise ConfigurationError(
+                f"the interrupted backup in {options.dest_db!r} copied from {header.get('src_db')!r}, "
+                f"not {options.src_db!r}",
+                hint="resume with the same --src, or use --drop to start over",
+            )
+        return plan
+    async with ends.src.errors("planning the copy"):
+        plan = await build_plan(ends.src.db, options)
+    if not plan.intents:
+        raise ConfigurationError(
+            f"no collection of {options.src_db!r} matches --include/--exclude", hint="check the patterns"
+        )
+    async with ends.dst.errors("saving the resume state"):
+        await state.save_plan(plan, src_db=options.src_db, source=ends.src.where)
+    return plan
+
+
+async def _copy(
+    options: BackupOptions, ends: Endpoints, state: BackupState, plan: Plan, resumed: bool, progress: Progress
+) -> list[CollectionReport]:
+    """Copy every collection of ``plan`` (in parallel, largest first), then its views in order."""
+    async with ends.dst.errors("reading the resume state"):
+        done_ranges = await state.done_ranges() if resumed else {}
+        done = await state.done_collections() if resumed else {}
+    existing = set(await collection_infos(ends.dst))
+    pipeline = Pipeline(ends.src, ends.dst, options, progress, state, done_ranges)
+    todo: list[Intent] = []
+    reports: dict[str, CollectionReport] = {}
+    for intent in plan.collections:
+        if intent.name in done:
+            reports[intent.name] = CollectionReport.from_dict(done[intent.name])
+            progress.note(f"✓ {intent.name}: already copied before the interruption")
+            continue
+        await _make_ready(ends.dst, intent, intent.name in existing, pipeline)
+        todo.append(intent)
+    for report in await asyncio.gather(*(pipeline.run(i) for i in todo)):
+        reports[report.name] = report
+    for view in plan.views:
+        if view.name in done:
+            reports[view.name] = CollectionReport.from_dict(done[view.name])
+            continue
+        report = await create_view(ends.src, ends.dst, view, exists=view.name in existing, verify=options.verify)
+        await state.collection_done(view.name, report.to_dict())
+        progress.note(f"✓ Created view {view.name} on {view.view_on}")
+        reports[view.name] = report
+    return [reports[i.name] for i in plan.intents if i.name in reports]
+
+
+async def _make_ready(dst: Side, intent: Intent, exists: bool, pipeline: Pipeline) -> None:
+    """Create the destination collection, or clear what an interrupted run left of its unfinished ranges."""
+    if not exists:
+        await create_collection(dst, intent)
+        return
+    pending = pipeline.pending(intent)
+    if pending:
+        await clear_ranges(dst, intent, pending)
+
+
+async def _dry_run(options: BackupOptions, ends: Endpoints, state: BackupState, started: float) -> BackupResult:
+    """Return what a copy would do (counts, sizes, ranges, indexes) without writing anything."""
+    async with ends.src.errors("planning the copy"):
+        plan = await build_plan(ends.src.db, options, sizes=True)
+    notes: list[str] = []
+    names = set(await collection_infos(ends.dst))
+    if names:
+        notes.append(
+            f"the destination {options.dest_db!r} is not empty ({len(names)} collections): "
+            "a copy needs --drop (replace) or --resume"
+        )
+    reports = [
+        CollectionReport(
+            name=i.name,
+            kind=i.kind.value,
+            documents=i.count,
+            nbytes=i.size_bytes or 0,
+            ranges=len(i.ranges),
+            indexes=len(i.indexes),
+            note=f"view on {i.view_on}" if i.view_on else None,
+        )
+        for i in plan.intents
+    ]
+    return BackupResult(
+        mode="dry-run",
+        src_db=options.src_db,
+        dest_db=options.dest_db,
+        source=ends.src_uri,
+        destination=ends.dst_uri,
+        collections=tuple(r for r in reports if r.kind != "view"),
+        views=tuple(r for r in reports if r.kind == "view"),
+        seconds=time.monotonic() - started,
+        notes=tuple(notes),
+    )

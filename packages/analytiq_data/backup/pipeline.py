@@ -1,0 +1,194 @@
+"""One collection from start to finish, while others run beside it: data, indexes, check, options.
+
+For each collection: copy its ranges (each holding one of the ``--parallel`` slots; ranges
+finished by an interrupted run are skipped), build its indexes right away, read it back and
+compare it with what was read from the source, then build its TTL indexes and apply its
+validator (so nothing is rejected or expires between the read and the check), then compare
+indexes and options. Views are created last, each after the view it reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from bson.son import SON
+from pymongo import errors as pm_errors
+
+from analytiq_data.backup.copy import bounded, copy_range, raw_collection
+from analytiq_data.backup.digest import Digest
+from analytiq_data.backup.endpoints import Side
+from analytiq_data.backup.options import BackupOptions
+from analytiq_data.backup.plan import IdRange, Intent, creation_options, deferred_options, is_ttl
+from analytiq_data.backup.results import CollectionReport
+from analytiq_data.backup.state import BackupState
+from analytiq_data.backup.verify import check_definition, compare_digests, digest_collection
+from analytiq_data.progress import Progress
+
+T = TypeVar("T")
+
+#: Progress unit of the read-back of a copied collection (the copy itself counts "docs").
+VERIFY_UNIT = "verify"
+
+
+@dataclass
+class Pipeline:
+    """Runs collection intents concurrently, at most ``options.parallel`` heavy steps at a time."""
+
+    src: Side
+    dst: Side
+    options: BackupOptions
+    progress: Progress
+    state: BackupState
+    done_ranges: Mapping[tuple[str, int], Digest] = field(default_factory=dict)
+    slots: asyncio.Semaphore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.slots = asyncio.Semaphore(self.options.parallel)
+
+    async def _slot(self, work: Callable[[], Awaitable[T]]) -> T:
+        result: T = await bounded(self.slots, work)
+        return result
+
+    def pending(self, intent: Intent) -> list[IdRange]:
+        """Return the ranges of ``intent`` an earlier run did not finish."""
+        return [r for r in intent.ranges if (intent.name, r.index) not in self.done_ranges]
+
+    async def run(self, intent: Intent) -> CollectionReport:
+        """Copy, index, check and finish one collection; return its report."""
+        started = time.monotonic()
+        name = intent.name
+        self.progress.start(name, total=intent.count, unit="docs")
+        source, resumed = Digest(), 0
+        for rng in intent.ranges:
+            done = self.done_ranges.get((name, rng.index))
+            if done is not None:
+                source, resumed = source + done, resumed + 1
+                self.progress.advance(name, done.count, done.nbytes)
+        parts = await asyncio.gather(*(self._copy(intent, rng) for rng in self.pending(intent)))
+        for part in parts:
+            source += part
+        self.progress.finish(name, f"{source.count} documents")
+        differences, destination = await self._finish(intent, source)
+        verified = (not differences) if self.options.verify else (False if differences else None)
+        report = CollectionReport(
+            name=name,
+            kind=intent.kind.value,
+            documents=source.count,
+            nbytes=source.nbytes,
+            seconds=time.monotonic() - started,
+            ranges=len(intent.ranges),
+            resumed_ranges=resumed,
+            indexes=len(intent.indexes),
+            source=source,
+            destination=destination,
+            verified=verified,
+            differences=tuple(differences),
+        )
+        await self.state.collection_done(name, report.to_dict())
+        return report
+
+    async def _copy(self, intent: Intent, rng: IdRange) -> Digest:
+        def advance(docs: int, nbytes: int) -> None:
+            self.progress.advance(intent.name, docs, nbytes)
+
+        digest = await self._slot(
+            lambda: copy_range(self.src, self.dst, intent, rng, batch_size=self.options.batch_size, advance=advance)
+        )
+        async with self.dst.errors(f"recording progress of {intent.name!r}"):
+            await self.state.range_done(intent.name, rng.index, digest)
+        return digest
+
+    async def _finish(self, intent: Intent, source: Digest) -> tuple[list[str], Digest | None]:
+        """Build indexes, check the documents, then TTL indexes and deferred options; return differences."""
+        verify = self.options.verify
+        ttl = [s for s in intent.indexes if is_ttl(s)] if verify else []
+        regular = [s for s in intent.indexes if s not in ttl]
+        differences = await self._build_indexes(intent, regular)
+        destination = None
+        if verify:
+            destination = await self._slot(lambda: self._read_back(intent, source))
+            differences += compare_digests(source, destination)
+        differences += await self._build_indexes(intent, ttl)
+        differences += await self._apply_deferred(intent)
+        if verify:
+            differences += await check_definition(self.src, self.dst, intent.name, indexes=True)
+        return differences, destination
+
+    async def _read_back(self, intent: Intent, source: Digest) -> Digest:
+        task = f"{intent.name} (verify)"
+        self.progress.start(task, total=source.count, unit=VERIFY_UNIT)
+        async with self.dst.errors(f"reading back {intent.name!r}"):
+            digest = await digest_collection(raw_collection(self.dst, intent.name), batch_size=self.options.batch_size)
+        self.progress.advance(task, digest.count, digest.nbytes)
+        status = "matches" if digest.matches(source) else "DIFFERS"
+        self.progress.finish(task, f"{digest.count} documents, {status}")
+        return digest
+
+    async def _build_indexes(self, intent: Intent, specs: list[Mapping[str, Any]]) -> list[str]:
+        """Build ``specs`` in one ``createIndexes``; a server refusing one is a difference, not a crash."""
+        if not specs:
+            return []
+        command = SON([("createIndexes", intent.name), ("indexes", [dict(s) for s in specs])])
+        try:
+            await self._slot(lambda: self.dst.db.command(command))
+            return []
+        except pm_errors.OperationFailure:
+            pass  # find out which index the server refuses, below
+        except pm_errors.ConnectionFailure as exc:
+            raise self.dst.lost(exc, f"building the indexes of {intent.name!r}") from exc
+        return await self._build_one_by_one(intent, specs)
+
+    async def _build_one_by_one(self, intent: Intent, specs: list[Mapping[str, Any]]) -> list[str]:
+        differences: list[str] = []
+        for spec in specs:
+            command = SON([("createIndexes", intent.name), ("indexes", [dict(spec)])])
+            try:
+                await self.dst.db.command(command)
+            except pm_errors.OperationFailure as exc:
+                differences.append(
+                    f"index {spec.get('name')!r} could not be built: {str(exc).split(', full error')[0]}"
+                )
+            except pm_errors.ConnectionFailure as exc:
+                raise self.dst.lost(exc, f"building the indexes of {intent.name!r}") from exc
+        return differences
+
+    async def _apply_deferred(self, intent: Intent) -> list[str]:
+        """Apply the validator and TTL options held back at creation (``collMod``)."""
+        extra = deferred_options(intent.options)
+        if not extra:
+            return []
+        try:
+            await self.dst.db.command(SON([("collMod", intent.name), *extra.items()]))
+        except pm_errors.OperationFailure as exc:
+            return [f"options {sorted(extra)} could not be applied: {str(exc).split(', full error')[0]}"]
+        except pm_errors.ConnectionFailure as exc:
+            raise self.dst.lost(exc, f"setting the options of {intent.name!r}") from exc
+        return []
+
+
+async def create_view(src: Side, dst: Side, intent: Intent, *, exists: bool, verify: bool) -> CollectionReport:
+    """Create a view on the destination (unless an interrupted run did) and compare its definition."""
+    started = time.monotonic()
+    differences: list[str] = []
+    if not exists:
+        try:
+            await dst.db.command(SON([("create", intent.name), *creation_options(intent.options).items()]))
+        except pm_errors.OperationFailure as exc:
+            differences.append(f"view could not be created: {str(exc).split(', full error')[0]}")
+        except pm_errors.ConnectionFailure as exc:
+            raise dst.lost(exc, f"creating view {intent.name!r}") from exc
+    if verify and not differences:
+        differences += await check_definition(src, dst, intent.name, indexes=False)
+    return CollectionReport(
+        name=intent.name,
+        kind=intent.kind.value,
+        seconds=time.monotonic() - started,
+        ranges=0,
+        verified=(not differences) if verify else (False if differences else None),
+        differences=tuple(differences),
+        note=f"view on {intent.view_on}",
+    )

@@ -1,0 +1,272 @@
+"""What to copy: one intent per collection or view, with everything needed to recreate it.
+
+An intent carries the collection's kind and options (``listCollections``), its indexes
+(``listIndexes``), its estimated size, and the ``_id`` ranges it is copied in. Collections are
+ordered largest first (they bound the run time); views come after, each after the view it reads.
+Everything here only reads the source; the pure helpers (ordering, splitting, option handling) are
+tested without a server.
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from bson import Binary, Decimal128, Int64, ObjectId
+from pymongo.asynchronous.database import AsyncDatabase
+
+from analytiq_data.backup.options import BackupOptions
+
+#: Where an interrupted backup keeps its state (in the destination database; never copied).
+STATE_COLLECTION = "__backup_state"
+
+#: Collection options applied only after the documents are in and verified (see ``deferred_options``).
+DEFERRED_OPTIONS = ("validator", "validationLevel", "validationAction", "expireAfterSeconds")
+
+#: Samples taken per range boundary when splitting a collection by ``_id``.
+SAMPLES_PER_RANGE = 32
+
+
+class Kind(StrEnum):
+    """How a namespace is copied."""
+
+    COLLECTION = "collection"
+    CAPPED = "capped"  # one ordered reader in $natural order, one ordered writer
+    TIMESERIES = "timeseries"  # read and written through the time-series namespace
+    VIEW = "view"  # recreated from its definition, after its source
+
+
+@dataclass(frozen=True)
+class IdRange:
+    """Documents with ``lo <= _id < hi``; ``None`` bounds are open. ``index`` orders them."""
+
+    index: int
+    lo: Any = None
+    hi: Any = None
+
+    @property
+    def bounded(self) -> bool:
+        """Return whether this range is a part of its collection rather than all of it."""
+        return self.lo is not None or self.hi is not None
+
+    def filter(self) -> dict[str, Any]:
+        """Return the query selecting this range (``{}`` for a whole collection)."""
+        cond: dict[str, Any] = {}
+        if self.lo is not None:
+            cond["$gte"] = self.lo
+        if self.hi is not None:
+            cond["$lt"] = self.hi
+        return {"_id": cond} if cond else {}
+
+
+@dataclass(frozen=True)
+class Intent:
+    """One namespace to copy: its kind, options, indexes, estimated count and ``_id`` ranges."""
+
+    name: str
+    kind: Kind
+    options: Mapping[str, Any] = field(default_factory=dict)
+    indexes: tuple[Mapping[str, Any], ...] = ()
+    count: int = 0
+    ranges: tuple[IdRange, ...] = (IdRange(0),)
+    size_bytes: int | None = None
+
+    @property
+    def view_on(self) -> str | None:
+        """Return the namespace a view reads from (None for collections)."""
+        source = self.options.get("viewOn")
+        return str(source) if source is not None else None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Collections (largest first) then views (each after its source)."""
+
+    collections: tuple[Intent, ...]
+    views: tuple[Intent, ...]
+
+    @property
+    def intents(self) -> tuple[Intent, ...]:
+        """Return every intent, collections then views."""
+        return self.collections + self.views
+
+    def find(self, name: str) -> Intent | None:
+        """Return the intent for ``name``, if planned."""
+        return next((i for i in self.intents if i.name == name), None)
+
+
+def copied_namespace(name: str) -> bool:
+    """Return whether a namespace holds user data to copy (not server internals nor our own state).
+
+    ``system.views`` (views are recreated from their definitions), ``system.buckets.*`` (time-series
+    data is copied through its namespace), ``system.profile`` and the like are skipped;
+    ``system.js`` (stored functions) is data and is copied.
+    """
+    if name == STATE_COLLECTION:
+        return False
+    return not name.startswith("system.") or name == "system.js"
+
+
+def kind_of(info: Mapping[str, Any]) -> Kind:
+    """Return the kind of a ``listCollections`` entry."""
+    options = info.get("options") or {}
+    if info.get("type") == "view" or "viewOn" in options:
+        return Kind.VIEW
+    if info.get("type") == "timeseries" or "timeseries" in options:
+        return Kind.TIMESERIES
+    if options.get("capped"):
+        return Kind.CAPPED
+    return Kind.COLLECTION
+
+
+def creation_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the options to create a collection with: all but the ``DEFERRED_OPTIONS``.
+
+    A validator is applied after the load (documents it would reject today are part of the
+    database); a TTL (``expireAfterSeconds`` of a time-series or clustered collection) after the
+    verification, so nothing expires between the read and the check.
+    """
+    return {k: v for k, v in options.items() if k not in DEFERRED_OPTIONS}
+
+
+def deferred_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the options applied with ``collMod`` once the documents are in and checked."""
+    return {k: options[k] for k in DEFERRED_OPTIONS if k in options}
+
+
+def is_id_index(spec: Mapping[str, Any]) -> bool:
+    """Return whether an index is the automatic ``_id`` index (or a clustered collection's key)."""
+    key = spec.get("key") or {}
+    return bool(spec.get("clustered")) or (list(key) == ["_id"] and spec.get("name") == "_id_")
+
+
+def index_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """Return a ``listIndexes`` entry as a ``createIndexes`` spec (all options kept; ``ns`` dropped)."""
+    return {k: v for k, v in spec.items() if k != "ns"}
+
+
+def is_ttl(spec: Mapping[str, Any]) -> bool:
+    """Return whether an index deletes documents (TTL)."""
+    return "expireAfterSeconds" in spec
+
+
+def order_views(views: Sequence[Intent]) -> list[Intent]:
+    """Return views so that each comes after any view it reads from (stable otherwise)."""
+    by_name = {v.name: v for v in views}
+    done: list[Intent] = []
+    placed: set[str] = set()
+
+    def place(view: Intent, trail: tuple[str, ...]) -> None:
+        if view.name in placed:
+            return
+        source = view.view_on
+        if source in by_name and source not in trail:
+            place(by_name[source], (*trail, view.name))
+        placed.add(view.name)
+        done.append(view)
+
+    for view in views:
+        place(view, ())
+    return done
+
+
+def range_count(count: int, range_docs: int) -> int:
+    """Return how many ``_id`` ranges a collection of ``count`` documents is copied in."""
+    return max(1, math.ceil(count / range_docs)) if count > range_docs else 1
+
+
+def sort_class(value: Any) -> str | None:
+    """Return the BSON comparison class of an ``_id`` if ranges over it are safe, else None.
+
+    Range queries compare only within a class (numbers with numbers, strings with strings), so a
+    collection is split only when its smallest and largest ``_id`` share one of these classes.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float | Int64 | Decimal128 | Decimal):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, ObjectId):
+        return "objectId"
+    if isinstance(value, datetime.datetime):
+        return "date"
+    if isinstance(value, Binary | bytes):
+        return "binary"
+    return None
+
+
+def boundaries(sorted_ids: Sequence[Any], ranges: int) -> list[Any]:
+    """Return up to ``ranges - 1`` increasing split points taken evenly from sorted sample ``_id`` values."""
+    if ranges < 2 or not sorted_ids:
+        return []
+    points: list[Any] = []
+    for k in range(1, ranges):
+        candidate = sorted_ids[min(len(sorted_ids) - 1, (k * len(sorted_ids)) // ranges)]
+        if not points or candidate != points[-1]:
+            points.append(candidate)
+    return points
+
+
+def ranges_from(points: Iterable[Any]) -> tuple[IdRange, ...]:
+    """Return the ranges cut at ``points``: ``(-inf, p1), [p1, p2), ..., [pk, +inf)``."""
+    cuts = list(points)
+    if not cuts:
+        return (IdRange(0),)
+    edges: list[Any] = [None, *cuts, None]
+    return tuple(IdRange(i, edges[i], edges[i + 1]) for i in range(len(edges) - 1))
+
+
+async def split_ranges(db: AsyncDatabase[Any], name: str, count: int, range_docs: int) -> tuple[IdRange, ...]:
+    """Return the ``_id`` ranges to copy ``name`` in: one unless it is large and its ``_id``s are of one class."""
+    wanted = range_count(count, range_docs)
+    if wanted < 2:
+        return (IdRange(0),)
+    coll = db[name]
+    first = await coll.find_one({}, {"_id": 1}, sort=[("_id", 1)])
+    last = await coll.find_one({}, {"_id": 1}, sort=[("_id", -1)])
+    if first is None or last is None or sort_class(first["_id"]) is None:
+        return (IdRange(0),)
+    if sort_class(first["_id"]) != sort_class(last["_id"]):
+        return (IdRange(0),)
+    size = min(count, wanted * SAMPLES_PER_RANGE)
+    pipeline = [{"$sample": {"size": size}}, {"$project": {"_id": 1}}, {"$sort": {"_id": 1}}]
+    sample = [doc["_id"] async for doc in await coll.aggregate(pipeline, allowDiskUse=True)]
+    return ranges_from(boundaries(sample, wanted))
+
+
+async def describe(db: AsyncDatabase[Any], info: Mapping[str, Any], options: BackupOptions, *, sizes: bool) -> Intent:
+    """Return the intent for one ``listCollections`` entry (estimated count; byte size only if ``sizes``)."""
+    name = str(info["name"])
+    kind = kind_of(info)
+    opts = dict(info.get("options") or {})
+    if kind is Kind.VIEW:
+        return Intent(name, kind, opts)
+    coll = db[name]
+    specs: tuple[dict[str, Any], ...] = tuple(
+        [index_spec(s) async for s in await coll.list_indexes() if not is_id_index(s)]
+    )
+    count = await coll.estimated_document_count()
+    size = None
+    if sizes:
+        stats = await db.command("collStats", name)
+        size = int(stats.get("size") or 0)
+    ranges: tuple[IdRange, ...] = (IdRange(0),)
+    if kind is Kind.COLLECTION:
+        ranges = await split_ranges(db, name, count, options.range_docs)
+    return Intent(name, kind, opts, specs, count, ranges, size)
+
+
+async def build_plan(db: AsyncDatabase[Any], options: BackupOptions, *, sizes: bool = False) -> Plan:
+    """Return the plan for copying the selected namespaces of ``db`` (reads only)."""
+    infos = [i async for i in await db.list_collections() if copied_namespace(str(i["name"]))]
+    chosen = [i for i in infos if options.selects(str(i["name"]))]
+    intents = [await describe(db, info, options, sizes=sizes) for info in chosen]
+    collections = sorted((i for i in intents if i.kind is not Kind.VIEW), key=lambda i: (-i.count, i.name))
+    views = order_views(sorted((i for i in intents if i.kind is Kind.VIEW), key=lambda i: i.name))
+    return Plan(tuple(collections), tuple(views))

@@ -1,0 +1,131 @@
+"""Resume state: what an interrupted backup had finished, kept in the destination database.
+
+The state lives in the ``__backup_state`` collection of the destination (the source is never
+written). It holds the plan (so a resumed run copies exactly the same ``_id`` ranges), one
+document per finished range with the digest of what was read from the source, and one per
+finished collection with its verification outcome. It is removed when the copy completes.
+
+Order makes it safe: a range is recorded only after every batch of it was acknowledged, and a
+server keeps writes in order, so after a crash of either side the state never claims more than
+the destination holds. A range not recorded is deleted from the destination and copied again.
+"""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+import bson
+from pymongo import WriteConcern
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+
+from analytiq_data.backup.digest import Digest
+from analytiq_data.backup.plan import STATE_COLLECTION, IdRange, Intent, Kind, Plan, ranges_from
+
+STATE_VERSION = 1
+_HEADER = "header"
+
+
+def _encode(value: Any) -> bytes:
+    # Options, validators and pipelines hold $-prefixed keys: stored as BSON bytes, returned exactly.
+    return bson.encode({"v": value})
+
+
+def _decode(data: bytes) -> Any:
+    return bson.decode(bytes(data))["v"]
+
+
+def intent_to_doc(position: int, intent: Intent) -> dict[str, Any]:
+    """Return the state document recording one planned intent."""
+    bounds = [r.lo for r in intent.ranges[1:]]
+    return {
+        "_id": {"intent": position},
+        "name": intent.name,
+        "kind": intent.kind.value,
+        "count": intent.count,
+        "options": _encode(dict(intent.options)),
+        "indexes": _encode([dict(s) for s in intent.indexes]),
+        "bounds": bounds,
+    }
+
+
+def intent_from_doc(doc: dict[str, Any]) -> Intent:
+    """Return the intent recorded by ``intent_to_doc``."""
+    ranges: tuple[IdRange, ...] = ranges_from(doc.get("bounds") or [])
+    return Intent(
+        name=str(doc["name"]),
+        kind=Kind(doc["kind"]),
+        options=_decode(doc["options"]),
+        indexes=tuple(_decode(doc["indexes"])),
+        count=int(doc["count"]),
+        ranges=ranges,
+    )
+
+
+class BackupState:
+    """The resume state of a backup into ``db`` (all writes majority-acknowledged)."""
+
+    def __init__(self, db: AsyncDatabase[Any]) -> None:
+        self.coll: AsyncCollection[Any] = db.get_collection(STATE_COLLECTION, write_concern=WriteConcern(w="majority"))
+
+    async def exists(self) -> bool:
+        """Return whether an interrupted backup left a complete plan here."""
+        return await self.coll.find_one({"_id": _HEADER}) is not None
+
+    async def header(self) -> dict[str, Any] | None:
+        """Return the header of the saved plan (source database, start time), if any."""
+        doc: dict[str, Any] | None = await self.coll.find_one({"_id": _HEADER})
+        return doc
+
+    async def save_plan(self, plan: Plan, *, src_db: str, source: str) -> None:
+        """Record the plan; the header goes last, so a plan without one was never complete."""
+        await self.coll.delete_many({})
+        docs = [intent_to_doc(i, intent) for i, intent in enumerate(plan.intents)]
+        if docs:
+            await self.coll.insert_many(docs)
+        await self.coll.insert_one(
+            {
+                "_id": _HEADER,
+                "version": STATE_VERSION,
+                "src_db": src_db,
+                "source": source,
+                "started_at": datetime.datetime.now(datetime.UTC),
+                "intents": len(docs),
+            }
+        )
+
+    async def load_plan(self) -> Plan:
+        """Return the saved plan, in the order it was made."""
+        docs = [d async for d in self.coll.find({"_id.intent": {"$exists": True}})]
+        docs.sort(key=lambda d: int(d["_id"]["intent"]))
+        intents = [intent_from_doc(d) for d in docs]
+        return Plan(
+            tuple(i for i in intents if i.kind is not Kind.VIEW),
+            tuple(i for i in intents if i.kind is Kind.VIEW),
+        )
+
+    async def range_done(self, name: str, index: int, digest: Digest) -> None:
+        """Record that range ``index`` of ``name`` is fully written, with the digest of what was read."""
+        await self.coll.replace_one({"_id": {"range": index, "c": name}}, digest.to_doc(), upsert=True)
+
+    async def done_ranges(self) -> dict[tuple[str, int], Digest]:
+        """Return the digest of every finished range, by (collection, range index)."""
+        out: dict[tuple[str, int], Digest] = {}
+        async for doc in self.coll.find({"_id.range": {"$exists": True}}):
+            out[(str(doc["_id"]["c"]), int(doc["_id"]["range"]))] = Digest.from_doc(doc)
+        return out
+
+    async def collection_done(self, name: str, outcome: dict[str, Any]) -> None:
+        """Record that ``name`` is complete (data, indexes, options, checked) with its outcome."""
+        await self.coll.replace_one({"_id": {"done": name}}, {"outcome": outcome}, upsert=True)
+
+    async def done_collections(self) -> dict[str, dict[str, Any]]:
+        """Return the recorded outcome of every completed collection or view."""
+        return {
+            str(d["_id"]["done"]): dict(d["outcome"]) async for d in self.coll.find({"_id.done": {"$exists": True}})
+        }
+
+    async def clear(self) -> None:
+        """Remove the state: the copy is complete."""
+        await self.coll.drop()

@@ -1,0 +1,109 @@
+"""Checking a copy: counts and content hashes over raw bytes, indexes and options, per namespace.
+
+The destination is read back in full and hashed the same way the source was hashed while it was
+read (``digest``), so a difference in any byte of any document shows. Index lists and collection
+options are compared as the servers report them (``listIndexes``, ``listCollections``), ignoring
+only what necessarily differs between two servers (``ns``, UUIDs). The comparison functions are
+pure and tested without a server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, cast
+
+from pymongo.asynchronous.collection import AsyncCollection
+
+from analytiq_data.backup.digest import Digest, digest_batch
+from analytiq_data.backup.endpoints import Side
+
+#: Index fields that name the server's own namespace rather than the index.
+_INDEX_IGNORED = frozenset({"ns"})
+
+
+def normalize(value: Any) -> Any:
+    """Return ``value`` with mappings made order-insensitive (plain dicts) and lists kept in order."""
+    if isinstance(value, Mapping):
+        return {str(k): normalize(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [normalize(v) for v in value]
+    return value
+
+
+def normalize_index(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """Return an index spec for comparison: the key keeps its field order, other options do not."""
+    out = {k: normalize(v) for k, v in spec.items() if k not in _INDEX_IGNORED}
+    out["key"] = [(str(k), normalize(v)) for k, v in (spec.get("key") or {}).items()]
+    return out
+
+
+def compare_indexes(source: Iterable[Mapping[str, Any]], destination: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Return the differences between two index lists (missing, extra, or with other options)."""
+    src = {str(s.get("name")): normalize_index(s) for s in source}
+    dst = {str(s.get("name")): normalize_index(s) for s in destination}
+    out: list[str] = []
+    for name in sorted(src.keys() | dst.keys()):
+        if name not in dst:
+            out.append(f"index {name!r} is missing on the destination")
+        elif name not in src:
+            out.append(f"index {name!r} exists only on the destination")
+        elif src[name] != dst[name]:
+            keys = sorted(k for k in src[name].keys() | dst[name].keys() if src[name].get(k) != dst[name].get(k))
+            out.append(f"index {name!r} differs in {', '.join(keys)}")
+    return out
+
+
+def compare_options(source: Mapping[str, Any], destination: Mapping[str, Any]) -> list[str]:
+    """Return the differences between two collections' (or views') ``listCollections`` options."""
+    src, dst = normalize(dict(source)), normalize(dict(destination))
+    keys = sorted(k for k in src.keys() | dst.keys() if src.get(k) != dst.get(k))
+    return [f"option {k!r} differs (source {src.get(k)!r}, destination {dst.get(k)!r})" for k in keys]
+
+
+def compare_digests(source: Digest, destination: Digest) -> list[str]:
+    """Return the differences between the documents read from the source and those in the destination."""
+    if source.count != destination.count:
+        return [f"{source.count:,} documents in the source, {destination.count:,} in the destination"]
+    if source.total != destination.total:
+        return [f"document contents differ (hash {source.hex} vs {destination.hex})"]
+    return []
+
+
+async def digest_collection(coll: AsyncCollection[Any], *, batch_size: int) -> Digest:
+    """Read every document of ``coll`` as raw bytes and return their digest."""
+    digest = Digest()
+    async for batch in coll.find_raw_batches({}, batch_size=batch_size):
+        digest += digest_batch(cast(bytes, batch))  # raw batch cursors yield bytes
+    return digest
+
+
+async def index_specs(side: Side, name: str) -> list[dict[str, Any]]:
+    """Return the indexes of ``name`` as the server lists them."""
+    async with side.errors(f"listing the indexes of {name!r}"):
+        return [dict(s) async for s in await side.db[name].list_indexes()]
+
+
+async def collection_infos(side: Side) -> dict[str, dict[str, Any]]:
+    """Return ``listCollections`` entries of the side's database by name."""
+    async with side.errors("listing collections"):
+        return {str(i["name"]): dict(i) async for i in await side.db.list_collections()}
+
+
+async def collection_options(side: Side, name: str) -> dict[str, Any] | None:
+    """Return the options of one collection or view (None if it does not exist)."""
+    async with side.errors(f"reading the options of {name!r}"):
+        found = await (await side.db.list_collections(filter={"name": name})).to_list()
+    return dict(found[0].get("options") or {}) if found else None
+
+
+async def check_definition(src: Side, dst: Side, name: str, *, indexes: bool) -> list[str]:
+    """Return differences in the options (and, for collections, the indexes) of ``name`` on both sides."""
+    src_opts, dst_opts = await collection_options(src, name), await collection_options(dst, name)
+    if src_opts is None:
+        return ["no longer exists in the source"]
+    if dst_opts is None:
+        return ["missing on the destination"]
+    out = compare_options(src_opts, dst_opts)
+    if indexes:
+        out += compare_indexes(await index_specs(src, name), await index_specs(dst, name))
+    return out
