@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from pymongo.errors import InvalidOperation, OperationFailure
 
@@ -57,14 +57,28 @@ async def refuse_if_dirty(state: StateStore, current: int, *, under_lock: bool) 
         raise dirty_error(record)
 
 
+def class_mismatches(migrations: Sequence[Migration], recorded: Mapping[int, str]) -> list[Mismatch]:
+    """Return the versions whose class in the list differs from the class name recorded there.
+
+    ``recorded`` maps versions to class names (from the history, or from a lockfile); versions
+    beyond the list and empty names are not compared.
+    """
+    return [
+        Mismatch(version=v, recorded=name, current=migrations[v - 1].name)
+        for v, name in sorted(recorded.items())
+        if 1 <= v <= len(migrations) and name and name != migrations[v - 1].name
+    ]
+
+
+def code_changed(name: str, checksum: str | None, recorded_name: str | None, recorded_checksum: str | None) -> bool:
+    """Return whether the same class was recorded with other code (both checksums known and different)."""
+    return bool(recorded_name == name and recorded_checksum and checksum and recorded_checksum != checksum)
+
+
 async def mismatches(state: StateStore, migrations: Sequence[Migration], current: int) -> list[Mismatch]:
     """Return the versions whose class in the list differs from the class the history applied there."""
     found = await state.in_effect(min(current, len(migrations)))
-    return [
-        Mismatch(version=v, recorded=rec.name, current=migrations[v - 1].name)
-        for v, rec in sorted(found.items())
-        if rec.name and rec.name != migrations[v - 1].name
-    ]
+    return class_mismatches(migrations, {v: rec.name for v, rec in found.items()})
 
 
 def mismatch_error(found: Sequence[Mismatch]) -> MigrationError:

@@ -30,7 +30,7 @@ from analytiq_data.migrations.engine.results import (
     UnlockResult,
 )
 from analytiq_data.migrations.engine.runner import Runner, RunOptions, StopRequest
-from analytiq_data.migrations.engine.state import StateStore
+from analytiq_data.migrations.engine.state import HistoryRecord, StateStore
 from analytiq_data.progress import Progress
 from analytiq_data.settings import DEFAULT_TIMEOUT_S
 
@@ -158,9 +158,7 @@ async def status(target: ClientLike, migrations: Sequence[Migration]) -> StatusR
                 applied=version_no <= current,
                 applied_at=rec.ended_at if rec else None,
                 recorded_name=rec.name if rec else None,
-                code_changed=bool(
-                    rec and rec.name == m.name and rec.checksum and checksum and rec.checksum != checksum
-                ),
+                code_changed=rec is not None and checks.code_changed(m.name, checksum, rec.name, rec.checksum),
                 use_transaction=m.use_transaction,
                 idempotent=m.idempotent,
                 reversible=m.reversible,
@@ -214,6 +212,12 @@ async def history(target: ClientLike, *, limit: int = 0, version: int | None = N
     async with _driver_errors(target):
         records = await StateStore(target.mongodb_async[target.env]).records(limit=limit, version=version)
     return HistoryResult(database=target.env, records=tuple(records))
+
+
+async def applied_records(target: ClientLike, upto: int) -> dict[int, HistoryRecord]:
+    """Return, for each version up to ``upto``, the newest history record that applied it (if any)."""
+    async with _driver_errors(target):
+        return await StateStore(target.mongodb_async[target.env]).in_effect(upto)
 
 
 async def unlock(target: ClientLike, *, force: bool = False) -> UnlockResult:
