@@ -178,7 +178,7 @@ class JournaledMigration(Migration):
     collection_name: ClassVar[str]
     old_shape: ClassVar[Mapping[str, Any]]
     projection: ClassVar[Mapping[str, Any] | None] = None
-    batch_size: ClassVar[int] = DEFAULT_BATCH_SIZE
+    batch_size: int = DEFAULT_BATCH_SIZE  # per class, or per instance: OcrKeyMigration(batch_size=100)
     max_passes: ClassVar[int] = 3
     use_transaction = False
 
@@ -227,8 +227,9 @@ class JournaledMigration(Migration):
             try:
                 await self.begin(ctx)
             except PyMongoError as exc:
+                reason = redact_text(str(exc)).splitlines()[0][:300]
                 raise MigrationError(
-                    f"{self.name}: reading {self.collection_name} failed: {redact_text(str(exc)).splitlines()[0][:300]}",
+                    f"{self.name}: reading {self.collection_name} failed: {reason}",
                     hint="check the server, then run up again",
                 ) from exc
             result = await self._pass(db, ctx)
