@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
+from analytiq_data.guard import CheckResult, Finding, LockResult, check, check_lockfile, write_lockfile
 from analytiq_data.migrations.base import Migration
 from analytiq_data.migrations.engine import commands as _commands
 from analytiq_data.migrations.engine.loader import load_migrations
@@ -45,9 +46,12 @@ DEFAULT_MIGRATIONS = "analytiq_data.migrations.migration:MIGRATIONS"
 __all__ = [
     "DEFAULT_MIGRATIONS",
     "MIGRATIONS",
+    "CheckResult",
+    "Finding",
     "HistoryRecord",
     "HistoryResult",
     "LockInfo",
+    "LockResult",
     "Migration",
     "Mismatch",
     "NewResult",
@@ -62,6 +66,8 @@ __all__ = [
     "StepStatus",
     "StopRequest",
     "UnlockResult",
+    "check",
+    "check_lockfile",
     "down",
     "history",
     "load_migrations",
@@ -72,6 +78,7 @@ __all__ = [
     "status",
     "unlock",
     "up",
+    "write_lockfile",
 ]
 
 
