@@ -59,10 +59,14 @@ def render_lockfile(entries: Sequence[LockEntry]) -> str:
     return json.dumps(doc, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
+def _relock(path: Path) -> str:
+    return "analytiq-db lock" if str(path) == DEFAULT_LOCKFILE else f"analytiq-db lock --output {path}"
+
+
 def _bad(path: Path, problem: str) -> ConfigurationError:
     return ConfigurationError(
         f"lockfile {path} {problem}",
-        hint="restore it from version control, or regenerate it with analytiq-db lock --force",
+        hint=f"restore it from version control, or regenerate it with {_relock(path)} --force",
     )
 
 
@@ -113,15 +117,15 @@ def read_lockfile(path: str | Path = DEFAULT_LOCKFILE) -> tuple[LockEntry, ...]:
         raise ConfigurationError(
             f"cannot read lockfile {where}: {getattr(exc, 'strerror', None) or exc}", hint="check the path"
         ) from exc
+    return _parse_text(text, where)
+
+
+def _parse_text(text: str, where: Path) -> tuple[LockEntry, ...]:
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
         raise _bad(where, f"is not valid JSON (line {exc.lineno}: {exc.msg}; a merge conflict?)") from exc
     return parse_lockfile(doc, where)
-
-
-def _relock(path: Path) -> str:
-    return "analytiq-db lock" if str(path) == DEFAULT_LOCKFILE else f"analytiq-db lock --output {path}"
 
 
 def compare(
@@ -232,12 +236,11 @@ def check_lockfile(
 def _overridden(where: Path, migrations: Sequence[Migration], old_text: str, force: bool) -> tuple[Finding, ...]:
     """Return the disagreements with the old lockfile that a rewrite would hide; refuse them unless ``force``."""
     try:
-        old = parse_lockfile(json.loads(old_text), where)
-    except (json.JSONDecodeError, ConfigurationError) as exc:
+        old = _parse_text(old_text, where)
+    except ConfigurationError as exc:
         if force:
             return ()
-        problem = exc.message if isinstance(exc, ConfigurationError) else f"lockfile {where} is not valid JSON"
-        raise ConfigurationError(problem, hint="fix it, or overwrite it with analytiq-db lock --force") from exc
+        raise ConfigurationError(exc.message, hint=f"fix it, or overwrite it with {_relock(where)} --force") from exc
     failing = tuple(f for f in compare(migrations, old, path=where) if f.failing)
     if failing and not force:
         more = f" (and {len(failing) - 1} more)" if len(failing) > 1 else ""
