@@ -19,6 +19,7 @@ from analytiq_data.migrations.engine import checks
 from analytiq_data.migrations.engine.checksum import migration_checksum
 from analytiq_data.migrations.engine.lock import MigrationLock, delete_lock, format_time, read_lock
 from analytiq_data.migrations.engine.plan import check_version, target_for_down, target_for_up, validate_migrations
+from analytiq_data.migrations.engine.prestep import acquire_patiently
 from analytiq_data.migrations.engine.results import (
     HistoryResult,
     Mismatch,
@@ -242,7 +243,7 @@ async def _locked(target: ClientLike, options: RunOptions | None) -> AsyncIterat
     opts = options or RunOptions()
     db = target.mongodb_async[target.env]
     lock = MigrationLock(db, lease_s=opts.lease_s)
-    await lock.acquire(opts.lock_wait_s)
+    await acquire_patiently(lock, opts.lock_wait_s)
     try:
         yield StateStore(db)
     finally:

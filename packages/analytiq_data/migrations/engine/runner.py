@@ -14,7 +14,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pymongo import AsyncMongoClient
@@ -27,6 +27,7 @@ from analytiq_data.migrations.engine import checks
 from analytiq_data.migrations.engine.checksum import migration_checksum
 from analytiq_data.migrations.engine.lock import DEFAULT_LEASE_S, DEFAULT_LOCK_WAIT_S, LockInfo, MigrationLock
 from analytiq_data.migrations.engine.plan import Plan, Step, database_ahead_error, plan
+from analytiq_data.migrations.engine.prestep import PreStepHook, acquire_patiently, run_hook
 from analytiq_data.migrations.engine.results import RunInterrupted, RunResult, StepFailedError, StepResult
 from analytiq_data.migrations.engine.session import run_in_transaction, transaction_database
 from analytiq_data.migrations.engine.state import StateStore, VersionConflict, utcnow
@@ -41,11 +42,13 @@ TargetChooser = Callable[[int, int], int]
 
 @dataclass(frozen=True)
 class RunOptions:
-    """How a run behaves: how long to wait for the lock, the lease length, and whether to only plan."""
+    """How a run behaves: how long to wait for the lock, the lease length, whether to only plan, and
+    work to do under the lock before the first step (``before_steps``, e.g. a backup; see ``prestep``)."""
 
     lock_wait_s: float = DEFAULT_LOCK_WAIT_S
     lease_s: float = DEFAULT_LEASE_S
     dry_run: bool = False
+    before_steps: PreStepHook | None = field(default=None, compare=False)
 
 
 class StopRequest:
@@ -127,6 +130,7 @@ class Runner:
         self.state = StateStore(self.db)
         self.run_id = uuid.uuid4().hex
         self.applied: list[StepResult] = []
+        self.step_fields: dict[str, Any] = {}  # stored on every step record (what the pre-step hook returned)
 
     def _result(self, current: int, target: int, **kw: Any) -> RunResult:
         return RunResult(
@@ -173,6 +177,9 @@ class Runner:
         who = holder.describe() if holder else "another runner"
         self.progress.note(f"waiting up to {self.options.lock_wait_s:g}s for the migration lock held by {who}")
 
+    def _note_phase(self, phase: str) -> None:
+        self.progress.note(f"the lock holder is in its {phase} phase: waiting for it (not counted in the lock wait)")
+
     async def _give_up(self, target: int) -> bool:
         return self.stop.requested or await self._reached(target)
 
@@ -183,8 +190,12 @@ class Runner:
     async def _run_locked(self, target: int) -> RunResult:
         lock = MigrationLock(self.db, lease_s=self.options.lease_s)
         started = time.monotonic()
-        holder = await lock.acquire(
-            self.options.lock_wait_s, give_up=lambda: self._give_up(target), on_wait=self._note_waiting
+        holder = await acquire_patiently(
+            lock,
+            self.options.lock_wait_s,
+            give_up=lambda: self._give_up(target),
+            on_wait=self._note_waiting,
+            on_phase=self._note_phase,
         )
         if lock.took_over is not None:
             self.progress.note(f"took over the expired migration lock of {lock.took_over.describe()}")
@@ -207,6 +218,7 @@ class Runner:
             if steps.is_empty:
                 return self._result(current, target, reached_by_other=waited > 0, waited_s=waited)
             lock.start_renewing()
+            await self._before_steps(steps, lock)
             await self._apply_all(steps, lock)
             return self._result(
                 current,
@@ -218,6 +230,15 @@ class Runner:
             )
         finally:
             await lock.release()
+
+    async def _before_steps(self, steps: Plan, lock: MigrationLock) -> None:
+        """Run the pre-step hook (if any) under the lock; its fields then go on every step record."""
+        hook = self.options.before_steps
+        if hook is not None and steps.direction is not None:
+            where = (self.client, self.db_name, self.state, self.run_id)
+            self.step_fields = await run_hook(
+                hook, steps.current, steps.target, steps.direction, lock, where, self.progress
+            )
 
     async def _apply_all(self, steps: Plan, lock: MigrationLock) -> None:
         for step in steps.steps:
@@ -262,6 +283,7 @@ class Runner:
                 "from_version": step.from_version,
                 "to_version": step.to_version,
                 "run_id": self.run_id,
+                **self.step_fields,
             }
         )
         worker = asyncio.create_task(self._execute_reporting(step, in_tx, record, started, lock))
