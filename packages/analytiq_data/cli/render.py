@@ -171,7 +171,10 @@ def print_json(data: Any) -> None:
 def print_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     """Write a table of results to stdout (boxed on a TTY, aligned text otherwise)."""
     console = Console(soft_wrap=True)
-    table = Table(title=title, show_lines=False)
+    if not console.is_terminal:
+        # Piped or logged: never truncate or wrap cells to a guessed 80 columns.
+        console = Console(soft_wrap=True, width=400)
+    table = Table(title=title, show_lines=False, title_justify="left")
     for col in columns:
         table.add_column(col)
     for row in rows:
