@@ -112,7 +112,7 @@ class LlmResultFieldsMigration(JournaledMigration):
     ``updated_llm_result`` (a copy of ``llm_result``; none if the run has no ``llm_result``),
     ``is_edited: false``, ``is_verified: false``, and ``created_at``/``updated_at`` set to the
     run's creation time (its ObjectId ``_id``'s timestamp; the time the migration ran for other
-    ``_id`` types). Fields a run already has are kept.
+    ``_id`` types). Fields a run already has are kept, also if the app writes them while up runs.
     down: removes the fields ``up`` added, from the runs ``up`` changed, if every one of them still
     holds exactly what ``up`` wrote (the journal keeps those values, so its size is about that of
     the copied results). A run the app touched after the upgrade (a user's edit to
@@ -130,9 +130,11 @@ class LlmResultFieldsMigration(JournaledMigration):
         added = llm_fields_to_add(doc, created_at)
         if not added:
             return None
-        same_result = {"$eq": doc["llm_result"]} if "llm_result" in doc else {"$exists": False}
-        condition = {"_id": doc["_id"], "llm_result": same_result, **{name: {"$exists": False} for name in added}}
-        return Change(UpdateOne(condition, {"$set": added}), {"wrote": added})
+        # The copy is made by the server from the run as it is when written (a pipeline update), so a
+        # result rewritten by the app meanwhile is never copied stale.
+        values = {name: "$llm_result" if name == "updated_llm_result" else {"$literal": v} for name, v in added.items()}
+        condition = {"_id": doc["_id"], **{name: {"$exists": False} for name in added}}
+        return Change(UpdateOne(condition, [{"$set": values}]), {"wrote": added})
 
     def revert(self, entry: Mapping[str, Any]) -> UpdateOne:
         wrote = entry["wrote"]
