@@ -284,73 +284,81 @@ async def batch_update(
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    walk = _Walk(collection, transform, job, filter, projection, batch_size, prepare, journal)
     sink = progress if progress is not None else _progress.get()
     started = time.monotonic()
-    result = BatchResult(job=job)
-    task = f"{job} ({collection.name})"
     try:
-        await _walk(collection, transform, filter, projection, batch_size, prepare, journal, sink, count, task, result)
+        await walk.run(sink, count)
     except PyMongoError as exc:
         raise MigrationError(
-            f"batch job {job!r} on {collection.full_name} failed after {result.seen} documents: "
+            f"batch job {job!r} on {collection.full_name} failed after {walk.result.seen} documents: "
             f"{redact_text(str(exc)).splitlines()[0][:300]}",
             hint="check the server, then run again: the walk resumes after its last committed batch",
         ) from exc
     finally:
-        result.elapsed_s = time.monotonic() - started
-    sink.finish(task, f"{result.seen:,} read, {result.modified:,} changed")
-    return result
+        walk.result.elapsed_s = time.monotonic() - started
+    sink.finish(walk.task, f"{walk.result.seen:,} read, {walk.result.modified:,} changed")
+    return walk.result
 
 
-async def _walk(
-    collection: AsyncCollection[Any],
-    transform: Transform,
-    filter: Mapping[str, Any] | None,
-    projection: Mapping[str, Any] | None,
-    batch_size: int,
-    prepare: Callable[[Sequence[dict[str, Any]]], Awaitable[None]] | None,
-    journal: Journal | None,
-    sink: Progress,
-    count: bool,
-    task: str,
-    result: BatchResult,
-) -> None:
-    checkpoints = collection.database[CHECKPOINTS]
-    saved = await checkpoints.find_one({"_id": result.job})
-    if saved is not None:
-        result.resumed, result.resumed_from = True, saved.get("last_id")
-        logger.info("job %s resumes after _id %r", result.job, result.resumed_from)
-    query = _and(filter, after_id(result.resumed_from) if result.resumed else None)
-    sink.start(task, await collection.count_documents(query) if count else None)
-    cursor = collection.find(query, projection, sort=[("_id", 1)], hint=[("_id", 1)], batch_size=batch_size)
-    totals = {"seen": (saved or {}).get("seen", 0), "changed": (saved or {}).get("changed", 0)}
-    try:
-        while docs := await cursor.to_list(batch_size):
-            if prepare is not None:
-                await prepare(docs)
-            batch = _plan(docs, transform)
-            if batch.undo:
-                if journal is None:
-                    raise TypeError(f"job {result.job!r}: the transform returned Change objects but no journal")
-                await journal.record(batch.undo)
-                result.journaled += len(batch.undo)
-            await _write(collection, batch, result)
-            result.seen += len(docs)
-            result.batches += 1
-            totals["seen"] += len(docs)
-            totals["changed"] += len(batch.ops)
-            if cursor.alive:
-                await checkpoints.replace_one(
-                    {"_id": result.job},
-                    {
-                        "last_id": docs[-1]["_id"],
-                        "namespace": collection.full_name,
-                        **totals,
-                        "updated_at": datetime.now(UTC),
-                    },
-                    upsert=True,
-                )
-            sink.advance(task, len(docs))
-    finally:
-        await cursor.close()
-    await checkpoints.delete_one({"_id": result.job})
+@dataclass
+class _Walk:
+    """One run of ``batch_update``: its parameters, its result, and the loop."""
+
+    collection: AsyncCollection[Any]
+    transform: Transform
+    job: str
+    filter: Mapping[str, Any] | None
+    projection: Mapping[str, Any] | None
+    batch_size: int
+    prepare: Callable[[Sequence[dict[str, Any]]], Awaitable[None]] | None
+    journal: Journal | None
+    result: BatchResult = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.result = BatchResult(job=self.job)
+        self.checkpoints = self.collection.database[CHECKPOINTS]
+        self.task = f"{self.job} ({self.collection.name})"
+
+    async def run(self, sink: Progress, count: bool) -> None:
+        """Walk from the checkpoint (if any) to the end, then clear the checkpoint."""
+        saved = await self.checkpoints.find_one({"_id": self.job}) or {}
+        if saved:
+            self.result.resumed, self.result.resumed_from = True, saved.get("last_id")
+            logger.info("job %s resumes after _id %r", self.job, self.result.resumed_from)
+        query = _and(self.filter, after_id(self.result.resumed_from) if self.result.resumed else None)
+        sink.start(self.task, await self.collection.count_documents(query) if count else None)
+        totals = {"seen": saved.get("seen", 0), "changed": saved.get("changed", 0)}
+        cursor = self.collection.find(
+            query, self.projection, sort=[("_id", 1)], hint=[("_id", 1)], batch_size=self.batch_size
+        )
+        try:
+            while docs := await cursor.to_list(self.batch_size):
+                changed = await self._batch(docs)
+                totals["seen"] += len(docs)
+                totals["changed"] += changed
+                if cursor.alive:  # the last batch's checkpoint would be deleted at once
+                    await self._checkpoint(docs[-1]["_id"], totals)
+                sink.advance(self.task, len(docs))
+        finally:
+            await cursor.close()
+        await self.checkpoints.delete_one({"_id": self.job})
+
+    async def _batch(self, docs: list[dict[str, Any]]) -> int:
+        """Plan, journal and write one batch; return how many writes it sent."""
+        if self.prepare is not None:
+            await self.prepare(docs)
+        batch = _plan(docs, self.transform)
+        if batch.undo:
+            if self.journal is None:
+                raise TypeError(f"job {self.job!r}: the transform returned Change objects but no journal")
+            await self.journal.record(batch.undo)
+            self.result.journaled += len(batch.undo)
+        await _write(self.collection, batch, self.result)
+        self.result.seen += len(docs)
+        self.result.batches += 1
+        return len(batch.ops)
+
+    async def _checkpoint(self, last_id: Any, totals: dict[str, int]) -> None:
+        record = {"last_id": last_id, "namespace": self.collection.full_name, **totals}
+        await self.checkpoints.replace_one({"_id": self.job}, {**record, "updated_at": datetime.now(UTC)}, upsert=True)
