@@ -11,12 +11,12 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
-from analytiq_data.cli import backup_cmds, guard_cmds, migrate_cmds, sample_cmds, server_cmds
+from analytiq_data.cli import backup_cmds, guard_cmds, migrate_cmds, safety_cmds, sample_cmds, server_cmds
 from analytiq_data.cli.entry import run_entry, setup_logging
 from analytiq_data.cli.options import common_parent
 
 PROG = "analytiq-db"
-COMMAND_MODULES = (server_cmds, migrate_cmds, guard_cmds, backup_cmds, sample_cmds)
+COMMAND_MODULES = (server_cmds, migrate_cmds, guard_cmds, backup_cmds, sample_cmds, safety_cmds)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import os
 import signal
 from collections.abc import AsyncIterator, Iterator
@@ -16,7 +17,7 @@ from typing import Any
 
 from analytiq_data.cli import migrate_render as render
 from analytiq_data.cli.options import settings_from
-from analytiq_data.cli.render import ClosableProgress, make_progress
+from analytiq_data.cli.render import ClosableProgress, make_progress, print_json
 from analytiq_data.client import AnalytiqClient, ping
 from analytiq_data.errors import ConfigurationError
 from analytiq_data.migrations.engine import commands
@@ -24,6 +25,8 @@ from analytiq_data.migrations.engine.loader import load_migrations
 from analytiq_data.migrations.engine.lock import DEFAULT_LEASE_S, DEFAULT_LOCK_WAIT_S
 from analytiq_data.migrations.engine.runner import RunOptions, StopRequest
 from analytiq_data.migrations.engine.scaffold import new as scaffold_new
+from analytiq_data.safety.backup_first import BackupFirst
+from analytiq_data.uri import resolve_uri
 
 DEFAULT_MIGRATIONS = "analytiq_data.migrations.migration:MIGRATIONS"
 
@@ -75,6 +78,33 @@ def _lock_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _backup_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("backup")
+    group.add_argument(
+        "--backup",
+        action="store_true",
+        help="first make a verified copy of the database (under the lock, only when steps are pending); "
+        "no step runs unless it verifies",
+    )
+    group.add_argument(
+        "--backup-uri", metavar="URI", help="server for the copy, or env:NAME / file:PATH (default: the same server)"
+    )
+    group.add_argument(
+        "--backup-db", metavar="NAME", help="name of the copy (default: <db>_backup_v<version>_<UTC yyyymmddHHMMSS>)"
+    )
+
+
+def _backup_hook(args: argparse.Namespace) -> BackupFirst | None:
+    """Return the backup-first hook asked for by ``--backup`` (None without it)."""
+    if not getattr(args, "backup", False):
+        if getattr(args, "backup_uri", None) or getattr(args, "backup_db", None):
+            raise ConfigurationError("--backup-uri and --backup-db need --backup", hint="add --backup")
+        return None
+    settings = settings_from(args)
+    backup_uri = resolve_uri(args.backup_uri, what="--backup-uri") if args.backup_uri else None
+    return BackupFirst(settings.uri, backup_uri=backup_uri, backup_db=args.backup_db, timeout_s=settings.timeout_s)
+
+
 def register(sub: Any, parent: argparse.ArgumentParser) -> None:
     """Add the migrate verbs to the parser."""
     p = sub.add_parser("status", parents=[parent], help="show applied and pending migrations and any problem")
@@ -88,6 +118,7 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
     )
     _list_option(p)
     _lock_options(p)
+    _backup_options(p)
     p.set_defaults(handler=cmd_up)
 
     p = sub.add_parser(
@@ -179,6 +210,9 @@ def _stop_on_signals(stop: StopRequest, progress: ClosableProgress) -> Iterator[
 async def _run(args: argparse.Namespace, verb: str) -> int:
     migrations = load_migrations(args.migrations)
     options = _options(args, dry_run=args.dry_run)
+    hook = _backup_hook(args)
+    if hook is not None:
+        options = dataclasses.replace(options, before_steps=hook)
     progress = make_progress(args.json)
     stop = StopRequest()
     try:
@@ -194,7 +228,12 @@ async def _run(args: argparse.Namespace, verb: str) -> int:
                     )
     finally:
         progress.close()
+    if hook is not None and hook.name is not None and args.json:
+        print_json({**result.to_json(), "backup": hook.name})
+        return 0
     render.run_result(result, args.json)
+    if hook is not None and hook.name is not None:
+        print(f"backup: {hook.name} (verified)")
     return 0
 
 

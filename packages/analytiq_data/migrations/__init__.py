@@ -14,9 +14,11 @@ Every verb takes an optional ``migrations=`` list; the default is Analytiq's,
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from typing import Any, Literal
 
+from analytiq_data.errors import ConfigurationError
 from analytiq_data.guard import CheckResult, Finding, LockResult, check, check_lockfile, write_lockfile
 from analytiq_data.migrations.base import Migration
 from analytiq_data.migrations.engine import commands as _commands
@@ -40,6 +42,7 @@ from analytiq_data.migrations.engine.runner import RunOptions, StopRequest
 from analytiq_data.migrations.engine.scaffold import new as _new
 from analytiq_data.migrations.engine.state import HistoryRecord
 from analytiq_data.progress import Progress
+from analytiq_data.settings import DEFAULT_TIMEOUT_S
 
 DEFAULT_MIGRATIONS = "analytiq_data.migrations.migration:MIGRATIONS"
 
@@ -104,6 +107,28 @@ def _options(lock_wait_s: float | None, lease_s: float | None, dry_run: bool = F
     )
 
 
+def _backing_up(
+    options: RunOptions, analytiq_client: Any, backup: bool, backup_uri: str | None, backup_db: str | None
+) -> RunOptions:
+    """Return ``options`` with a verified backup before the first step, when ``backup`` is set."""
+    if not backup:
+        if backup_uri is not None or backup_db is not None:
+            raise ConfigurationError("backup_uri/backup_db need backup=True", hint="pass backup=True")
+        return options
+    from analytiq_data.safety.backup_first import BackupFirst  # the backup engine only when asked for
+
+    uri = getattr(analytiq_client, "uri", None)
+    if not uri:
+        raise ConfigurationError("backup=True needs the client's URI", hint="pass an AnalytiqClient")
+    hook = BackupFirst(
+        uri,
+        backup_uri=backup_uri,
+        backup_db=backup_db,
+        timeout_s=float(getattr(analytiq_client, "timeout_s", DEFAULT_TIMEOUT_S)),
+    )
+    return dataclasses.replace(options, before_steps=hook)
+
+
 async def run_migrations(
     analytiq_client: Any,
     target_version: int | None = None,
@@ -112,15 +137,24 @@ async def run_migrations(
     lock_wait_s: float | None = None,
     lease_s: float | None = None,
     progress: Progress | None = None,
+    backup: bool = False,
+    backup_uri: str | None = None,
+    backup_db: str | None = None,
 ) -> RunResult:
     """Bring the database ``analytiq_client.env`` to ``target_version`` (default: the newest), up or down.
 
     Safe to call from every instance at start-up: one runner migrates, the others wait up to
     ``lock_wait_s`` and return once the target is reached. A database newer than the code is left
     alone with a warning. Raises StepFailedError, LockError or MigrationError with one line.
+
+    With ``backup=True``, when steps are pending, the runner holding the lock first makes a
+    verified copy (``backup_db``, default ``<db>_backup_v<version>_<UTC time>``, on ``backup_uri``,
+    default the same server); its name is in the history. If it does not verify, VerificationError
+    is raised and nothing is migrated.
     """
+    options = _backing_up(_options(lock_wait_s, lease_s), analytiq_client, backup, backup_uri, backup_db)
     return await _commands.migrate(
-        analytiq_client, _list(migrations), target_version, options=_options(lock_wait_s, lease_s), progress=progress
+        analytiq_client, _list(migrations), target_version, options=options, progress=progress
     )
 
 
@@ -139,9 +173,12 @@ async def up(
     dry_run: bool = False,
     progress: Progress | None = None,
     stop: StopRequest | None = None,
+    backup: bool = False,
+    backup_uri: str | None = None,
+    backup_db: str | None = None,
 ) -> RunResult:
-    """Apply pending migrations up to ``to`` (default: the newest)."""
-    options = _options(lock_wait_s, lease_s, dry_run)
+    """Apply pending migrations up to ``to`` (default: the newest); ``backup=True`` as in run_migrations."""
+    options = _backing_up(_options(lock_wait_s, lease_s, dry_run), analytiq_client, backup, backup_uri, backup_db)
     return await _commands.up(analytiq_client, _list(migrations), to, options=options, progress=progress, stop=stop)
 
 

@@ -1,0 +1,36 @@
+"""Safety nets around migrations: rehearse them on a scratch copy, back up before migrating, restore a backup.
+
+    from analytiq_data.safety import rehearse, restore, RestoreOptions
+
+    result = await rehearse(analytiq_client)             # pending migrations on a scratch copy
+    result.raise_for_failure()                           # CheckFailed if a check failed
+    await restore(RestoreOptions(uri=..., db="prod", backup="prod_backup_v3_20240601120000"))
+
+``up --backup`` (``run_migrations(..., backup=True)``) uses ``BackupFirst``, a pre-step hook of the
+migration runner. Rooms: ``rehearse`` (the checks), ``snapshot`` (state copies and comparison),
+``docdiff`` (raw document comparison), ``sample_copy`` (``--sample``), ``backup_first``, ``restore``,
+``results``.
+"""
+
+from analytiq_data.safety.backup_first import BackupFirst, backup_name
+from analytiq_data.safety.rehearse import rehearse
+from analytiq_data.safety.restore import BackupInfo, RestoreOptions, inspect_backup, restore
+from analytiq_data.safety.results import Check, MigrationRehearsal, RehearsalResult, RestoreResult
+from analytiq_data.safety.snapshot import Comparison, Difference, compare
+
+__all__ = [
+    "BackupFirst",
+    "BackupInfo",
+    "Check",
+    "Comparison",
+    "Difference",
+    "MigrationRehearsal",
+    "RehearsalResult",
+    "RestoreOptions",
+    "RestoreResult",
+    "backup_name",
+    "compare",
+    "inspect_backup",
+    "rehearse",
+    "restore",
+]

@@ -32,6 +32,7 @@ from analytiq_data.client import ping
 from analytiq_data.errors import ConfigurationError, MigrationError
 from analytiq_data.migrations.base import Migration
 from analytiq_data.migrations.engine import commands
+from analytiq_data.migrations.engine.loader import load_migrations
 from analytiq_data.migrations.engine.lock import LOCK_COLLECTION
 from analytiq_data.migrations.engine.plan import database_ahead_error, target_for_up, validate_migrations
 from analytiq_data.migrations.engine.runner import RunOptions
@@ -59,6 +60,7 @@ from analytiq_data.safety.snapshot import (
 from analytiq_data.settings import DEFAULT_TIMEOUT_S, validate_db_name
 
 MAX_DB_NAME = 63
+DEFAULT_MIGRATIONS = "analytiq_data.migrations.migration:MIGRATIONS"
 Outcome = tuple[Check, Difference | None]  # a check, and the difference that made it fail
 SCRATCH_OPTIONS = RunOptions(lock_wait_s=30.0, lease_s=30.0)
 
@@ -91,7 +93,7 @@ def sample_filters(pending: Sequence[Migration]) -> dict[str, list[dict[str, Any
 
 async def rehearse(
     target: Any,
-    migrations: Sequence[Migration],
+    migrations: Sequence[Migration] | None = None,
     *,
     to: int | None = None,
     sample: int | None = None,
@@ -100,12 +102,13 @@ async def rehearse(
 ) -> RehearsalResult:
     """Rehearse the pending migrations of ``target.env`` (up to ``to``) on a scratch copy; return the findings.
 
-    ``target`` is an AnalytiqClient (or anything with ``mongodb_async``, ``env``, ``uri``). With
+    ``target`` is an AnalytiqClient (or anything with ``mongodb_async``, ``env``, ``uri``);
+    ``migrations`` defaults to Analytiq's list. With
     ``sample``, at most that many documents per collection are copied (those the migrations would
     change first). Check failures are in the result (``raise_for_failure`` turns them into
     CheckFailed); bad input raises ConfigurationError; the real database is never written.
     """
-    checked = validate_migrations(migrations)
+    checked = load_migrations(DEFAULT_MIGRATIONS) if migrations is None else validate_migrations(migrations)
     if sample is not None and sample < 1:
         raise ConfigurationError(f"--sample must be at least 1, got {sample}", hint="e.g. --sample 1000")
     uri, db_name = str(getattr(target, "uri", "") or ""), str(target.env)
@@ -197,7 +200,7 @@ class _Rehearsal:
             else:
                 await commands.down(self.scratch, self.migrations, to, options=SCRATCH_OPTIONS, progress=self.progress)
         except MigrationError as exc:
-            return exc.user_line()
+            return " ".join(exc.message.split())  # the hint speaks of the scratch database: left out
         return None
 
     async def compare_with(self, snapshot: str) -> Comparison:

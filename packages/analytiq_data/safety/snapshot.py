@@ -122,8 +122,9 @@ class Comparison:
         """Return one line: what differs, per collection."""
         parts = [f"{d.collection}: {d.summary}" for d in self.notes]
         for name, (changed, added, removed) in sorted(self.counts.items()):
-            what = [f"{n} {verb}" for n, verb in ((changed, "changed"), (added, "added"), (removed, "removed")) if n]
-            parts.append(f"{name}: {', '.join(what)} document(s)")
+            pairs = ((changed, "changed"), (added, "added"), (removed, "removed"))
+            what = [f"{n} document{'s' if n != 1 else ''} {verb}" for n, verb in pairs if n]
+            parts.append(f"{name}: {', '.join(what)}")
         return "; ".join(parts) if parts else "no difference"
 
 

@@ -1,0 +1,188 @@
+"""Verbs of the safety group: ``rehearse`` (pending migrations on a scratch copy) and ``restore`` (a backup).
+
+Parsing, wiring and drawing only: the work lives in ``analytiq_data.safety``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from analytiq_data.cli.migrate_cmds import _connected, _list_option, _lock_options, _options
+from analytiq_data.cli.options import settings_from
+from analytiq_data.cli.render import make_progress, print_json, print_table
+from analytiq_data.errors import ConfigurationError
+from analytiq_data.migrations.engine.loader import load_migrations
+from analytiq_data.safety import BackupInfo, RehearsalResult, RestoreOptions, RestoreResult, inspect_backup, rehearse
+from analytiq_data.safety import restore as restore_backup
+from analytiq_data.safety.results import CHECKS
+from analytiq_data.uri import resolve_uri
+
+REHEARSE_DESCRIPTION = """\
+Copy the database into a scratch database on the same server (<db>_rehearse_<id>), then for each
+pending migration: up; up again (the data must not change: idempotency); down (the data, indexes and
+options must be exactly as before up); up again. Prints one row per migration and, for a failure, the
+first differing document field by field. The real database is only read. Exit codes: 0 all passed,
+1 a check failed, 3 bad input, 4 server unreachable.
+"""
+
+RESTORE_DESCRIPTION = """\
+Replace the database (--db) with a backup (--from): under the migration lock, the backup is copied
+beside the database (<db>__restore_tmp), verified, swapped in collection by collection, and the
+result verified against the backup. Collections the backup does not have are dropped. Asks you to
+type the database name on a terminal; pass --yes otherwise. Not available through mongos.
+"""
+
+
+def register(sub: Any, parent: argparse.ArgumentParser) -> None:
+    """Add the ``rehearse`` and ``restore`` verbs."""
+    p = sub.add_parser(
+        "rehearse",
+        parents=[parent],
+        help="rehearse pending migrations on a scratch copy: up, up again, down, up",
+        description=REHEARSE_DESCRIPTION,
+    )
+    p.add_argument("--to", type=int, metavar="N", help="rehearse up to version N (default: the newest)")
+    p.add_argument(
+        "--sample",
+        type=int,
+        metavar="N",
+        help="copy at most N documents per collection, those the migrations would change first",
+    )
+    p.add_argument("--keep", action="store_true", help="keep the scratch database afterwards (its name is printed)")
+    _list_option(p)
+    p.set_defaults(handler=cmd_rehearse)
+
+    p = sub.add_parser(
+        "restore",
+        parents=[parent],
+        help="replace the database with a backup (verified; asks for confirmation)",
+        description=RESTORE_DESCRIPTION,
+    )
+    p.add_argument("--from", dest="from_db", required=True, metavar="NAME", help="the backup database")
+    p.add_argument(
+        "--from-uri", metavar="URI", help="the backup's server, or env:NAME / file:PATH (default: the --uri server)"
+    )
+    p.add_argument("--yes", action="store_true", help="do not ask for confirmation (required when not on a terminal)")
+    _lock_options(p)
+    p.set_defaults(handler=cmd_restore)
+
+
+async def cmd_rehearse(args: argparse.Namespace) -> int:
+    """Rehearse the pending migrations on a scratch copy; exit 1 if a check failed."""
+    migrations = load_migrations(args.migrations)
+    progress = make_progress(args.json)
+    try:
+        async with _connected(args) as client:
+            result = await rehearse(
+                client, migrations, to=args.to, sample=args.sample, keep=args.keep, progress=progress
+            )
+    finally:
+        progress.close()
+    render_rehearsal(result, args.json)
+    result.raise_for_failure()
+    return 0
+
+
+def render_rehearsal(result: RehearsalResult, as_json: bool) -> None:
+    """Print the rehearsal: one row per migration, then the first difference of each failure."""
+    if as_json:
+        print_json(result.to_json())
+        return
+    if not result.migrations:
+        print(f"database {result.database} is at version {result.from_version}: nothing to rehearse")
+        return
+    sample = f", sample of {result.sample} per collection" if result.sample else ""
+    print(
+        f"rehearsal of {result.database}: version {result.from_version} → {result.to_version} on a scratch copy "
+        f"({result.documents_copied:,} documents{sample})"
+    )
+    rows = [
+        (
+            m.version,
+            m.name,
+            *(m.check(name).cell() for name in CHECKS),
+            "" if m.touched is None else f"{m.touched:,}",
+            f"{m.seconds:.1f}s",
+        )
+        for m in result.migrations
+    ]
+    print_table(None, ["version", "migration", *CHECKS, "touched", "time"], rows)
+    for m in result.failures:
+        check = m.failed
+        assert check is not None
+        print(f"{m.label()}: {check.name} failed: {check.reason}")
+        for line in m.diff.lines() if m.diff else []:
+            print(f"  {line}")
+    if result.kept:
+        print(f"scratch database kept: {result.scratch}")
+    if result.passed:
+        count = len(result.migrations)
+        print(f"all {count} migration{'s' if count != 1 else ''} passed ({result.seconds:.1f}s)")
+
+
+def _restore_options(args: argparse.Namespace) -> RestoreOptions:
+    settings = settings_from(args)
+    run = _options(args)
+    from_uri = resolve_uri(args.from_uri, what="--from-uri") if args.from_uri else None
+    return RestoreOptions(
+        uri=settings.uri,
+        db=settings.db,
+        backup=args.from_db,
+        backup_uri=from_uri,
+        timeout_s=settings.timeout_s,
+        lock_wait_s=run.lock_wait_s,
+        lease_s=run.lease_s,
+    )
+
+
+def _confirm(options: RestoreOptions, info: BackupInfo) -> None:
+    """Ask on the terminal for the database name; raise ConfigurationError unless it is typed exactly."""
+    print(
+        f"restore replaces database {options.db!r} with backup {info.name!r} on {info.where} (version "
+        f"{info.version}, {info.collections} collections, about {info.documents:,} documents); collections "
+        "the backup does not have are dropped.",
+        file=sys.stderr,
+    )
+    print(f"Type the database name ({options.db}) to confirm: ", end="", file=sys.stderr, flush=True)
+    answer = sys.stdin.readline().strip()
+    if answer != options.db:
+        raise ConfigurationError(
+            f"confirmation {answer!r} is not the database name {options.db!r}: nothing changed",
+            hint="type the name exactly, or pass --yes",
+        )
+
+
+async def cmd_restore(args: argparse.Namespace) -> int:
+    """Replace the database with a backup, after confirmation (a typed name, or --yes)."""
+    options = _restore_options(args)
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise ConfigurationError(
+                f"restore replaces database {options.db!r} with {options.backup!r} and needs confirmation: "
+                "nothing changed",
+                hint="pass --yes to confirm (there is no terminal to ask on)",
+            )
+        _confirm(options, await inspect_backup(options))
+    progress = make_progress(args.json)
+    try:
+        result = await restore_backup(options, progress)
+    finally:
+        progress.close()
+    render_restore(result, args.json)
+    return 0
+
+
+def render_restore(result: RestoreResult, as_json: bool) -> None:
+    """Print what was restored."""
+    if as_json:
+        print_json(result.to_json())
+        return
+    dropped = f"; dropped {', '.join(result.dropped)}" if result.dropped else ""
+    version = f" at version {result.version}" if result.version is not None else ""
+    print(
+        f"restored database {result.database} from backup {result.backup}{version}: {len(result.collections)} "
+        f"collections, {result.documents:,} documents, {len(result.views)} views{dropped}; verified "
+        f"({result.seconds:.1f}s)"
+    )

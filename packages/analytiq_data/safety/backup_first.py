@@ -1,0 +1,96 @@
+"""``up --backup``: a verified copy of the database, made under the migration lock before the first step.
+
+``BackupFirst`` is a pre-step hook for the migration runner (``RunOptions.before_steps``): the
+runner awaits it only when steps are pending, holding the lock, with the lease renewed in the
+background; it reports the phase ``"backup"`` in the lock document, so waiting runners do not
+count the backup's time against their lock wait. The copy is made by the backup engine (verify
+on), without ``migration_lock``; the version document and the history are included, so a restore
+brings the version back too. If the copy does not verify, VerificationError is raised and no step
+runs. The backup's name is recorded in the history (a ``backup`` record, and a ``backup`` field on
+each step record of the run).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+
+from analytiq_data.backup import BackupOptions, BackupResult, backup
+from analytiq_data.backup.plan import copied_namespace
+from analytiq_data.errors import VerificationError
+from analytiq_data.migrations.engine.lock import LOCK_COLLECTION
+from analytiq_data.migrations.engine.prestep import BeforeSteps, HookRecord
+from analytiq_data.settings import DEFAULT_TIMEOUT_S, validate_db_name
+from analytiq_data.uri import hosts_of, redact_uri
+
+log = logging.getLogger(__name__)
+
+PHASE = "backup"
+
+
+def backup_name(db: str, version: int, now: datetime | None = None) -> str:
+    """Return the default backup name ``<db>_backup_v<version>_<UTC yyyymmddHHMMSS>``."""
+    stamp = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y%m%d%H%M%S")
+    return f"{db}_backup_v{version}_{stamp}"
+
+
+class BackupFirst:
+    """A pre-step hook making a verified backup; after the run, ``name`` and ``result`` say what it made."""
+
+    def __init__(
+        self,
+        uri: str,
+        *,
+        backup_uri: str | None = None,
+        backup_db: str | None = None,
+        timeout_s: float = DEFAULT_TIMEOUT_S,
+    ) -> None:
+        if backup_db is not None:
+            validate_db_name(backup_db)
+        self.uri = uri
+        self.backup_uri = backup_uri
+        self.backup_db = backup_db
+        self.timeout_s = timeout_s
+        self.name: str | None = None
+        self.result: BackupResult | None = None
+
+    def where(self) -> str:
+        """Return the server the backup goes to (hosts only; no credentials)."""
+        uri = self.backup_uri or self.uri
+        return hosts_of(uri) or redact_uri(uri)
+
+    async def __call__(self, ctx: BeforeSteps) -> HookRecord:
+        """Copy ``ctx.db_name`` to the backup database and verify it; raise VerificationError if it differs."""
+        names = await ctx.client[ctx.db_name].list_collection_names()
+        if not [n for n in names if copied_namespace(n) and n != LOCK_COLLECTION]:
+            ctx.progress.note(f"nothing to back up: database {ctx.db_name} is empty")
+            return HookRecord(PHASE, "(empty database)", "no backup: the database was empty", "skipped")
+        name = self.backup_db or backup_name(ctx.db_name, ctx.from_version)
+        options = BackupOptions(
+            src_uri=self.uri,
+            src_db=ctx.db_name,
+            dest_db=name,
+            dest_uri=self.backup_uri,
+            exclude=(LOCK_COLLECTION,),
+            verify=True,
+            timeout_s=self.timeout_s,
+        )
+        self.name = name
+        ctx.progress.note(f"backing up {ctx.db_name} (version {ctx.from_version}) to {name} on {self.where()}")
+        await ctx.set_phase(PHASE)
+        result = await backup(options, ctx.progress)
+        if result.verified is not True:
+            raise VerificationError(
+                f"the backup {name!r} was not verified; nothing was migrated",
+                hint="run analytiq-db up --backup again",
+            )
+        self.result = result
+        log.info("backup %s of %s verified: %d documents", name, ctx.db_name, result.documents)
+        ctx.progress.note(
+            f"backup {name} verified: {result.documents:,} documents in {len(result.collections)} collections"
+        )
+        fields: dict[str, object] = {"backup": name}
+        if self.backup_uri is not None:
+            fields["backup_server"] = self.where()
+        description = f"verified copy of version {ctx.from_version} before migrating to version {ctx.target}"
+        return HookRecord(PHASE, name, description, "verified", fields, round(result.seconds, 3))

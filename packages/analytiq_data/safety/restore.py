@@ -1,0 +1,245 @@
+"""``restore``: put a backup back in place of a database, built beside it, swapped in, verified.
+
+Under the migration lock of the database (the lease renewed meanwhile, phase ``"restore"``):
+
+1. the backup is copied with the backup engine into ``<db>__restore_tmp`` on the database's own
+   server and verified against the backup (the database is untouched so far);
+2. each collection is moved in with ``renameCollection`` across databases (``dropTarget``: the
+   live collection is replaced at once); the database's collections the backup does not have are
+   dropped (``migration_lock`` stays: it holds this restore's lease); its views are dropped and the
+   backup's recreated, each after the view it reads;
+3. the database is compared with the backup by the backup engine's ``verify`` (documents, indexes,
+   options, views): a difference raises VerificationError.
+
+The version document and the history come back with the data. Through mongos, ``renameCollection``
+across databases is refused for sharded collections, so restore refuses to run there; time-series
+collections cannot be renamed either. Stop the application's writers first: writes made during a
+restore are lost or make the verification fail.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from bson.son import SON
+from pymongo import AsyncMongoClient
+from pymongo.errors import PyMongoError
+
+from analytiq_data.backup import BackupOptions, backup, verify
+from analytiq_data.backup.plan import Intent, Kind, copied_namespace, creation_options, kind_of, order_views
+from analytiq_data.client import connection_error, make_client, ping, server_kind
+from analytiq_data.errors import AnalytiqError, ConfigurationError
+from analytiq_data.migrations.engine.lock import DEFAULT_LEASE_S, DEFAULT_LOCK_WAIT_S, LOCK_COLLECTION, MigrationLock
+from analytiq_data.migrations.engine.prestep import acquire_patiently, set_phase
+from analytiq_data.migrations.engine.state import StateStore
+from analytiq_data.progress import NULL_PROGRESS, Progress
+from analytiq_data.safety.results import RestoreResult
+from analytiq_data.settings import DEFAULT_TIMEOUT_S, validate_db_name
+from analytiq_data.uri import hosts_of, redact_uri
+
+log = logging.getLogger(__name__)
+
+TMP_SUFFIX = "__restore_tmp"
+PHASE = "restore"
+
+
+@dataclass(frozen=True)
+class RestoreOptions:
+    """Restore database ``db`` at ``uri`` from database ``backup`` (at ``backup_uri``, default ``uri``)."""
+
+    uri: str
+    db: str
+    backup: str
+    backup_uri: str | None = None
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    lock_wait_s: float = DEFAULT_LOCK_WAIT_S
+    lease_s: float = DEFAULT_LEASE_S
+
+    def __post_init__(self) -> None:
+        validate_db_name(self.db)
+        validate_db_name(self.backup)
+        validate_db_name(self.tmp_db)
+        if self.backup_uri is None and self.backup.lower() in (self.db.lower(), self.tmp_db.lower()):
+            raise ConfigurationError(
+                f"cannot restore database {self.db!r} from {self.backup!r} on the same server",
+                hint="name the backup database with --from",
+            )
+
+    @property
+    def tmp_db(self) -> str:
+        """Return the database the backup is rebuilt in before the swap."""
+        return self.db + TMP_SUFFIX
+
+    @property
+    def source_uri(self) -> str:
+        """Return the URI of the backup's server."""
+        return self.backup_uri or self.uri
+
+
+@dataclass(frozen=True)
+class BackupInfo:
+    """What a backup holds, for the confirmation: its version, collections and documents."""
+
+    name: str
+    where: str
+    version: int
+    collections: int
+    documents: int
+
+
+def _where(uri: str) -> str:
+    return hosts_of(uri) or redact_uri(uri)
+
+
+@contextlib.asynccontextmanager
+async def _clients(options: RestoreOptions) -> AsyncIterator[tuple[AsyncMongoClient[Any], AsyncMongoClient[Any]]]:
+    """Yield (live, backup) clients (one client when both are on one server); driver errors become one line."""
+    live = make_client(options.uri, timeout_s=options.timeout_s)
+    other = make_client(options.backup_uri, timeout_s=options.timeout_s) if options.backup_uri else None
+    uri = options.uri
+    try:
+        hello = await ping(live, options.uri, options.timeout_s)
+        if server_kind(hello).topology == "sharded":
+            raise ConfigurationError(
+                f"restore cannot run through mongos ({_where(options.uri)}): it swaps collections in with "
+                "renameCollection across databases, which mongos refuses for sharded collections",
+                hint=f"stop the application and copy the backup back with analytiq-db backup --src {options.backup} "
+                f"--dest {options.db} --drop",
+            )
+        if other is not None:
+            uri = options.source_uri
+            await ping(other, uri, options.timeout_s)
+        yield live, other or live
+    except AnalytiqError:
+        raise
+    except PyMongoError as exc:
+        raise connection_error(uri, exc, options.timeout_s) from exc
+    finally:
+        await live.close()
+        if other is not None:
+            await other.close()
+
+
+async def _inspect(client: AsyncMongoClient[Any], options: RestoreOptions) -> BackupInfo:
+    db = client[options.backup]
+    infos = {str(i["name"]): dict(i) async for i in await db.list_collections() if copied_namespace(str(i["name"]))}
+    infos.pop(LOCK_COLLECTION, None)
+    if not infos:
+        raise ConfigurationError(
+            f"backup database {options.backup!r} does not exist on {_where(options.source_uri)} "
+            "(it has no collections)",
+            hint="check --from and --from-uri",
+        )
+    series = sorted(n for n, i in infos.items() if kind_of(i) is Kind.TIMESERIES)
+    if series:
+        raise ConfigurationError(
+            f"backup {options.backup!r} holds time-series collections ({', '.join(series)}), which restore cannot "
+            "swap in (renameCollection refuses them)",
+            hint=f"copy it back with analytiq-db backup --src {options.backup} --dest {options.db} --drop",
+        )
+    documents = 0
+    for name, info in infos.items():
+        if kind_of(info) is not Kind.VIEW:
+            documents += await db[name].estimated_document_count()
+    version = (await StateStore(db).read_version()).version
+    return BackupInfo(options.backup, _where(options.source_uri), version, len(infos), documents)
+
+
+async def inspect_backup(options: RestoreOptions) -> BackupInfo:
+    """Return what the backup holds (read only); raise ConfigurationError if it is missing or cannot be restored."""
+    async with _clients(options) as (_, source):
+        return await _inspect(source, options)
+
+
+async def restore(options: RestoreOptions, progress: Progress = NULL_PROGRESS) -> RestoreResult:
+    """Replace database ``options.db`` with the backup, under the migration lock, and verify it.
+
+    Raises ConfigurationError (missing backup, mongos, time-series), LockError (another runner
+    holds the lock past the wait) or VerificationError (the result differs from the backup).
+    """
+    started = time.monotonic()
+    async with _clients(options) as (live, source):
+        info = await _inspect(source, options)
+        lock = MigrationLock(live[options.db], lease_s=options.lease_s)
+        await acquire_patiently(
+            lock, options.lock_wait_s, on_wait=lambda h: progress.note("waiting for the migration lock")
+        )
+        try:
+            lock.start_renewing()
+            await set_phase(lock, PHASE)
+            copy = BackupOptions(
+                src_uri=options.source_uri,
+                src_db=options.backup,
+                dest_uri=options.uri,
+                dest_db=options.tmp_db,
+                drop=True,
+                exclude=(LOCK_COLLECTION,),
+                timeout_s=options.timeout_s,
+            )
+            progress.note(f"copying backup {options.backup} into {options.tmp_db} on {_where(options.uri)}")
+            copied = await backup(copy, progress)
+            lock.check()
+            collections, dropped, views = await _swap(live, options, progress)
+            lock.check()
+            progress.note(f"verifying {options.db} against backup {options.backup}")
+            check = BackupOptions(
+                src_uri=options.source_uri,
+                src_db=options.backup,
+                dest_uri=options.uri,
+                dest_db=options.db,
+                exclude=(LOCK_COLLECTION,),
+                timeout_s=options.timeout_s,
+            )
+            await verify(check, progress)
+            await live.drop_database(options.tmp_db)
+        finally:
+            await lock.release()
+    log.info("restored %s from %s (version %s)", options.db, options.backup, info.version)
+    return RestoreResult(
+        database=options.db,
+        backup=options.backup,
+        source=_where(options.source_uri),
+        version=info.version,
+        collections=tuple(collections),
+        dropped=tuple(dropped),
+        views=tuple(views),
+        documents=copied.documents,
+        verified=True,
+        seconds=time.monotonic() - started,
+    )
+
+
+async def _swap(
+    client: AsyncMongoClient[Any], options: RestoreOptions, progress: Progress
+) -> tuple[list[str], list[str], list[str]]:
+    """Move the rebuilt collections into the database, drop what the backup lacks, recreate views."""
+    tmp, live = client[options.tmp_db], client[options.db]
+    rebuilt = {str(i["name"]): dict(i) async for i in await tmp.list_collections() if copied_namespace(str(i["name"]))}
+    current = {str(i["name"]): dict(i) async for i in await live.list_collections() if copied_namespace(str(i["name"]))}
+    collections = sorted(n for n, i in rebuilt.items() if kind_of(i) is not Kind.VIEW)
+    views = order_views(
+        [
+            Intent(n, Kind.VIEW, dict(i.get("options") or {}))
+            for n, i in sorted(rebuilt.items())
+            if kind_of(i) is Kind.VIEW
+        ]
+    )
+    for name, info in current.items():
+        if kind_of(info) is Kind.VIEW:
+            await live.drop_collection(name)
+    for name in collections:
+        await client.admin.command("renameCollection", f"{tmp.name}.{name}", to=f"{live.name}.{name}", dropTarget=True)
+    progress.note(f"swapped {len(collections)} collections into {live.name}")
+    dropped = sorted(
+        n for n, i in current.items() if kind_of(i) is not Kind.VIEW and n not in collections and n != LOCK_COLLECTION
+    )
+    for name in dropped:
+        await live.drop_collection(name)
+    for view in views:
+        await live.command(SON([("create", view.name), *creation_options(view.options).items()]))
+    return collections, dropped, [v.name for v in views]
