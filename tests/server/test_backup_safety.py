@@ -97,7 +97,7 @@ async def test_non_empty_destination_is_refused_then_replaced_with_drop(
 ) -> None:
     await fill(src_client, db_name)
     await dst_client[db_name_2].stale.insert_one({"keep": "me?"})
-    options = {"src_uri": mongo_uri, "dest_uri": mongo_uri_2, "src_db": db_name, "dest_db": db_name_2}
+    options: dict[str, Any] = {"src_uri": mongo_uri, "dest_uri": mongo_uri_2, "src_db": db_name, "dest_db": db_name_2}
     with pytest.raises(ConfigurationError, match="is not empty") as err:
         await backup(BackupOptions(**options))
     assert "--drop" in (err.value.hint or "") and "--resume" in (err.value.hint or "")
@@ -136,7 +136,7 @@ async def test_include_exclude_and_dry_run(
     db_name_2: str,
 ) -> None:
     await fill(src_client, db_name)
-    base = {"src_uri": mongo_uri, "dest_uri": mongo_uri_2, "src_db": db_name, "dest_db": db_name_2}
+    base: dict[str, Any] = {"src_uri": mongo_uri, "dest_uri": mongo_uri_2, "src_db": db_name, "dest_db": db_name_2}
     plan = await backup(BackupOptions(**base, dry_run=True, exclude=("logs_old",)))
     assert plan.mode == "dry-run"
     assert {r.name: r.documents for r in plan.collections} == {"users": 300, "logs_2024": 50}
@@ -160,7 +160,7 @@ async def test_verification_catches_every_kind_of_difference(
     db_name_2: str,
 ) -> None:
     await fill(src_client, db_name)
-    base = {"src_uri": mongo_uri, "dest_uri": mongo_uri_2, "src_db": db_name, "dest_db": db_name_2}
+    base: dict[str, Any] = {"src_uri": mongo_uri, "dest_uri": mongo_uri_2, "src_db": db_name, "dest_db": db_name_2}
     await backup(BackupOptions(**base))
     assert (await verify(BackupOptions(**base))).verified is True
     dst = dst_client[db_name_2]
