@@ -11,21 +11,29 @@ from pymongo.asynchronous.database import AsyncDatabase
 RAW: CodecOptions[RawBSONDocument] = CodecOptions(document_class=RawBSONDocument)
 
 
+def _local(spec: Any) -> dict[str, Any]:
+    return {k: v for k, v in dict(spec).items() if k != "ns"}
+
+
 async def raw_state(
-    db: AsyncDatabase[Any], *, uuids: bool = True, skip: tuple[str, ...] = ()
+    db: AsyncDatabase[Any], *, identity: bool = True, skip: tuple[str, ...] = ()
 ) -> dict[str, dict[str, Any]]:
-    """Return everything ``db`` holds: per collection its ``listCollections`` entry (options; the UUID
-    too unless ``uuids`` is False), its indexes, and every document's raw BSON bytes in ``_id`` order."""
+    """Return everything ``db`` holds: per collection its ``listCollections`` entry (options), its indexes,
+    and every document's raw BSON bytes in ``_id`` order. With ``identity`` the collection UUIDs and
+    namespaces count too (the same collections, untouched); without, states of two databases compare."""
     state: dict[str, dict[str, Any]] = {}
     async for info in await db.list_collections():
         name = str(info["name"])
         if name in skip:
             continue
         entry: dict[str, Any] = {"info": {k: v for k, v in info.items() if k != "info"}}
-        if uuids:
+        if identity:
             entry["uuid"] = (info.get("info") or {}).get("uuid")
+        elif "idIndex" in info:
+            entry["info"]["idIndex"] = _local(info["idIndex"])
         if info.get("type") != "view":
-            entry["indexes"] = [dict(spec) async for spec in await db[name].list_indexes()]
+            specs = [dict(spec) async for spec in await db[name].list_indexes()]
+            entry["indexes"] = specs if identity else [_local(spec) for spec in specs]
             coll = db.get_collection(name, codec_options=RAW)
             entry["documents"] = [bytes(doc.raw) async for doc in coll.find({}).sort("_id", 1)]
         state[name] = entry

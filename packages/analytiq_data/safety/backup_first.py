@@ -14,24 +14,46 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
+from typing import Any
+
+from pymongo.asynchronous.database import AsyncDatabase
 
 from analytiq_data.backup import BackupOptions, BackupResult, backup
 from analytiq_data.backup.plan import copied_namespace
 from analytiq_data.errors import VerificationError
 from analytiq_data.migrations.engine.lock import LOCK_COLLECTION
 from analytiq_data.migrations.engine.prestep import BeforeSteps, HookRecord
+from analytiq_data.migrations.engine.state import HISTORY_COLLECTION, VERSION_COLLECTION
 from analytiq_data.settings import DEFAULT_TIMEOUT_S, validate_db_name
 from analytiq_data.uri import hosts_of, redact_uri
 
 log = logging.getLogger(__name__)
 
 PHASE = "backup"
+MAX_DB_NAME_BYTES = 63
 
 
 def backup_name(db: str, version: int, now: datetime | None = None) -> str:
-    """Return the default backup name ``<db>_backup_v<version>_<UTC yyyymmddHHMMSS>``."""
+    """Return the default backup name ``<db>_backup_v<version>_<UTC yyyymmddHHMMSS>``, with ``<db>``
+    shortened if needed to keep the name within MongoDB's 63 bytes."""
     stamp = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y%m%d%H%M%S")
-    return f"{db}_backup_v{version}_{stamp}"
+    return fit_name(db, f"_backup_v{version}_{stamp}")
+
+
+def fit_name(db: str, suffix: str) -> str:
+    """Return ``db + suffix``, ``db`` cut (on a character boundary) so the whole fits in 63 bytes."""
+    room = MAX_DB_NAME_BYTES - len(suffix.encode())
+    return db.encode()[:room].decode(errors="ignore") + suffix
+
+
+async def _empty(db: AsyncDatabase[Any]) -> bool:
+    """Return whether ``db`` holds nothing but the lock and empty version/history collections."""
+    for name in await db.list_collection_names():
+        if not copied_namespace(name) or name == LOCK_COLLECTION:
+            continue
+        if name not in (VERSION_COLLECTION, HISTORY_COLLECTION) or await db[name].find_one({}, {"_id": 1}):
+            return False
+    return True
 
 
 class BackupFirst:
@@ -61,8 +83,7 @@ class BackupFirst:
 
     async def __call__(self, ctx: BeforeSteps) -> HookRecord:
         """Copy ``ctx.db_name`` to the backup database and verify it; raise VerificationError if it differs."""
-        names = await ctx.client[ctx.db_name].list_collection_names()
-        if not [n for n in names if copied_namespace(n) and n != LOCK_COLLECTION]:
+        if await _empty(ctx.client[ctx.db_name]):
             ctx.progress.note(f"nothing to back up: database {ctx.db_name} is empty")
             return HookRecord(PHASE, "(empty database)", "no backup: the database was empty", "skipped")
         name = self.backup_db or backup_name(ctx.db_name, ctx.from_version)

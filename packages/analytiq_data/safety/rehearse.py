@@ -38,6 +38,7 @@ from analytiq_data.migrations.engine.plan import database_ahead_error, target_fo
 from analytiq_data.migrations.engine.runner import RunOptions
 from analytiq_data.migrations.engine.state import StateStore
 from analytiq_data.progress import NULL_PROGRESS, Progress
+from analytiq_data.safety.backup_first import fit_name
 from analytiq_data.safety.results import (
     CHECKS,
     FAILED,
@@ -59,7 +60,6 @@ from analytiq_data.safety.snapshot import (
 )
 from analytiq_data.settings import DEFAULT_TIMEOUT_S, validate_db_name
 
-MAX_DB_NAME = 63
 DEFAULT_MIGRATIONS = "analytiq_data.migrations.migration:MIGRATIONS"
 Outcome = tuple[Check, Difference | None]  # a check, and the difference that made it fail
 SCRATCH_OPTIONS = RunOptions(lock_wait_s=30.0, lease_s=30.0)
@@ -77,9 +77,7 @@ class _Target:
 
 def scratch_name(db: str) -> str:
     """Return a fresh scratch database name ``<db>_rehearse_<6 hex>`` (``db`` shortened to fit 63 bytes)."""
-    suffix = f"_rehearse_{uuid.uuid4().hex[:6]}"
-    room = MAX_DB_NAME - len(suffix) - 2  # snapshots add "_a" / "_b"
-    return db.encode()[:room].decode(errors="ignore") + suffix
+    return fit_name(db, f"_rehearse_{uuid.uuid4().hex[:6]}__")[:-2]  # room for the snapshots' "_a" / "_b"
 
 
 def sample_filters(pending: Sequence[Migration]) -> dict[str, list[dict[str, Any]]]:

@@ -38,6 +38,7 @@ from analytiq_data.migrations.engine.lock import DEFAULT_LEASE_S, DEFAULT_LOCK_W
 from analytiq_data.migrations.engine.prestep import acquire_patiently, set_phase
 from analytiq_data.migrations.engine.state import StateStore
 from analytiq_data.progress import NULL_PROGRESS, Progress
+from analytiq_data.safety.backup_first import fit_name
 from analytiq_data.safety.results import RestoreResult
 from analytiq_data.settings import DEFAULT_TIMEOUT_S, validate_db_name
 from analytiq_data.uri import hosts_of, redact_uri
@@ -73,7 +74,7 @@ class RestoreOptions:
     @property
     def tmp_db(self) -> str:
         """Return the database the backup is rebuilt in before the swap."""
-        return self.db + TMP_SUFFIX
+        return fit_name(self.db, TMP_SUFFIX)
 
     @property
     def source_uri(self) -> str:
