@@ -6,7 +6,7 @@ import asyncio
 import time
 from typing import Any
 
-from analytiq_data.backup.copy import raw_collection
+from analytiq_data.backup.copy import gather_all, raw_collection
 from analytiq_data.backup.digest import Digest
 from analytiq_data.backup.endpoints import Endpoints, Side, open_endpoints
 from analytiq_data.backup.options import BackupOptions
@@ -36,8 +36,8 @@ async def verify(options: BackupOptions, progress: Progress = NULL_PROGRESS) -> 
         dst_infos = await _selected(ends.dst, options)
         slots = asyncio.Semaphore(options.parallel)
         names = sorted(src_infos.keys() | dst_infos.keys())
-        reports = await asyncio.gather(
-            *(_check(ends, name, src_infos.get(name), dst_infos.get(name), options, slots, progress) for name in names)
+        reports = await gather_all(
+            _check(ends, name, src_infos.get(name), dst_infos.get(name), options, slots, progress) for name in names
         )
     result = BackupResult(
         mode="verify-only",
@@ -83,7 +83,7 @@ async def _check(
         return CollectionReport(name, kind.value, ranges=0, verified=not differences, differences=tuple(differences))
     async with slots:
         progress.start(name, total=None, unit=VERIFY_UNIT)
-        source, destination = await asyncio.gather(_digest(ends.src, name, options), _digest(ends.dst, name, options))
+        source, destination = await gather_all([_digest(ends.src, name, options), _digest(ends.dst, name, options)])
         differences = compare_digests(source, destination)
         differences += await check_definition(ends.src, ends.dst, name, indexes=True)
         progress.advance(name, destination.count, destination.nbytes)

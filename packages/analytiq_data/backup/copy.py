@@ -12,8 +12,8 @@ depends on.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, cast
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from typing import Any, TypeVar, cast
 
 from bson import CodecOptions, decode_all
 from bson.raw_bson import RawBSONDocument
@@ -24,20 +24,28 @@ from analytiq_data.backup.digest import Digest, digest_batch
 from analytiq_data.backup.endpoints import Side
 from analytiq_data.backup.plan import IdRange, Intent, Kind, creation_options
 
+T = TypeVar("T")
 RAW: CodecOptions[RawBSONDocument] = CodecOptions(document_class=RawBSONDocument)
 QUEUE_DEPTH = 2
 
 Advance = Callable[[int, int], None]
 
 
-async def run_together(*coros: Coroutine[Any, Any, Any]) -> None:
-    """Run coroutines concurrently; if one fails, cancel the others and raise its error."""
+async def gather_all(coros: Iterable[Coroutine[Any, Any, T]]) -> list[T]:
+    """Run coroutines concurrently and return their results in order.
+
+    If one fails (or this call is cancelled), the others are cancelled and awaited before the
+    error propagates, so nothing keeps running against a closed client.
+    """
     tasks = [asyncio.ensure_future(c) for c in coros]
+    if not tasks:
+        return []
     try:
-        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-        for task in done:
-            if task.exception() is not None:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        for task in tasks:
+            if task.done() and not task.cancelled() and task.exception() is not None:
                 raise task.exception()  # type: ignore[misc]
+        return [task.result() for task in tasks]
     finally:
         for task in tasks:
             if not task.done():
@@ -81,7 +89,7 @@ async def copy_range(
                 await target.insert_many(docs, ordered=capped)
             advance(len(docs), nbytes)
 
-    await run_together(read(), write())
+    await gather_all([read(), write()])
     return digest
 
 

@@ -7,12 +7,11 @@ through a ``Progress`` and return a ``BackupResult``; a copy that does not verif
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from typing import Any
 
-from analytiq_data.backup.copy import clear_ranges, create_collection
+from analytiq_data.backup.copy import clear_ranges, create_collection, gather_all
 from analytiq_data.backup.endpoints import Endpoints, Side, open_endpoints
 from analytiq_data.backup.options import BackupOptions
 from analytiq_data.backup.pipeline import Pipeline, create_view
@@ -145,7 +144,7 @@ async def _copy(
             continue
         await _make_ready(ends.dst, intent, intent.name in existing, pipeline)
         todo.append(intent)
-    for report in await asyncio.gather(*(pipeline.run(i) for i in todo)):
+    for report in await gather_all(pipeline.run(i) for i in todo):
         reports[report.name] = report
     for view in plan.views:
         if view.name in done:

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 from bson.son import SON
 from pymongo import errors as pm_errors
 
-from analytiq_data.backup.copy import bounded, copy_range, raw_collection
+from analytiq_data.backup.copy import bounded, copy_range, gather_all, raw_collection
 from analytiq_data.backup.digest import Digest
 from analytiq_data.backup.endpoints import Side
 from analytiq_data.backup.options import BackupOptions
@@ -68,7 +68,7 @@ class Pipeline:
             if done is not None:
                 source, resumed = source + done, resumed + 1
                 self.progress.advance(name, done.count, done.nbytes)
-        parts = await asyncio.gather(*(self._copy(intent, rng) for rng in self.pending(intent)))
+        parts = await gather_all(self._copy(intent, rng) for rng in self.pending(intent))
         for part in parts:
             source += part
         self.progress.finish(name, f"{source.count} documents")
