@@ -5,7 +5,9 @@ Under the migration lock of the database (the lease renewed meanwhile, phase ``"
 1. the backup is copied with the backup engine into ``<db>__restore_tmp`` on the database's own
    server and verified against the backup (the database is untouched so far);
 2. each collection is moved in with ``renameCollection`` across databases (``dropTarget``: the
-   live collection is replaced at once); the database's collections the backup does not have are
+   live collection is replaced at once; validator and TTL applied again after it; a capped, collated
+   or clustered collection is copied in instead, as not every server keeps those options across
+   databases); the database's collections the backup does not have are
    dropped (``migration_lock`` stays: it holds this restore's lease); its views are dropped and the
    backup's recreated, each after the view it reads;
 3. the database is compared with the backup by the backup engine's ``verify`` (documents, indexes,
@@ -31,7 +33,16 @@ from pymongo import AsyncMongoClient
 from pymongo.errors import PyMongoError
 
 from analytiq_data.backup import BackupOptions, backup, verify
-from analytiq_data.backup.plan import Intent, Kind, copied_namespace, creation_options, kind_of, order_views
+from analytiq_data.backup.plan import (
+    Intent,
+    Kind,
+    copied_namespace,
+    creation_options,
+    deferred_options,
+    describe,
+    kind_of,
+    order_views,
+)
 from analytiq_data.client import connection_error, make_client, ping, server_kind
 from analytiq_data.errors import AnalytiqError, ConfigurationError
 from analytiq_data.migrations.engine.lock import DEFAULT_LEASE_S, DEFAULT_LOCK_WAIT_S, LOCK_COLLECTION, MigrationLock
@@ -40,6 +51,7 @@ from analytiq_data.migrations.engine.state import StateStore
 from analytiq_data.progress import NULL_PROGRESS, Progress
 from analytiq_data.safety.backup_first import fit_name
 from analytiq_data.safety.results import RestoreResult
+from analytiq_data.safety.sample_copy import copy_collection
 from analytiq_data.settings import DEFAULT_TIMEOUT_S, validate_db_name
 from analytiq_data.uri import hosts_of, redact_uri
 
@@ -215,6 +227,29 @@ async def restore(options: RestoreOptions, progress: Progress = NULL_PROGRESS) -
     )
 
 
+async def _move(client: AsyncMongoClient[Any], options: RestoreOptions, name: str, info: dict[str, Any]) -> None:
+    """Move collection ``name`` from the rebuild database into the live one, replacing it.
+
+    A plain collection is renamed in (``renameCollection`` across databases, ``dropTarget``), then
+    its validator and TTL options are applied again (a server may drop them on such a rename). A
+    collection with creation-time options (capped, collation, clustered) is copied in instead,
+    since those cannot be set afterwards and not every server keeps them across databases.
+    """
+    tmp, live = client[options.tmp_db], client[options.db]
+    opts = dict(info.get("options") or {})
+    if creation_options(opts):
+        plan_options = BackupOptions(src_uri=options.uri, src_db=tmp.name, dest_db=live.name)
+        intent = await describe(tmp, info, plan_options, sizes=False)
+        await live.drop_collection(name)
+        await copy_collection(tmp, live, intent)
+        await tmp.drop_collection(name)
+        return
+    await client.admin.command("renameCollection", f"{tmp.name}.{name}", to=f"{live.name}.{name}", dropTarget=True)
+    deferred = deferred_options(opts)
+    if deferred:
+        await live.command(SON([("collMod", name), *deferred.items()]))
+
+
 async def _swap(
     client: AsyncMongoClient[Any], options: RestoreOptions, progress: Progress
 ) -> tuple[list[str], list[str], list[str]]:
@@ -234,13 +269,17 @@ async def _swap(
         if kind_of(info) is Kind.VIEW:
             await live.drop_collection(name)
     for name in collections:
-        await client.admin.command("renameCollection", f"{tmp.name}.{name}", to=f"{live.name}.{name}", dropTarget=True)
+        await _move(client, options, name, rebuilt[name])
     progress.note(f"swapped {len(collections)} collections into {live.name}")
+    backup_views = {v.name for v in views}
     dropped = sorted(
-        n for n, i in current.items() if kind_of(i) is not Kind.VIEW and n not in collections and n != LOCK_COLLECTION
+        n
+        for n, i in current.items()
+        if n != LOCK_COLLECTION and n not in (backup_views if kind_of(i) is Kind.VIEW else set(collections))
     )
     for name in dropped:
-        await live.drop_collection(name)
+        if kind_of(current[name]) is not Kind.VIEW:
+            await live.drop_collection(name)
     for view in views:
         await live.command(SON([("create", view.name), *creation_options(view.options).items()]))
     return collections, dropped, [v.name for v in views]

@@ -131,6 +131,15 @@ async def _copy_chunks(src: AsyncDatabase[Any], dst: AsyncDatabase[Any], intent:
     return digest.count
 
 
+async def copy_collection(src: AsyncDatabase[Any], dst: AsyncDatabase[Any], intent: Intent) -> int:
+    """Create ``intent``'s collection in ``dst`` with its options, copy all its documents from ``src``,
+    check them, build its indexes and apply its validator/TTL; return the documents copied."""
+    await _create(dst, intent)
+    digest, _ = await _copy_query(src, dst, intent, {}, 0)
+    await _finish(dst, intent, digest)
+    return digest.count
+
+
 async def _create(dst: AsyncDatabase[Any], intent: Intent) -> None:
     await dst.command(SON([("create", intent.name), *creation_options(intent.options).items()]))
 
