@@ -181,8 +181,13 @@ def render_restore(result: RestoreResult, as_json: bool) -> None:
         return
     dropped = f"; dropped {', '.join(result.dropped)}" if result.dropped else ""
     version = f" at version {result.version}" if result.version is not None else ""
+    views = f", {_count(len(result.views), 'view')}" if result.views else ""
     print(
-        f"restored database {result.database} from backup {result.backup}{version}: {len(result.collections)} "
-        f"collections, {result.documents:,} documents, {len(result.views)} views{dropped}; verified "
-        f"({result.seconds:.1f}s)"
+        f"restored database {result.database} from backup {result.backup}{version}: "
+        f"{_count(len(result.collections), 'collection')}, {_count(result.documents, 'document')}{views}{dropped}; "
+        f"verified ({result.seconds:.1f}s)"
     )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'s' if n != 1 else ''}"
