@@ -22,6 +22,10 @@ BACKUP_DB = [sys.executable, str(ROOT / "backup_db.py")]
 ANALYTIQ_DB = [str(Path(sys.executable).parent / "analytiq-db"), "backup"]
 
 
+def sync(uri: str) -> MongoClient[dict[str, Any]]:
+    return MongoClient(uri)
+
+
 def run(cmd: list[str], *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, **(env or {})}
     return subprocess.run([*cmd, *args], capture_output=True, text=True, timeout=120, cwd=ROOT, env=full_env)
@@ -30,7 +34,7 @@ def run(cmd: list[str], *args: str, env: dict[str, str] | None = None) -> subpro
 @pytest.fixture
 def source(mongo_uri: str, db_name: str) -> Iterator[str]:
     """A small source database: two collections and a view."""
-    with MongoClient(mongo_uri) as client:
+    with sync(mongo_uri) as client:
         db = client[db_name]
         db.users.insert_many([{"_id": i, "name": f"user {i}"} for i in range(300)])
         db.users.create_index("name", unique=True)
@@ -95,7 +99,7 @@ def test_dry_run_lists_counts_and_sizes_and_writes_nothing(
     as_json = json.loads(run(BACKUP_DB, *pair(mongo_uri, mongo_uri_2, source, db_name_2), "--dry-run", "--json").stdout)
     assert {c["name"]: c["documents"] for c in as_json["collections"]} == {"users": 300, "documents": 40}
     assert all(c["bytes"] > 0 for c in as_json["collections"])
-    with MongoClient(mongo_uri_2) as client:
+    with sync(mongo_uri_2) as client:
         assert db_name_2 not in client.list_database_names()
 
 
@@ -122,7 +126,7 @@ def test_uris_from_the_environment_and_files(
 def test_drop_and_its_old_name_force_replace_the_destination(
     mongo_uri: str, mongo_uri_2: str, source: str, db_name_2: str
 ) -> None:
-    with MongoClient(mongo_uri_2) as client:
+    with sync(mongo_uri_2) as client:
         client[db_name_2].leftover.insert_one({})
     refused = run(BACKUP_DB, *pair(mongo_uri, mongo_uri_2, source, db_name_2))
     assert refused.returncode == 3
@@ -130,7 +134,7 @@ def test_drop_and_its_old_name_force_replace_the_destination(
         result = run(BACKUP_DB, *pair(mongo_uri, mongo_uri_2, source, db_name_2), flag)
         assert result.returncode == 0, result.stderr
         assert f"Dropped destination database '{db_name_2}'" in result.stdout
-    with MongoClient(mongo_uri_2) as client:
+    with sync(mongo_uri_2) as client:
         assert sorted(client[db_name_2].list_collection_names()) == ["documents", "first_users", "users"]
 
 
@@ -139,11 +143,11 @@ def user(mongo_uri: str, mongo_uri_2: str) -> Iterator[tuple[str, str]]:
     """A user with a password on both servers (removed afterwards)."""
     name, password = f"bk_{uuid.uuid4().hex[:8]}", f"pw-{uuid.uuid4().hex}"
     for uri in (mongo_uri, mongo_uri_2):
-        with MongoClient(uri) as client:
+        with sync(uri) as client:
             client.admin.command("createUser", name, pwd=password, roles=["root"])
     yield name, password
     for uri in (mongo_uri, mongo_uri_2):
-        with MongoClient(uri) as client:
+        with sync(uri) as client:
             client.admin.command("dropUser", name)
 
 
@@ -196,7 +200,7 @@ def test_errors_are_one_line_with_their_exit_code(
 
 
 def test_non_empty_destination_names_the_fix(mongo_uri: str, mongo_uri_2: str, source: str, db_name_2: str) -> None:
-    with MongoClient(mongo_uri_2) as client:
+    with sync(mongo_uri_2) as client:
         client[db_name_2].other.insert_one({})
     result = run(ANALYTIQ_DB, *pair(mongo_uri, mongo_uri_2, source, db_name_2))
     assert result.returncode == 3
@@ -214,7 +218,7 @@ def test_verification_failure_prints_the_summary_then_one_error_line(
     mongo_uri: str, mongo_uri_2: str, source: str, db_name_2: str
 ) -> None:
     assert run(BACKUP_DB, *pair(mongo_uri, mongo_uri_2, source, db_name_2)).returncode == 0
-    with MongoClient(mongo_uri_2) as client:
+    with sync(mongo_uri_2) as client:
         client[db_name_2].users.update_one({"_id": 3}, {"$set": {"name": "someone else"}})
     result = run(BACKUP_DB, *pair(mongo_uri, mongo_uri_2, source, db_name_2), "--verify-only")
     assert result.returncode == 7
