@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,7 +37,7 @@ async def test_replay_applies_newest_records_first_and_drops_the_journal(db: Asy
     await journal.record([{"_id": 1, "old": "stale", "now": "after second up"}])  # an older record
     await journal.record([{"_id": 1, "old": "original", "now": "after second up"}])  # the newest
 
-    def revert(entry: dict[str, Any]) -> UpdateOne:
+    def revert(entry: Mapping[str, Any]) -> UpdateOne:
         return UpdateOne({"_id": entry["_id"], "v": entry["now"]}, {"$set": {"v": entry["old"]}})
 
     result = await journal.replay(db.items, revert, progress=NULL_PROGRESS, task="t")
