@@ -9,7 +9,7 @@ import argparse
 import sys
 from typing import Any
 
-from analytiq_data.cli.migrate_cmds import _connected, _list_option
+from analytiq_data.cli.migrate_options import connected, migration_list_option
 from analytiq_data.cli.options import output_options
 from analytiq_data.cli.render import print_json
 from analytiq_data.guard import DEFAULT_LOCKFILE, check, check_lockfile, write_lockfile
@@ -51,7 +51,7 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
         action="store_true",
         help="also fail when steps are not applied yet (with --lockfile: versions not locked yet)",
     )
-    _list_option(p)
+    migration_list_option(p)
     p.set_defaults(handler=cmd_check)
 
     p = sub.add_parser(
@@ -71,7 +71,7 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
         action="store_true",
         help="rewrite locked versions whose class or code changed (only if they were never applied anywhere)",
     )
-    _list_option(p)
+    migration_list_option(p)
     output_options(p)
     p.set_defaults(handler=cmd_lock)
 
@@ -107,7 +107,7 @@ async def cmd_check(args: argparse.Namespace) -> int:
     if args.lockfile is not None:
         result = check_lockfile(args.lockfile, migrations=migrations, fail_on_pending=args.fail_on_pending)
     else:
-        async with _connected(args) as client:
+        async with connected(args) as client:
             result = await check(client, migrations=migrations, fail_on_pending=args.fail_on_pending)
     render_check(result, args.json)
     result.raise_for_failure()

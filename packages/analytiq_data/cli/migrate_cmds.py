@@ -10,72 +10,26 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
-import os
 import signal
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from analytiq_data.cli import migrate_render as render
+from analytiq_data.cli.migrate_options import (
+    connected,
+    lock_options,
+    migration_list_option,
+    run_options,
+)
 from analytiq_data.cli.options import settings_from
 from analytiq_data.cli.render import ClosableProgress, make_progress, print_json
-from analytiq_data.client import AnalytiqClient, ping
 from analytiq_data.errors import ConfigurationError
 from analytiq_data.migrations.engine import commands
 from analytiq_data.migrations.engine.loader import load_migrations
-from analytiq_data.migrations.engine.lock import DEFAULT_LEASE_S, DEFAULT_LOCK_WAIT_S
-from analytiq_data.migrations.engine.runner import RunOptions, StopRequest
+from analytiq_data.migrations.engine.runner import StopRequest
 from analytiq_data.migrations.engine.scaffold import new as scaffold_new
 from analytiq_data.safety.backup_first import BackupFirst
 from analytiq_data.uri import resolve_uri
-
-DEFAULT_MIGRATIONS = "analytiq_data.migrations.migration:MIGRATIONS"
-
-
-def _seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative: {text!r}")
-    return value
-
-
-def _env_seconds(name: str, default: float) -> float:
-    raw = os.environ.get(name)
-    if not raw:
-        return default
-    try:
-        return _seconds(raw)
-    except argparse.ArgumentTypeError as exc:
-        raise ConfigurationError(f"{name}={raw!r} is {exc}", hint="give seconds, e.g. 30") from None
-
-
-def _list_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--migrations",
-        metavar="MODULE:ATTRIBUTE",
-        default=DEFAULT_MIGRATIONS,
-        help=f"the migration list to use (default: {DEFAULT_MIGRATIONS})",
-    )
-
-
-def _lock_options(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("lock")
-    group.add_argument(
-        "--lock-wait",
-        type=_seconds,
-        metavar="SECONDS",
-        help=f"how long to wait while another runner holds the lock "
-        f"(default: $ANALYTIQ_DB_LOCK_WAIT, else {DEFAULT_LOCK_WAIT_S:g})",
-    )
-    group.add_argument(
-        "--lease",
-        type=_seconds,
-        metavar="SECONDS",
-        help=f"length of this runner's lease, renewed while it works (default: $ANALYTIQ_DB_LEASE, "
-        f"else {DEFAULT_LEASE_S:g})",
-    )
 
 
 def _backup_options(parser: argparse.ArgumentParser) -> None:
@@ -108,7 +62,7 @@ def _backup_hook(args: argparse.Namespace) -> BackupFirst | None:
 def register(sub: Any, parent: argparse.ArgumentParser) -> None:
     """Add the migrate verbs to the parser."""
     p = sub.add_parser("status", parents=[parent], help="show applied and pending migrations and any problem")
-    _list_option(p)
+    migration_list_option(p)
     p.set_defaults(handler=cmd_status)
 
     p = sub.add_parser("up", parents=[parent], help="apply pending migrations (to the newest, or --to N)")
@@ -116,8 +70,8 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--dry-run", action="store_true", help="show the plan (steps, direction, transactions); change nothing"
     )
-    _list_option(p)
-    _lock_options(p)
+    migration_list_option(p)
+    lock_options(p)
     _backup_options(p)
     p.set_defaults(handler=cmd_up)
 
@@ -133,8 +87,8 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--dry-run", action="store_true", help="show the plan (steps, direction, transactions); change nothing"
     )
-    _list_option(p)
-    _lock_options(p)
+    migration_list_option(p)
+    lock_options(p)
     p.set_defaults(handler=cmd_down)
 
     p = sub.add_parser("history", parents=[parent], help="show what ran, when, where, and how it ended")
@@ -144,13 +98,13 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
 
     p = sub.add_parser("new", parents=[parent], help="write a new migration class and register it at the end")
     p.add_argument("description", help='what the migration does, e.g. "add index on users.email"')
-    _list_option(p)
+    migration_list_option(p)
     p.set_defaults(handler=cmd_new)
 
     p = sub.add_parser("stamp", parents=[parent], help="record version N without running any step")
     p.add_argument("version", type=int, metavar="N", help="the version to record (0 = nothing applied)")
-    _list_option(p)
-    _lock_options(p)
+    migration_list_option(p)
+    lock_options(p)
     p.set_defaults(handler=cmd_stamp)
 
     p = sub.add_parser("unlock", parents=[parent], help="clear a stale migration lock after saying who held it")
@@ -160,28 +114,9 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
     p = sub.add_parser("resolve", parents=[parent], help="after a dirty step, record whether its change is in the data")
     p.add_argument("--mark", required=True, choices=("applied", "reverted"), help="what is true of the dirty step")
     p.add_argument("--version", type=int, metavar="N", help="the dirty step's version (a check)")
-    _list_option(p)
-    _lock_options(p)
+    migration_list_option(p)
+    lock_options(p)
     p.set_defaults(handler=cmd_resolve)
-
-
-def _options(args: argparse.Namespace, dry_run: bool = False) -> RunOptions:
-    wait = args.lock_wait if args.lock_wait is not None else _env_seconds("ANALYTIQ_DB_LOCK_WAIT", DEFAULT_LOCK_WAIT_S)
-    lease = args.lease if args.lease is not None else _env_seconds("ANALYTIQ_DB_LEASE", DEFAULT_LEASE_S)
-    if lease <= 0:
-        raise ConfigurationError("the lease must be longer than 0 seconds", hint="e.g. --lease 30")
-    return RunOptions(lock_wait_s=wait, lease_s=lease, dry_run=dry_run)
-
-
-@contextlib.asynccontextmanager
-async def _connected(args: argparse.Namespace) -> AsyncIterator[AnalytiqClient]:
-    settings = settings_from(args)
-    client = AnalytiqClient(uri=settings.uri, env=settings.db, timeout_s=settings.timeout_s)
-    try:
-        await ping(client.mongodb_async, settings.uri, settings.timeout_s)
-        yield client
-    finally:
-        await client.close()
 
 
 @contextlib.contextmanager
@@ -209,14 +144,14 @@ def _stop_on_signals(stop: StopRequest, progress: ClosableProgress) -> Iterator[
 
 async def _run(args: argparse.Namespace, verb: str) -> int:
     migrations = load_migrations(args.migrations)
-    options = _options(args, dry_run=args.dry_run)
+    options = run_options(args, dry_run=args.dry_run)
     hook = _backup_hook(args)
     if hook is not None:
         options = dataclasses.replace(options, before_steps=hook)
     progress = make_progress(args.json)
     stop = StopRequest()
     try:
-        async with _connected(args) as client:
+        async with connected(args) as client:
             with _stop_on_signals(stop, progress):
                 if verb == "up":
                     result = await commands.up(
@@ -250,7 +185,7 @@ async def cmd_down(args: argparse.Namespace) -> int:
 async def cmd_status(args: argparse.Namespace) -> int:
     """Show where the database stands against the migration list."""
     migrations = load_migrations(args.migrations)
-    async with _connected(args) as client:
+    async with connected(args) as client:
         result = await commands.status(client, migrations)
     render.status_result(result, args.json)
     return 0
@@ -258,7 +193,7 @@ async def cmd_status(args: argparse.Namespace) -> int:
 
 async def cmd_history(args: argparse.Namespace) -> int:
     """Show the migration history, newest first."""
-    async with _connected(args) as client:
+    async with connected(args) as client:
         result = await commands.history(client, limit=max(args.limit, 0), version=args.version)
     render.history_result(result, args.json)
     return 0
@@ -274,15 +209,15 @@ async def cmd_new(args: argparse.Namespace) -> int:
 async def cmd_stamp(args: argparse.Namespace) -> int:
     """Record a version without running any step."""
     migrations = load_migrations(args.migrations)
-    async with _connected(args) as client:
-        result = await commands.stamp(client, migrations, args.version, options=_options(args))
+    async with connected(args) as client:
+        result = await commands.stamp(client, migrations, args.version, options=run_options(args))
     render.stamp_result(result, args.json)
     return 0
 
 
 async def cmd_unlock(args: argparse.Namespace) -> int:
     """Clear a stale migration lock."""
-    async with _connected(args) as client:
+    async with connected(args) as client:
         result = await commands.unlock(client, force=args.force)
     render.unlock_result(result, args.json)
     return 0
@@ -291,7 +226,7 @@ async def cmd_unlock(args: argparse.Namespace) -> int:
 async def cmd_resolve(args: argparse.Namespace) -> int:
     """Record whether a dirty step's change is in the data."""
     migrations = load_migrations(args.migrations)
-    async with _connected(args) as client:
-        result = await commands.resolve(client, migrations, args.mark, args.version, options=_options(args))
+    async with connected(args) as client:
+        result = await commands.resolve(client, migrations, args.mark, args.version, options=run_options(args))
     render.resolve_result(result, args.json)
     return 0

@@ -9,7 +9,7 @@ import argparse
 import sys
 from typing import Any
 
-from analytiq_data.cli.migrate_cmds import _connected, _list_option, _lock_options, _options
+from analytiq_data.cli.migrate_options import connected, lock_options, migration_list_option, run_options
 from analytiq_data.cli.options import settings_from
 from analytiq_data.cli.render import make_progress, print_json, print_table
 from analytiq_data.errors import ConfigurationError
@@ -51,7 +51,7 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
         help="copy at most N documents per collection, those the migrations would change first",
     )
     p.add_argument("--keep", action="store_true", help="keep the scratch database afterwards (its name is printed)")
-    _list_option(p)
+    migration_list_option(p)
     p.set_defaults(handler=cmd_rehearse)
 
     p = sub.add_parser(
@@ -65,7 +65,7 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
         "--from-uri", metavar="URI", help="the backup's server, or env:NAME / file:PATH (default: the --uri server)"
     )
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation (required when not on a terminal)")
-    _lock_options(p)
+    lock_options(p)
     p.set_defaults(handler=cmd_restore)
 
 
@@ -74,7 +74,7 @@ async def cmd_rehearse(args: argparse.Namespace) -> int:
     migrations = load_migrations(args.migrations)
     progress = make_progress(args.json)
     try:
-        async with _connected(args) as client:
+        async with connected(args) as client:
             result = await rehearse(
                 client, migrations, to=args.to, sample=args.sample, keep=args.keep, progress=progress
             )
@@ -124,7 +124,7 @@ def render_rehearsal(result: RehearsalResult, as_json: bool) -> None:
 
 def _restore_options(args: argparse.Namespace) -> RestoreOptions:
     settings = settings_from(args)
-    run = _options(args)
+    run = run_options(args)
     from_uri = resolve_uri(args.from_uri, what="--from-uri") if args.from_uri else None
     return RestoreOptions(
         uri=settings.uri,
