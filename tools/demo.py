@@ -41,6 +41,7 @@ def steps(env: dict[str, str], backup_uri: str) -> None:
     run("analytiq-db", "ping", env=env)
     run("analytiq-db", "sample", "--docs", "2000", env=env)
     run("analytiq-db", "status", env=env)
+    run("analytiq-db", "rehearse", "--sample", "300", env=env)
     run("analytiq-db", "up", "--dry-run", env=env)
     run("analytiq-db", "up", env=env)
     run("analytiq-db", "status", env=env)
