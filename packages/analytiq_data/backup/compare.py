@@ -6,6 +6,7 @@ import asyncio
 import time
 from typing import Any
 
+from analytiq_data.backup.batches import Turnstile
 from analytiq_data.backup.copy import gather_all, raw_collection
 from analytiq_data.backup.digest import Digest
 from analytiq_data.backup.endpoints import Endpoints, Side, open_endpoints
@@ -35,9 +36,11 @@ async def verify(options: BackupOptions, progress: Progress = NULL_PROGRESS) -> 
             )
         dst_infos = await _selected(ends.dst, options)
         slots = asyncio.Semaphore(options.parallel)
+        gates = (Turnstile(), Turnstile())
         names = sorted(src_infos.keys() | dst_infos.keys())
         reports = await gather_all(
-            _check(ends, name, src_infos.get(name), dst_infos.get(name), options, slots, progress) for name in names
+            _check(ends, name, src_infos.get(name), dst_infos.get(name), options, slots, gates, progress)
+            for name in names
         )
     result = BackupResult(
         mode="verify-only",
@@ -66,6 +69,7 @@ async def _check(
     dst_info: dict[str, Any] | None,
     options: BackupOptions,
     slots: asyncio.Semaphore,
+    gates: tuple[Turnstile, Turnstile],
     progress: Progress,
 ) -> CollectionReport:
     """Compare one namespace present on either side."""
@@ -83,7 +87,9 @@ async def _check(
         return CollectionReport(name, kind.value, ranges=0, verified=not differences, differences=tuple(differences))
     async with slots:
         progress.start(name, total=None, unit=VERIFY_UNIT)
-        source, destination = await gather_all([_digest(ends.src, name, options), _digest(ends.dst, name, options)])
+        source, destination = await gather_all(
+            [_digest(ends.src, name, options, gates[0]), _digest(ends.dst, name, options, gates[1])]
+        )
         differences = compare_digests(source, destination)
         differences += await check_definition(ends.src, ends.dst, name, indexes=True)
         progress.advance(name, destination.count, destination.nbytes)
@@ -101,6 +107,8 @@ async def _check(
     )
 
 
-async def _digest(side: Side, name: str, options: BackupOptions) -> Digest:
+async def _digest(side: Side, name: str, options: BackupOptions, gate: Turnstile) -> Digest:
     async with side.errors(f"reading {name!r}"):
-        return await digest_collection(raw_collection(side, name), batch_size=options.batch_size)
+        coll = raw_collection(side, name)
+        size = await coll.estimated_document_count()
+        return await digest_collection(coll, batch_size=options.batch_size, gate=gate, priority=size)

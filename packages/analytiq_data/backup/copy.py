@@ -2,8 +2,9 @@
 
 Documents travel as raw BSON (``RawBSONDocument``): never decoded, re-encoded by copying bytes.
 The reader hashes each batch as it arrives (the source side of the verification) and hands it
-to the writer, so the next read overlaps the current write; at most ``QUEUE_DEPTH`` batches wait
-per range, which bounds memory at about ``batch_size * parallel * (QUEUE_DEPTH + 2)`` documents.
+to the writer, so the next read overlaps the current write. Across all ranges at most
+``parallel * READ_AHEAD`` batches are read and not yet written (``Flow``), which bounds memory at
+about ``batch_size * parallel * READ_AHEAD`` documents whatever the size of the database.
 Writes are unordered ``insert_many`` batches, except for capped collections: one reader in
 ``$natural`` order and ordered inserts, so the copy keeps the insertion order a capped collection
 depends on.
@@ -13,20 +14,24 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
-from bson import CodecOptions, decode_all
+from bson import CodecOptions
 from bson.raw_bson import RawBSONDocument
 from bson.son import SON
 from pymongo.asynchronous.collection import AsyncCollection
 
-from analytiq_data.backup.digest import Digest, digest_batch
+from analytiq_data.backup.batches import Turnstile
+from analytiq_data.backup.digest import Digest, digest_documents
 from analytiq_data.backup.endpoints import Side
 from analytiq_data.backup.plan import IdRange, Intent, Kind, creation_options
 
 T = TypeVar("T")
 RAW: CodecOptions[RawBSONDocument] = CodecOptions(document_class=RawBSONDocument)
-QUEUE_DEPTH = 2
+#: Batches per ``--parallel`` slot that may be read and not yet written (the read-ahead budget).
+READ_AHEAD = 8
+#: Writers per range: while one waits for the server's answer, the next batch is on its way.
+WRITERS = 2
 
 Advance = Callable[[int, int], None]
 
@@ -58,38 +63,88 @@ def raw_collection(side: Side, name: str) -> AsyncCollection[RawBSONDocument]:
     return side.db.get_collection(name, codec_options=RAW)
 
 
+class Flow:
+    """What every range of a run shares: a read-ahead budget and the turnstile for opening cursors.
+
+    At most ``parallel * READ_AHEAD`` batches are read and not yet written, across all ranges,
+    and one range may hold at most half of them: memory stays bounded by batch size times
+    parallelism, while a small collection can be read ahead whole and keep the destination busy
+    as the source prepares the next big scan.
+    """
+
+    def __init__(self, parallel: int) -> None:
+        self.budget = asyncio.Semaphore(parallel * READ_AHEAD)
+        self.per_range = max(2, parallel * READ_AHEAD // 2)
+        self.gate = Turnstile()
+
+
 async def copy_range(
-    src: Side, dst: Side, intent: Intent, rng: IdRange, *, batch_size: int, advance: Advance
+    src: Side,
+    dst: Side,
+    intent: Intent,
+    rng: IdRange,
+    *,
+    batch_size: int,
+    advance: Advance,
+    flow: Flow | None = None,
 ) -> Digest:
-    """Copy one ``_id`` range of ``intent`` and return the digest of the documents read from the source."""
-    queue: asyncio.Queue[tuple[list[RawBSONDocument], int] | None] = asyncio.Queue(maxsize=QUEUE_DEPTH)
+    """Copy one ``_id`` range of ``intent`` and return the digest of the documents read from the source.
+
+    The reader opens its cursor in turn (smaller ranges first) and keeps the turn while it can
+    read ahead; the writer inserts what it read, batch by batch.
+    """
+    flow = flow or Flow(1)
+    queue: asyncio.Queue[tuple[list[RawBSONDocument], int] | None] = asyncio.Queue(maxsize=flow.per_range)
     digest = Digest()
+    held = 0  # read-ahead units this range holds
     capped = intent.kind is Kind.CAPPED
     what = f"copying {intent.name!r}"
 
     async def read() -> None:
-        nonlocal digest
-        cursor = raw_collection(src, intent.name).find_raw_batches(rng.filter(), batch_size=batch_size)
+        nonlocal digest, held
+        cursor = raw_collection(src, intent.name).find(rng.filter(), batch_size=batch_size)
         if capped:
             cursor = cursor.hint([("$natural", 1)])
-        async with src.errors(what):
-            async for batch in cursor:
-                raw = cast(bytes, batch)  # raw batch cursors yield bytes, whatever their annotation says
-                part = digest_batch(raw)
-                if part.count:
+        await flow.gate.acquire(intent.count // max(len(intent.ranges), 1))
+        turn = True
+        try:
+            async with src.errors(what):
+                while True:
+                    if turn and (flow.budget.locked() or queue.full()):
+                        flow.gate.release()  # we would wait: let another reader open its cursor
+                        turn = False
+                    await flow.budget.acquire()
+                    held += 1
+                    docs = await cursor.to_list(batch_size)
+                    if not docs:
+                        break
+                    part = digest_documents(docs)
                     digest += part
-                    await queue.put((decode_all(raw, RAW), part.nbytes))
+                    await queue.put((docs, part.nbytes))
+        finally:
+            if turn:
+                flow.gate.release()
+            await cursor.close()
         await queue.put(None)
 
     async def write() -> None:
+        nonlocal held
         target = raw_collection(dst, intent.name)
         while (item := await queue.get()) is not None:
             docs, nbytes = item
             async with dst.errors(what):
                 await target.insert_many(docs, ordered=capped)
+            held -= 1
+            flow.budget.release()
             advance(len(docs), nbytes)
+        await queue.put(None)  # let the other writer of this range stop too
 
-    await gather_all([read(), write()])
+    writers = 1 if capped else WRITERS
+    try:
+        await gather_all([read(), *(write() for _ in range(writers))])
+    finally:
+        for _ in range(held):
+            flow.budget.release()
     return digest
 
 

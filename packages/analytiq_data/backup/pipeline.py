@@ -18,7 +18,8 @@ from typing import Any, TypeVar
 from bson.son import SON
 from pymongo import errors as pm_errors
 
-from analytiq_data.backup.copy import bounded, copy_range, gather_all, raw_collection
+from analytiq_data.backup.batches import Turnstile
+from analytiq_data.backup.copy import Flow, bounded, copy_range, gather_all, raw_collection
 from analytiq_data.backup.digest import Digest
 from analytiq_data.backup.endpoints import Side
 from analytiq_data.backup.options import BackupOptions
@@ -45,9 +46,12 @@ class Pipeline:
     state: BackupState
     done_ranges: Mapping[tuple[str, int], Digest] = field(default_factory=dict)
     slots: asyncio.Semaphore = field(init=False)
+    flow: Flow = field(init=False)
+    dst_gate: Turnstile = field(init=False, default_factory=Turnstile)
 
     def __post_init__(self) -> None:
         self.slots = asyncio.Semaphore(self.options.parallel)
+        self.flow = Flow(self.options.parallel)
 
     async def _slot(self, work: Callable[[], Awaitable[T]]) -> T:
         result: T = await bounded(self.slots, work)
@@ -96,7 +100,15 @@ class Pipeline:
             self.progress.advance(intent.name, docs, nbytes)
 
         digest = await self._slot(
-            lambda: copy_range(self.src, self.dst, intent, rng, batch_size=self.options.batch_size, advance=advance)
+            lambda: copy_range(
+                self.src,
+                self.dst,
+                intent,
+                rng,
+                batch_size=self.options.batch_size,
+                advance=advance,
+                flow=self.flow,
+            )
         )
         async with self.dst.errors(f"recording progress of {intent.name!r}"):
             await self.state.range_done(intent.name, rng.index, digest)
@@ -122,7 +134,12 @@ class Pipeline:
         task = f"{intent.name} (verify)"
         self.progress.start(task, total=source.count, unit=VERIFY_UNIT)
         async with self.dst.errors(f"reading back {intent.name!r}"):
-            digest = await digest_collection(raw_collection(self.dst, intent.name), batch_size=self.options.batch_size)
+            digest = await digest_collection(
+                raw_collection(self.dst, intent.name),
+                batch_size=self.options.batch_size,
+                gate=self.dst_gate,
+                priority=source.count,
+            )
         self.progress.advance(task, digest.count, digest.nbytes)
         status = "matches" if digest.matches(source) else "DIFFERS"
         self.progress.finish(task, f"{digest.count} documents, {status}")

@@ -10,12 +10,17 @@ pure and tested without a server.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any, cast
+from typing import Any
 
+from bson import CodecOptions
+from bson.raw_bson import RawBSONDocument
 from pymongo.asynchronous.collection import AsyncCollection
 
-from analytiq_data.backup.digest import Digest, digest_batch
+from analytiq_data.backup.batches import Turnstile, raw_batches
+from analytiq_data.backup.digest import Digest, digest_documents
 from analytiq_data.backup.endpoints import Side
+
+RAW: CodecOptions[RawBSONDocument] = CodecOptions(document_class=RawBSONDocument)
 
 #: Index fields that name the server's own namespace rather than the index.
 _INDEX_IGNORED = frozenset({"ns"})
@@ -69,11 +74,14 @@ def compare_digests(source: Digest, destination: Digest) -> list[str]:
     return []
 
 
-async def digest_collection(coll: AsyncCollection[Any], *, batch_size: int) -> Digest:
+async def digest_collection(
+    coll: AsyncCollection[Any], *, batch_size: int, gate: Turnstile | None = None, priority: int = 0
+) -> Digest:
     """Read every document of ``coll`` as raw bytes and return their digest."""
     digest = Digest()
-    async for batch in coll.find_raw_batches({}, batch_size=batch_size):
-        digest += digest_batch(cast(bytes, batch))  # raw batch cursors yield bytes
+    raw = coll.with_options(codec_options=RAW)
+    async for docs in raw_batches(raw, {}, batch_size=batch_size, gate=gate, priority=priority):
+        digest += digest_documents(docs)
     return digest
 
 

@@ -1,0 +1,226 @@
+"""Benchmark the backup: this tool vs the original backup_db.py vs the destination's own limit.
+
+``python -m benchmarks.backup [--docs N] [--trials N] [--quick]`` starts its own two SecantusDB
+servers (tools.testserver), fills the source with an Analytiq-shaped database (default 200,000
+documents: llm.runs with nested llm_result dicts, docs, prompts, schemas, with the application's
+indexes), then, on the same two servers, runs each copier in its own child process:
+
+- original: a re-creation of the original script (sync PyMongo, decoded dicts, ``insert_many`` of
+  1,000, no indexes, no options, no verification);
+- ours --no-verify: this tool's copy phase (documents, indexes, options);
+- ours: this tool as run by default (copy, then verification);
+- limit: the destination's own limit: the documents already read into memory as raw BSON are
+  inserted (one writer, batches of 1,000) and the same indexes built, nothing else running.
+
+Each figure is the median of ``--trials`` runs (default 3; tools interleaved; after one untimed
+warm-up copy, as a fresh server is faster for its first copy; the destination database dropped
+and both servers idle between runs). Wall time and client CPU are measured inside each child
+around the copy only; peak memory is the child's ``ru_maxrss``. Targets: copy phase within 1.15x
+of the limit; default run (verification included) no slower than the original's unverified
+copy; client CPU at most 1/3 of the original's; memory bounded by batch x parallelism.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from bson import CodecOptions
+from bson.raw_bson import RawBSONDocument
+from pymongo import MongoClient
+
+from benchmarks._common import ChildRun, load, run_child, wait_idle
+from tools.testserver import TestServer
+
+MODULE = "benchmarks.backup"
+KINDS = ("original", "ours --no-verify", "ours", "limit")
+TARGETS = {"copy_vs_limit": 1.15, "default_vs_original": 1.0, "cpu_vs_original": 1 / 3}
+RAW: CodecOptions[RawBSONDocument] = CodecOptions(document_class=RawBSONDocument)
+
+
+def child_original(p: dict[str, Any]) -> dict[str, Any]:
+    """The original script: list collections, find() into insert_many batches of 1,000 decoded dicts."""
+    src: MongoClient[dict[str, Any]] = MongoClient(p["src_uri"])
+    dst: MongoClient[dict[str, Any]] = MongoClient(p["dst_uri"])
+    out = open(os.devnull, "w")  # the original printed progress: keep its cost, not its text
+    started, cpu = time.perf_counter(), time.process_time()
+    copied_all = 0
+    for name in src[p["src_db"]].list_collection_names():
+        total = src[p["src_db"]][name].estimated_document_count()
+        batch: list[dict[str, Any]] = []
+        copied = 0
+        for document in src[p["src_db"]][name].find():
+            batch.append(document)
+            if len(batch) == 1000:
+                dst[p["dst_db"]][name].insert_many(batch)
+                copied += len(batch)
+                print(f"copied {copied}/{total}", file=out)
+                batch = []
+        if batch:
+            dst[p["dst_db"]][name].insert_many(batch)
+            copied += len(batch)
+        copied_all += copied
+    return {"seconds": time.perf_counter() - started, "cpu": time.process_time() - cpu, "documents": copied_all}
+
+
+def child_ours(p: dict[str, Any], verify: bool) -> dict[str, Any]:
+    """This tool through its Python API, with its defaults (``verify`` as given)."""
+    from analytiq_data.backup import BackupOptions, backup
+
+    options = BackupOptions(
+        src_uri=p["src_uri"], dest_uri=p["dst_uri"], src_db=p["src_db"], dest_db=p["dst_db"], verify=verify
+    )
+    started, cpu = time.perf_counter(), time.process_time()
+    result = asyncio.run(backup(options))
+    return {
+        "seconds": time.perf_counter() - started,
+        "cpu": time.process_time() - cpu,
+        "documents": result.documents,
+        "verified": result.verified,
+        "parallel": options.parallel,
+        "batch_size": options.batch_size,
+    }
+
+
+def child_limit(p: dict[str, Any]) -> dict[str, Any]:
+    """The destination's limit: insert documents already in memory (raw) and build the same indexes."""
+    src: MongoClient[dict[str, Any]] = MongoClient(p["src_uri"])
+    dst: MongoClient[dict[str, Any]] = MongoClient(p["dst_uri"])
+    db = src[p["src_db"]]
+    names = db.list_collection_names()
+    docs = {n: list(db.get_collection(n, codec_options=RAW).find()) for n in names}
+    indexes = {n: [s for s in db[n].list_indexes() if s["name"] != "_id_"] for n in names}
+    started = time.perf_counter()
+    for name in names:
+        target = dst[p["dst_db"]].get_collection(name, codec_options=RAW)
+        for i in range(0, len(docs[name]), 1000):
+            target.insert_many(docs[name][i : i + 1000], ordered=False)
+        if indexes[name]:
+            dst[p["dst_db"]].command("createIndexes", name, indexes=indexes[name])
+    return {"seconds": time.perf_counter() - started, "documents": sum(map(len, docs.values()))}
+
+
+def child_idle(p: dict[str, Any]) -> dict[str, Any]:
+    """A client that imports everything and connects, copying nothing: the memory floor."""
+    from analytiq_data.backup import BackupOptions  # noqa: F401
+
+    client: MongoClient[dict[str, Any]] = MongoClient(p["src_uri"])
+    client.admin.command("ping")
+    return {"seconds": 0.0}
+
+
+def child(kind: str, params: str) -> int:
+    """Run one measured copy in this (child) process and print its report as JSON."""
+    p = json.loads(params)
+    runners = {
+        "original": lambda: child_original(p),
+        "ours --no-verify": lambda: child_ours(p, verify=False),
+        "ours": lambda: child_ours(p, verify=True),
+        "limit": lambda: child_limit(p),
+        "idle": lambda: child_idle(p),
+    }
+    print(json.dumps(runners[kind]()))
+    return 0
+
+
+def drop(uri: str, db_name: str) -> None:
+    """Drop a database (between runs, untimed)."""
+    client: MongoClient[dict[str, Any]] = MongoClient(uri)
+    client.drop_database(db_name)
+    client.close()
+
+
+def measure(src: TestServer, dst: TestServer, trials: int) -> dict[str, list[ChildRun]]:
+    """Run every copier ``trials`` times (order rotated per trial) and return their runs."""
+    runs: dict[str, list[ChildRun]] = {k: [] for k in KINDS}
+    # A fresh server is faster for its first copy than for every later one: warm it up, untimed.
+    warm = {"src_uri": src.uri, "dst_uri": dst.uri, "src_db": "analytiq", "dst_db": "warmup"}
+    run_child(MODULE, "--child", "limit", json.dumps(warm))
+    drop(dst.uri, "warmup")
+    for trial in range(trials):
+        order = KINDS[trial % len(KINDS) :] + KINDS[: trial % len(KINDS)]
+        for kind in order:
+            wait_idle([src.pid, dst.pid])
+            params = {"src_uri": src.uri, "dst_uri": dst.uri, "src_db": "analytiq", "dst_db": f"copy_{trial}"}
+            run = run_child(MODULE, "--child", kind, json.dumps(params))
+            runs[kind].append(run)
+            print(f"  trial {trial + 1}: {kind:18s} {run.report['seconds']:7.2f}s", flush=True)
+            drop(dst.uri, params["dst_db"])
+    return runs
+
+
+def median(runs: Sequence[ChildRun], key: str) -> float:
+    """Return the median of one figure over runs (``cpu_s``/``max_rss_mb`` from the kernel, else the report)."""
+    values = [float(getattr(r, key)) if key in ("max_rss_mb",) else float(r.report.get(key, 0.0)) for r in runs]
+    return statistics.median(values)
+
+
+def report(runs: dict[str, list[ChildRun]], idle: ChildRun, docs: int, data_mb: float) -> dict[str, Any]:
+    """Print the table and the ratios against the targets; return the figures."""
+    fig = {
+        k: {"seconds": median(v, "seconds"), "cpu": median(v, "cpu"), "rss": median(v, "max_rss_mb")}
+        for k, v in runs.items()
+    }
+    print(f"\n{docs:,} documents, {data_mb:,.0f} MB of BSON; medians of {len(runs['ours'])} runs")
+    print(f"{'copier':18s} {'wall s':>8s} {'client CPU s':>13s} {'peak RSS MB':>12s}")
+    for kind in KINDS:
+        f = fig[kind]
+        cpu = f"{f['cpu']:.2f}" if kind != "limit" else "-"
+        print(f"{kind:18s} {f['seconds']:8.2f} {cpu:>13s} {f['rss']:12.0f}")
+    ours = runs["ours"][0].report
+    bound_mb = ours["batch_size"] * ours["parallel"] * 4 * 3 * (data_mb * 1024 * 1024 / docs) / 1024 / 1024
+    ratios = {
+        "copy_vs_limit": fig["ours --no-verify"]["seconds"] / fig["limit"]["seconds"],
+        "default_vs_original": fig["ours"]["seconds"] / fig["original"]["seconds"],
+        "cpu_vs_original": fig["ours"]["cpu"] / fig["original"]["cpu"],
+    }
+    print()
+    for name, value in ratios.items():
+        verdict = "ok" if value <= TARGETS[name] else "MISSED"
+        print(f"{name:20s} {value:5.2f}  (target <= {TARGETS[name]:.2f}) {verdict}")
+    extra = fig["ours"]["rss"] - idle.max_rss_mb
+    print(
+        f"{'memory':20s} {extra:5.0f} MB above an idle client ({idle.max_rss_mb:.0f} MB); "
+        f"batch x parallel x 4 batches in flight x 3 copies = {bound_mb:.0f} MB; data {data_mb:,.0f} MB"
+    )
+    return {"figures": fig, "ratios": ratios, "memory_extra_mb": extra, "memory_bound_mb": bound_mb}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark and print its figures."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.backup", description=__doc__.split("\n")[0])
+    parser.add_argument("--docs", type=int, default=200_000, help="documents in the source (default: %(default)s)")
+    parser.add_argument("--trials", type=int, default=3, help="runs per copier; the median is shown")
+    parser.add_argument("--quick", action="store_true", help="20,000 documents, one run")
+    parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
+    parser.add_argument("--child", nargs=2, metavar=("KIND", "PARAMS"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        return child(*args.child)
+    docs, trials = (20_000, 1) if args.quick else (args.docs, args.trials)
+    src, dst = TestServer(name="bench-src").start(), TestServer(name="bench-dst").start()
+    try:
+        print(f"loading {docs:,} Analytiq-shaped documents into the source ...", flush=True)
+        loaded = load(src.uri, "analytiq", docs)
+        client: MongoClient[dict[str, Any]] = MongoClient(src.uri)
+        data_mb = client.analytiq.command("dbStats")["dataSize"] / 1024 / 1024
+        client.close()
+        idle = run_child(MODULE, "--child", "idle", json.dumps({"src_uri": src.uri}))
+        figures = report(measure(src, dst, trials), idle, loaded, data_mb)
+        if args.json:
+            print(json.dumps(figures, indent=2))
+    finally:
+        src.cleanup()
+        dst.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
