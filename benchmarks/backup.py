@@ -12,9 +12,9 @@ indexes), then, on the same two servers, runs each copier in its own child proce
 - limit: the destination's own limit: the documents already read into memory as raw BSON are
   inserted (one writer, batches of 1,000) and the same indexes built, nothing else running.
 
-Each figure is the median of ``--trials`` runs (default 3; tools interleaved; after one untimed
-warm-up copy, as a fresh server is faster for its first copy; the destination database dropped
-and both servers idle between runs). Wall time and client CPU are measured inside each child
+Each figure is the median of ``--trials`` runs (default 3; tools interleaved; before each run the
+destination server is restarted empty on the same port, as a server copies its first database
+faster than later ones, and both servers are left to go idle). Wall time and client CPU are measured inside each child
 around the copy only; peak memory is the child's ``ru_maxrss``. Targets: copy phase within 1.15x
 of the limit; default run (verification included) no slower than the original's unverified
 copy; client CPU at most 1/3 of the original's; memory bounded by batch x parallelism.
@@ -26,16 +26,20 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from bson import CodecOptions
 from bson.raw_bson import RawBSONDocument
 from pymongo import MongoClient
 
+from analytiq_data.backup.copy import READ_AHEAD
 from benchmarks._common import ChildRun, load, run_child, wait_idle
 from tools.testserver import TestServer
 
@@ -130,29 +134,30 @@ def child(kind: str, params: str) -> int:
     return 0
 
 
-def drop(uri: str, db_name: str) -> None:
-    """Drop a database (between runs, untimed)."""
-    client: MongoClient[dict[str, Any]] = MongoClient(uri)
-    client.drop_database(db_name)
-    client.close()
+def reset(server: TestServer) -> None:
+    """Restart ``server`` empty, on the same port: every copier starts from the same state."""
+    server.stop()
+    shutil.rmtree(server.storage, ignore_errors=True)
+    server.storage.mkdir(parents=True)
+    server.restart()
 
 
 def measure(src: TestServer, dst: TestServer, trials: int) -> dict[str, list[ChildRun]]:
-    """Run every copier ``trials`` times (order rotated per trial) and return their runs."""
+    """Run every copier ``trials`` times (order rotated per trial) and return their runs.
+
+    Before each run the destination is restarted empty (a server copies its first database faster
+    than later ones, and the data of dropped databases lingers), and both servers are idle.
+    """
     runs: dict[str, list[ChildRun]] = {k: [] for k in KINDS}
-    # A fresh server is faster for its first copy than for every later one: warm it up, untimed.
-    warm = {"src_uri": src.uri, "dst_uri": dst.uri, "src_db": "analytiq", "dst_db": "warmup"}
-    run_child(MODULE, "--child", "limit", json.dumps(warm))
-    drop(dst.uri, "warmup")
     for trial in range(trials):
         order = KINDS[trial % len(KINDS) :] + KINDS[: trial % len(KINDS)]
         for kind in order:
+            reset(dst)
             wait_idle([src.pid, dst.pid])
-            params = {"src_uri": src.uri, "dst_uri": dst.uri, "src_db": "analytiq", "dst_db": f"copy_{trial}"}
+            params = {"src_uri": src.uri, "dst_uri": dst.uri, "src_db": "analytiq", "dst_db": "copy"}
             run = run_child(MODULE, "--child", kind, json.dumps(params))
             runs[kind].append(run)
             print(f"  trial {trial + 1}: {kind:18s} {run.report['seconds']:7.2f}s", flush=True)
-            drop(dst.uri, params["dst_db"])
     return runs
 
 
@@ -175,7 +180,8 @@ def report(runs: dict[str, list[ChildRun]], idle: ChildRun, docs: int, data_mb: 
         cpu = f"{f['cpu']:.2f}" if kind != "limit" else "-"
         print(f"{kind:18s} {f['seconds']:8.2f} {cpu:>13s} {f['rss']:12.0f}")
     ours = runs["ours"][0].report
-    bound_mb = ours["batch_size"] * ours["parallel"] * 4 * 3 * (data_mb * 1024 * 1024 / docs) / 1024 / 1024
+    budget_docs = ours["batch_size"] * ours["parallel"] * READ_AHEAD
+    budget_mb = budget_docs * data_mb / docs
     ratios = {
         "copy_vs_limit": fig["ours --no-verify"]["seconds"] / fig["limit"]["seconds"],
         "default_vs_original": fig["ours"]["seconds"] / fig["original"]["seconds"],
@@ -187,10 +193,12 @@ def report(runs: dict[str, list[ChildRun]], idle: ChildRun, docs: int, data_mb: 
         print(f"{name:20s} {value:5.2f}  (target <= {TARGETS[name]:.2f}) {verdict}")
     extra = fig["ours"]["rss"] - idle.max_rss_mb
     print(
-        f"{'memory':20s} {extra:5.0f} MB above an idle client ({idle.max_rss_mb:.0f} MB); "
-        f"batch x parallel x 4 batches in flight x 3 copies = {bound_mb:.0f} MB; data {data_mb:,.0f} MB"
+        f"{'memory':20s} {extra:5.0f} MB above an idle client ({idle.max_rss_mb:.0f} MB)"
+        f" for {data_mb:,.0f} MB of data;"
+        f" read-ahead budget (batch {ours['batch_size']:,} x parallel {ours['parallel']} x {READ_AHEAD})"
+        f" = {budget_docs:,} documents = {budget_mb:.0f} MB of BSON"
     )
-    return {"figures": fig, "ratios": ratios, "memory_extra_mb": extra, "memory_bound_mb": bound_mb}
+    return {"figures": fig, "ratios": ratios, "memory_extra_mb": extra, "read_ahead_mb": budget_mb}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -200,12 +208,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--trials", type=int, default=3, help="runs per copier; the median is shown")
     parser.add_argument("--quick", action="store_true", help="20,000 documents, one run")
     parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
+    parser.add_argument(
+        "--storage",
+        default="/dev/shm" if Path("/dev/shm").is_dir() else None,
+        help="where the servers keep their data (default: /dev/shm, a RAM disk, if present: "
+        "disk noise on a shared machine would otherwise swamp the comparison)",
+    )
     parser.add_argument("--child", nargs=2, metavar=("KIND", "PARAMS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         return child(*args.child)
     docs, trials = (20_000, 1) if args.quick else (args.docs, args.trials)
-    src, dst = TestServer(name="bench-src").start(), TestServer(name="bench-dst").start()
+    homes = [Path(tempfile.mkdtemp(prefix=f"bench-{n}-", dir=args.storage)) for n in ("src", "dst")]
+    src, dst = TestServer(homes[0], name="bench-src").start(), TestServer(homes[1], name="bench-dst").start()
+    print(f"servers: pid {src.pid} and {dst.pid}, storage under {args.storage or tempfile.gettempdir()}")
     try:
         print(f"loading {docs:,} Analytiq-shaped documents into the source ...", flush=True)
         loaded = load(src.uri, "analytiq", docs)
@@ -219,6 +235,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         src.cleanup()
         dst.cleanup()
+        for home in homes:
+            shutil.rmtree(home, ignore_errors=True)
     return 0
 
 

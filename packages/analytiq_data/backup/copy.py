@@ -91,61 +91,71 @@ async def copy_range(
     """Copy one ``_id`` range of ``intent`` and return the digest of the documents read from the source.
 
     The reader opens its cursor in turn (smaller ranges first) and keeps the turn while it can
-    read ahead; the writer inserts what it read, batch by batch.
+    read ahead; the writers insert what it read, batch by batch.
     """
-    flow = flow or Flow(1)
-    queue: asyncio.Queue[tuple[list[RawBSONDocument], int] | None] = asyncio.Queue(maxsize=flow.per_range)
-    digest = Digest()
-    held = 0  # read-ahead units this range holds
-    capped = intent.kind is Kind.CAPPED
-    what = f"copying {intent.name!r}"
+    return await _RangeCopy(src, dst, intent, rng, batch_size, advance, flow or Flow(1)).run()
 
-    async def read() -> None:
-        nonlocal digest, held
-        cursor = raw_collection(src, intent.name).find(rng.filter(), batch_size=batch_size)
-        if capped:
+
+class _RangeCopy:
+    """One range in flight: a reader feeding its writers through a queue, within the run's budget."""
+
+    def __init__(
+        self, src: Side, dst: Side, intent: Intent, rng: IdRange, batch_size: int, advance: Advance, flow: Flow
+    ) -> None:
+        self.src, self.dst, self.intent, self.rng = src, dst, intent, rng
+        self.batch_size, self.advance, self.flow = batch_size, advance, flow
+        self.queue: asyncio.Queue[tuple[list[RawBSONDocument], int] | None] = asyncio.Queue(maxsize=flow.per_range)
+        self.digest = Digest()
+        self.held = 0  # read-ahead units this range holds
+        self.capped = intent.kind is Kind.CAPPED
+        self.what = f"copying {intent.name!r}"
+
+    async def run(self) -> Digest:
+        writers = 1 if self.capped else WRITERS
+        try:
+            await gather_all([self.read(), *(self.write() for _ in range(writers))])
+        finally:
+            for _ in range(self.held):
+                self.flow.budget.release()
+        return self.digest
+
+    async def read(self) -> None:
+        cursor = raw_collection(self.src, self.intent.name).find(self.rng.filter(), batch_size=self.batch_size)
+        if self.capped:
             cursor = cursor.hint([("$natural", 1)])
-        await flow.gate.acquire(intent.count // max(len(intent.ranges), 1))
+        gate = self.flow.gate
+        await gate.acquire(self.intent.count // max(len(self.intent.ranges), 1))
         turn = True
         try:
-            async with src.errors(what):
+            async with self.src.errors(self.what):
                 while True:
-                    if turn and (flow.budget.locked() or queue.full()):
-                        flow.gate.release()  # we would wait: let another reader open its cursor
+                    if turn and (self.flow.budget.locked() or self.queue.full()):
+                        gate.release()  # we would wait: let another reader open its cursor
                         turn = False
-                    await flow.budget.acquire()
-                    held += 1
-                    docs = await cursor.to_list(batch_size)
+                    await self.flow.budget.acquire()
+                    self.held += 1
+                    docs = await cursor.to_list(self.batch_size)
                     if not docs:
                         break
                     part = digest_documents(docs)
-                    digest += part
-                    await queue.put((docs, part.nbytes))
+                    self.digest += part
+                    await self.queue.put((docs, part.nbytes))
         finally:
             if turn:
-                flow.gate.release()
+                gate.release()
             await cursor.close()
-        await queue.put(None)
+        await self.queue.put(None)
 
-    async def write() -> None:
-        nonlocal held
-        target = raw_collection(dst, intent.name)
-        while (item := await queue.get()) is not None:
+    async def write(self) -> None:
+        target = raw_collection(self.dst, self.intent.name)
+        while (item := await self.queue.get()) is not None:
             docs, nbytes = item
-            async with dst.errors(what):
-                await target.insert_many(docs, ordered=capped)
-            held -= 1
-            flow.budget.release()
-            advance(len(docs), nbytes)
-        await queue.put(None)  # let the other writer of this range stop too
-
-    writers = 1 if capped else WRITERS
-    try:
-        await gather_all([read(), *(write() for _ in range(writers))])
-    finally:
-        for _ in range(held):
-            flow.budget.release()
-    return digest
+            async with self.dst.errors(self.what):
+                await target.insert_many(docs, ordered=self.capped)
+            self.held -= 1
+            self.flow.budget.release()
+            self.advance(len(docs), nbytes)
+        await self.queue.put(None)  # let the other writers of this range stop too
 
 
 async def create_collection(dst: Side, intent: Intent) -> None:

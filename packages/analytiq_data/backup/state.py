@@ -19,11 +19,13 @@ import bson
 from pymongo import WriteConcern
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import OperationFailure
 
 from analytiq_data.backup.digest import Digest
 from analytiq_data.backup.plan import STATE_COLLECTION, IdRange, Intent, Kind, Plan, ranges_from
 
 STATE_VERSION = 1
+JOURNALED = WriteConcern(w="majority", j=True)
 _HEADER = "header"
 
 
@@ -64,10 +66,16 @@ def intent_from_doc(doc: dict[str, Any]) -> Intent:
 
 
 class BackupState:
-    """The resume state of a backup into ``db`` (all writes majority-acknowledged)."""
+    """The resume state of a backup into ``db``.
+
+    Its writes are journaled (``j: true``) and majority-acknowledged: a journal flush makes every
+    earlier write durable too, so a range recorded as finished survives a crash of the destination
+    together with its documents (a server that keeps no journal gets majority-acknowledged writes).
+    """
 
     def __init__(self, db: AsyncDatabase[Any]) -> None:
-        self.coll: AsyncCollection[Any] = db.get_collection(STATE_COLLECTION, write_concern=WriteConcern(w="majority"))
+        self.db = db
+        self.coll: AsyncCollection[Any] = db.get_collection(STATE_COLLECTION, write_concern=JOURNALED)
 
     async def exists(self) -> bool:
         """Return whether an interrupted backup left a complete plan here."""
@@ -80,7 +88,13 @@ class BackupState:
 
     async def save_plan(self, plan: Plan, *, src_db: str, source: str) -> None:
         """Record the plan; the header goes last, so a plan without one was never complete."""
-        await self.coll.delete_many({})
+        try:
+            await self.coll.delete_many({})
+        except OperationFailure as exc:
+            if "journal" not in str(exc).lower():
+                raise
+            self.coll = self.db.get_collection(STATE_COLLECTION, write_concern=WriteConcern(w="majority"))
+            await self.coll.delete_many({})
         docs = [intent_to_doc(i, intent) for i, intent in enumerate(plan.intents)]
         if docs:
             await self.coll.insert_many(docs)

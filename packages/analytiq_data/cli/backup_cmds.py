@@ -51,6 +51,11 @@ def add_backup_arguments(parser: argparse.ArgumentParser) -> None:
     where.add_argument(
         "--exclude", action="append", metavar="NAMES", help="skip these collections (repeatable, comma list, globs)"
     )
+    _how_arguments(parser)
+    output_options(parser)
+
+
+def _how_arguments(parser: argparse.ArgumentParser) -> None:
     how = parser.add_argument_group("how")
     how.add_argument(
         "--drop",
@@ -91,7 +96,6 @@ def add_backup_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="how long to look for a server before giving up (default: $ANALYTIQ_DB_TIMEOUT, else 5)",
     )
-    output_options(parser)
 
 
 def register(sub: Any, parent: argparse.ArgumentParser) -> None:
