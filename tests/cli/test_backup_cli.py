@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -228,3 +229,31 @@ def test_verification_failure_prints_the_summary_then_one_error_line(
         run(BACKUP_DB, *pair(mongo_uri, mongo_uri_2, source, db_name_2), "--verify-only", "--json").stdout
     )
     assert report["ok"] is False and report["differences"][0].startswith("users: document contents differ")
+
+
+def test_ctrl_c_stops_with_a_resume_hint_and_resume_finishes(
+    mongo_uri: str, mongo_uri_2: str, db_name: str, db_name_2: str
+) -> None:
+    with sync(mongo_uri) as client:
+        client[db_name].big.insert_many([{"i": i, "pad": "x" * 300} for i in range(20_000)])
+    args = [*pair(mongo_uri, mongo_uri_2, db_name, db_name_2), "--batch-size", "500"]
+    proc = subprocess.Popen([*BACKUP_DB, *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        with sync(mongo_uri_2) as dst:
+            while dst[db_name_2].big.estimated_document_count() < 2_000:  # wait until the copy is under way
+                assert time.monotonic() < deadline and proc.poll() is None, "the copy never got going"
+                time.sleep(0.02)  # pacing between polls
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130
+    assert err.count("\n") == 1 and "interrupted" in err and "--resume" in err
+
+    resumed = run(BACKUP_DB, *args, "--resume")
+
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stdout.splitlines()[-1] == "Backup completed successfully!"
+    with sync(mongo_uri_2) as dst:
+        assert dst[db_name_2].big.count_documents({}) == 20_000

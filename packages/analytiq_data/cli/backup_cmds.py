@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 from typing import Any
 
@@ -11,7 +12,7 @@ from analytiq_data.backup.options import DEFAULT_BATCH_SIZE, DEFAULT_PARALLEL, D
 from analytiq_data.cli.backup_render import make_backup_progress, print_summary
 from analytiq_data.cli.options import output_options
 from analytiq_data.cli.render import print_json
-from analytiq_data.errors import ConfigurationError
+from analytiq_data.errors import ConfigurationError, Interrupted
 from analytiq_data.settings import Settings
 from analytiq_data.uri import redact_uri, resolve_uri
 
@@ -158,6 +159,9 @@ async def cmd_backup(args: argparse.Namespace) -> int:
         progress.close()
         _print_result(exc.result, args)
         raise
+    except asyncio.CancelledError as exc:  # Ctrl-C: the copy stopped between batches
+        hint = "run the same command with --resume to finish it" if not (args.verify_only or args.dry_run) else None
+        raise Interrupted("interrupted; the destination keeps what was copied so far", hint=hint) from exc
     finally:
         progress.close()
     _print_result(result, args)
