@@ -2,12 +2,14 @@
 
 ``python -m benchmarks.migrations [--quick]`` starts its own SecantusDB server (tools.testserver),
 generates the sample database (20,000 documents; --quick: 2,000) and, on that one server, runs each
-migration up and then down in three styles, each on a fresh copy of the same sample:
+migration up and then down in three styles, each on a fresh copy of the same sample, the three styles
+one after the other for each step (so each comparison is taken under the same load):
 
 - shipped: the migrations of ``analytiq_data.migrations.migration`` (batch helper + undo journal);
 - original: the original code's per-document style, re-created from NOTES.md (``find()`` then one
   ``update_one`` per document, one GridFS rename per OCR file);
-- update_many: one server-side ``update_many`` (pipeline) doing the same change: the floor.
+- update_many: one server-side ``update_many`` (pipeline) doing the same change as closely as one
+  statement can (it cannot tell what up changed from what the app wrote later): the floor.
 
 For each: documents changed, commands sent to the server (every command a CommandListener on the
 client sees: reads, getMores, writes, checkpoints, journal), wall time, and peak client memory
@@ -247,6 +249,21 @@ SCHEMA_BACK = [
 ]
 
 
+# down's change: remove the fields from the runs still as up left them (one statement cannot know which
+# runs up changed; this also reverts runs created later in the same unedited state)
+LLM_UNEDITED = {
+    "is_edited": False,
+    "is_verified": False,
+    "$expr": {
+        "$and": [
+            {"$eq": ["$updated_llm_result", "$llm_result"]},
+            {"$eq": ["$created_at", {"$toDate": "$_id"}]},
+            {"$eq": ["$updated_at", "$created_at"]},
+        ]
+    },
+}
+
+
 def many(collection: str, filter: dict[str, Any], update: Any) -> Step:
     async def step(db: AsyncDatabase[Any]) -> None:
         await db[collection].update_many(filter, update)
@@ -258,7 +275,7 @@ BASELINE: dict[tuple[int, str], Step] = {
     (1, "up"): many("ocr.files", {"filename": {"$regex": "_list$"}}, _suffix("_list", "_json")),
     (1, "down"): many("ocr.files", {"filename": {"$regex": "_json$"}}, _suffix("_json", "_list")),
     (2, "up"): many("llm.runs", {"$or": [{f: {"$exists": False}} for f in LLM_NEW_FIELDS]}, LLM_PIPELINE),
-    (2, "down"): many("llm.runs", {}, {"$unset": dict.fromkeys(LLM_NEW_FIELDS, "")}),
+    (2, "down"): many("llm.runs", LLM_UNEDITED, {"$unset": dict.fromkeys(LLM_NEW_FIELDS, "")}),
     (3, "up"): many(
         "schemas",
         {"fields": {"$exists": True}, "json_schema": {"$exists": False}, "response_format": {"$exists": False}},
@@ -295,23 +312,30 @@ async def to_change(db: AsyncDatabase[Any], version: int) -> int:
     return await db[migration.collection_name].count_documents(dict(migration.old_shape))
 
 
-async def run_style(
-    client: AsyncMongoClient[Any], counter: CommandCounter, style: str, docs: int, traced: bool, name: str
-) -> dict[tuple[int, str], Measurement]:
-    """Generate a fresh sample, then run every step of ``style`` up (1→4) and down (4→1), measuring each."""
-    db = client[name]
-    await client.drop_database(name)
-    await generate_sample(db, docs=docs, seed=0)
-    steps, results = STYLES[style], {}
+Results = dict[tuple[int, str], Measurement]
+
+
+async def run_round(
+    client: AsyncMongoClient[Any], counter: CommandCounter, styles: list[str], docs: int, traced: bool
+) -> dict[str, Results]:
+    """Give each style a fresh copy of the sample, then run every step (up 1→4, down 4→1), the styles
+    one after the other for each step, so that the compared figures are taken under the same load."""
+    dbs = {style: client[f"bench_{style}_{docs}"] for style in styles}
+    for db in dbs.values():
+        await client.drop_database(db.name)
+        await generate_sample(db, docs=docs, seed=0)
+    results: dict[str, Results] = {style: {} for style in styles}
     changed: dict[int, int] = {}
-    for version in range(1, len(MIGRATIONS) + 1):
-        changed[version] = await to_change(db, version)
-        results[(version, "up")] = await measure(counter, steps[(version, "up")], db, traced)
-        results[(version, "up")].changed = changed[version]
-    for version in range(len(MIGRATIONS), 0, -1):
-        results[(version, "down")] = await measure(counter, steps[(version, "down")], db, traced)
-        results[(version, "down")].changed = changed[version]
-    await client.drop_database(name)
+    order = [(v, "up") for v in range(1, len(MIGRATIONS) + 1)] + [(v, "down") for v in range(len(MIGRATIONS), 0, -1)]
+    for version, direction in order:
+        if direction == "up":
+            changed[version] = await to_change(dbs[styles[0]], version)
+        for style in styles:
+            m = await measure(counter, STYLES[style][(version, direction)], dbs[style], traced)
+            m.changed = changed[version]
+            results[style][(version, direction)] = m
+    for db in dbs.values():
+        await client.drop_database(db.name)
     return results
 
 
@@ -395,20 +419,19 @@ async def bench(args: argparse.Namespace) -> int:
         version, python = build.get("version"), sys.version.split()[0]
         print(f"# migrations benchmark: SecantusDB (reports MongoDB {version}), pid {server.pid}, Python {python}")
         print("# figures: commands = every command the client sent; peak MB = tracemalloc peak in a separate pass")
-        timed: dict[str, list[dict[tuple[int, str], Measurement]]] = {style: [] for style in STYLES}
+        styles = list(STYLES)
+        timed: dict[str, list[Results]] = {style: [] for style in styles}
         for run in range(runs):
-            for style in STYLES:
-                timed[style].append(await run_style(client, counter, style, docs, False, f"bench_{style}"))
-                print(f"  run {run + 1}/{runs} {style}: done", file=sys.stderr, flush=True)
-        table, traced = {}, {}
-        for style in STYLES:
-            traced[style] = await run_style(client, counter, style, docs, True, f"bench_{style}")
-            table[style] = median(timed[style], traced[style])
+            for style, results in (await run_round(client, counter, styles, docs, False)).items():
+                timed[style].append(results)
+            print(f"  run {run + 1}/{runs}: done", file=sys.stderr, flush=True)
+        traced = await run_round(client, counter, styles, docs, True)
+        table = {style: median(timed[style], traced[style]) for style in styles}
         misses = report(docs, runs, table)
         scale = {docs: traced["shipped"]}  # the traced pass above is the first point when the sizes agree
         for n in sizes:
             if n not in scale:
-                scale[n] = await run_style(client, counter, "shipped", n, True, f"bench_scale_{n}")
+                scale[n] = (await run_round(client, counter, ["shipped"], n, True))["shipped"]
         report_scale(sizes, scale)
     finally:
         await client.close()

@@ -11,7 +11,7 @@ from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 
 from analytiq_data.errors import MigrationError
-from analytiq_data.migrations.analytiq.journal import JOURNAL_PREFIX, UndoJournal
+from analytiq_data.migrations.analytiq.journal import JOURNAL_PREFIX, UndoJournal, still
 from analytiq_data.progress import NULL_PROGRESS
 
 
@@ -48,3 +48,24 @@ async def test_replay_applies_newest_records_first_and_drops_the_journal(db: Asy
 
 def _far_future() -> datetime:
     return datetime(2100, 1, 1, tzinfo=UTC)
+
+
+async def test_still_matches_exactly_what_eq_matches(db: AsyncDatabase[Any]) -> None:
+    values: list[Any] = [
+        {"a": 1, "b": [1, 2]},
+        {"b": [1, 2], "a": 1},
+        {"a": 1},
+        [1, 2],
+        1,
+        1.0,
+        "x",
+        True,
+        False,
+        None,
+        datetime(2024, 1, 1, tzinfo=UTC),
+    ]
+    await db.items.insert_many([{"_id": i, "f": v} for i, v in enumerate(values)] + [{"_id": 99}])
+    for value in values:
+        by_eq = {d["_id"] for d in await db.items.find({"f": {"$eq": value}}, {"_id": 1}).to_list()}
+        by_still = {d["_id"] for d in await db.items.find({"f": still(value)}, {"_id": 1}).to_list()}
+        assert by_still == by_eq, value

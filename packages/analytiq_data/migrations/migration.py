@@ -20,7 +20,7 @@ from typing import Any, ClassVar
 
 from pymongo import UpdateMany, UpdateOne
 
-from analytiq_data.migrations.analytiq.journal import JournaledMigration, RunContext
+from analytiq_data.migrations.analytiq.journal import JournaledMigration, RunContext, still
 from analytiq_data.migrations.analytiq.shapes import (
     LLM_NEW_FIELDS,
     LLM_RUNS,
@@ -99,10 +99,9 @@ class OcrKeyMigration(JournaledMigration):
     def revert(self, entry: Mapping[str, Any]) -> UpdateOne | UpdateMany:
         old = entry["from"]
         if "ids" in entry:
-            return UpdateMany(
-                {"_id": {"$in": entry["ids"]}, "filename": ocr_json_name(old)}, {"$set": {"filename": old}}
-            )
-        return UpdateOne({"_id": entry["_id"], "filename": ocr_json_name(old)}, {"$set": {"filename": old}})
+            renamed = {"_id": {"$in": entry["ids"]}, "filename": still(ocr_json_name(old))}
+            return UpdateMany(renamed, {"$set": {"filename": old}})
+        return UpdateOne({"_id": entry["_id"], "filename": still(ocr_json_name(old))}, {"$set": {"filename": old}})
 
 
 class LlmResultFieldsMigration(JournaledMigration):
@@ -138,7 +137,7 @@ class LlmResultFieldsMigration(JournaledMigration):
 
     def revert(self, entry: Mapping[str, Any]) -> UpdateOne:
         wrote = entry["wrote"]
-        condition = {"_id": entry["_id"], **{name: {"$eq": value} for name, value in wrote.items()}}
+        condition = {"_id": entry["_id"], **{name: still(value) for name, value in wrote.items()}}
         return UpdateOne(condition, {"$unset": dict.fromkeys(wrote, "")})
 
 
@@ -175,7 +174,7 @@ class SchemaJsonSchemaMigration(JournaledMigration):
         before = {key: doc[key] for key in ("fields", "schema_format") if key in doc}
         condition = {
             "_id": doc["_id"],
-            "fields": {"$eq": doc["fields"]},
+            "fields": still(doc["fields"]),
             "json_schema": {"$exists": False},
             "response_format": {"$exists": False},
         }
@@ -184,7 +183,7 @@ class SchemaJsonSchemaMigration(JournaledMigration):
 
     def revert(self, entry: Mapping[str, Any]) -> UpdateOne:
         before, after = entry["before"], entry["after"]
-        condition = {"_id": entry["_id"], "fields": {"$exists": False}, **{k: {"$eq": v} for k, v in after.items()}}
+        condition = {"_id": entry["_id"], "fields": {"$exists": False}, **{k: still(v) for k, v in after.items()}}
         update: dict[str, Any] = {"$set": dict(before)}
         added = {key: "" for key in after if key not in before}
         if added:

@@ -46,6 +46,16 @@ MAX_RECORD_BYTES = 8 * 1024 * 1024  # well under the 16 MB document limit
 MAX_ENTRY_BYTES = 15 * 1024 * 1024
 
 
+def still(value: Any) -> dict[str, Any]:
+    """Return a query operator matching a field that still holds ``value`` (exactly, for non-array fields).
+
+    ``{"$not": {"$ne": value}}`` is equality without ``$eq``'s index planning: mongod answers both from
+    the ``_id`` index in a per-document update, but the test server spends three times as long per
+    update on ``$eq``. Unlike ``{field: value}`` it never reads a document value as an operator.
+    """
+    return {"$not": {"$ne": value}}
+
+
 @dataclass
 class ReplayResult:
     """What replaying a journal did."""
