@@ -1,4 +1,4 @@
-"""The batch helper example of docs/analytiq-migrations.md runs as written."""
+"""The batch helper example of the README runs as written."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-DOC = Path(__file__).resolve().parents[2] / "docs" / "analytiq-migrations.md"
+DOC = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def example_namespace() -> dict[str, Any]:
