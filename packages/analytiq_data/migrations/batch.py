@@ -340,6 +340,7 @@ class _Walk:
                 if cursor.alive:  # the last batch's checkpoint would be deleted at once
                     await self._checkpoint(docs[-1]["_id"], totals)
                 sink.advance(self.task, len(docs))
+                del docs  # hold one batch: free this one before the next is read
         finally:
             await cursor.close()
         await self.checkpoints.delete_one({"_id": self.job})

@@ -134,15 +134,10 @@ class UndoJournal:
             progress.start(task, await self.pending())
             cursor = self.collection.find({}, sort=[("_id", -1)], batch_size=1)
             try:
-                async for record in cursor:
-                    ops: list[WriteModel] = [op for entry in record["entries"] if (op := revert(entry)) is not None]
-                    if ops:
-                        res = await target.bulk_write(ops, ordered=False)
-                        result.reverted += res.modified_count
-                        result.left_alone += len(ops) - res.matched_count
-                    result.entries += len(record["entries"])
-                    await self.collection.delete_one({"_id": record["_id"]})
-                    progress.advance(task, len(record["entries"]))
+                while records := await cursor.to_list(1):
+                    await self._apply(records[0], target, revert, result)
+                    progress.advance(task, records[0]["n"])
+                    del records  # hold one record: free this one before the next is read
             finally:
                 await cursor.close()
             await self.collection.drop()
@@ -154,6 +149,22 @@ class UndoJournal:
             ) from exc
         progress.finish(task, f"{result.reverted:,} reverted, {result.left_alone:,} left as the app wrote them")
         return result
+
+    async def _apply(
+        self,
+        record: Mapping[str, Any],
+        target: AsyncCollection[Any],
+        revert: Callable[[Mapping[str, Any]], WriteModel | None],
+        result: ReplayResult,
+    ) -> None:
+        """Write the reverts of one record in one bulk write, then delete the record."""
+        ops: list[WriteModel] = [op for entry in record["entries"] if (op := revert(entry)) is not None]
+        if ops:
+            res = await target.bulk_write(ops, ordered=False)
+            result.reverted += res.modified_count
+            result.left_alone += len(ops) - res.matched_count
+        result.entries += len(record["entries"])
+        await self.collection.delete_one({"_id": record["_id"]})
 
 
 @dataclass
