@@ -47,6 +47,7 @@ class Pipeline:
     done_ranges: Mapping[tuple[str, int], Digest] = field(default_factory=dict)
     slots: asyncio.Semaphore = field(init=False)
     flow: Flow = field(init=False)
+    begun: set[str] = field(init=False, default_factory=set)
     dst_gate: Turnstile = field(init=False, default_factory=Turnstile)
 
     def __post_init__(self) -> None:
@@ -65,14 +66,12 @@ class Pipeline:
         """Copy, index, check and finish one collection; return its report."""
         started = time.monotonic()
         name = intent.name
-        self.progress.start(name, total=intent.count, unit="docs")
-        source, resumed = Digest(), 0
-        for rng in intent.ranges:
-            done = self.done_ranges.get((name, rng.index))
-            if done is not None:
-                source, resumed = source + done, resumed + 1
-                self.progress.advance(name, done.count, done.nbytes)
-        parts = await gather_all(self._copy(intent, rng) for rng in self.pending(intent))
+        finished = [d for r in intent.ranges if (d := self.done_ranges.get((name, r.index))) is not None]
+        source, resumed = sum(finished, Digest()), len(finished)
+        pending = self.pending(intent)
+        if not pending:
+            self._begin(intent, source)
+        parts = await gather_all(self._copy(intent, rng, source) for rng in pending)
         for part in parts:
             source += part
         self.progress.finish(name, f"{source.count} documents")
@@ -95,21 +94,26 @@ class Pipeline:
         await self.state.collection_done(name, report.to_dict())
         return report
 
-    async def _copy(self, intent: Intent, rng: IdRange) -> Digest:
+    def _begin(self, intent: Intent, resumed: Digest) -> None:
+        """Report a collection as started (once: when its first range gets a slot)."""
+        if intent.name in self.begun:
+            return
+        self.begun.add(intent.name)
+        self.progress.start(intent.name, total=intent.count, unit="docs")
+        if resumed.count:
+            self.progress.advance(intent.name, resumed.count, resumed.nbytes)
+
+    async def _copy(self, intent: Intent, rng: IdRange, resumed: Digest) -> Digest:
         def advance(docs: int, nbytes: int) -> None:
             self.progress.advance(intent.name, docs, nbytes)
 
-        digest = await self._slot(
-            lambda: copy_range(
-                self.src,
-                self.dst,
-                intent,
-                rng,
-                batch_size=self.options.batch_size,
-                advance=advance,
-                flow=self.flow,
+        def work() -> Awaitable[Digest]:
+            self._begin(intent, resumed)
+            return copy_range(
+                self.src, self.dst, intent, rng, batch_size=self.options.batch_size, advance=advance, flow=self.flow
             )
-        )
+
+        digest = await self._slot(work)
         async with self.dst.errors(f"recording progress of {intent.name!r}"):
             await self.state.range_done(intent.name, rng.index, digest)
         return digest
