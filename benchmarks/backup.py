@@ -12,6 +12,12 @@ indexes), then, on the same two servers, runs each copier in its own child proce
 - limit: the destination's own limit: the documents already read into memory as raw BSON are
   inserted (one writer, batches of 1,000) and the same indexes built, nothing else running.
 
+Two reads alone show where the time goes on these servers (each read as raw BSON with ``find``, in
+batches of 1,000, nothing else running): the source read whole (with the wait for the first batch
+of its largest collection), and the destination's copy read back whole right after a default run
+(what verification has to read). A server that runs writes and reads on one thread cannot take a
+verified copy faster than its limit plus that read-back.
+
 Each figure is the median of ``--trials`` runs (default 3; tools interleaved; before each run the
 destination server is restarted empty on the same port, as a server copies its first database
 faster than later ones, and both servers are left to go idle). Wall time and client CPU are measured inside each child
@@ -44,7 +50,9 @@ from benchmarks._common import ChildRun, load, run_child, wait_idle
 from tools.testserver import TestServer
 
 MODULE = "benchmarks.backup"
-KINDS = ("original", "ours --no-verify", "ours", "limit")
+KINDS = ("original", "ours --no-verify", "ours", "limit", "source read")
+#: Measured right after each default run, on the copy it left in the destination.
+READBACK = "read-back"
 TARGETS = {"copy_vs_limit": 1.15, "default_vs_original": 1.0, "copy_cpu_vs_original": 1 / 3, "cpu_vs_original": 1 / 3}
 RAW: CodecOptions[RawBSONDocument] = CodecOptions(document_class=RawBSONDocument)
 
@@ -111,6 +119,22 @@ def child_limit(p: dict[str, Any]) -> dict[str, Any]:
     return {"seconds": time.perf_counter() - started, "documents": sum(map(len, docs.values()))}
 
 
+def read_alone(uri: str, db_name: str) -> dict[str, Any]:
+    """Read every collection of ``db_name`` whole as raw BSON, largest first; time the first batch and all."""
+    client: MongoClient[dict[str, Any]] = MongoClient(uri)
+    db = client[db_name]
+    names = sorted(db.list_collection_names(), key=lambda n: -db[n].estimated_document_count())
+    started = time.perf_counter()
+    first_batch = None
+    documents = 0
+    for name in names:
+        for _ in db.get_collection(name, codec_options=RAW).find({}, batch_size=1000):
+            if first_batch is None:
+                first_batch = time.perf_counter() - started
+            documents += 1
+    return {"seconds": time.perf_counter() - started, "first_batch": first_batch or 0.0, "documents": documents}
+
+
 def child_idle(p: dict[str, Any]) -> dict[str, Any]:
     """A client that imports everything and connects, copying nothing: the memory floor."""
     from analytiq_data.backup import BackupOptions  # noqa: F401
@@ -128,6 +152,8 @@ def child(kind: str, params: str) -> int:
         "ours --no-verify": lambda: child_ours(p, verify=False),
         "ours": lambda: child_ours(p, verify=True),
         "limit": lambda: child_limit(p),
+        "source read": lambda: read_alone(p["src_uri"], p["src_db"]),
+        READBACK: lambda: read_alone(p["dst_uri"], p["dst_db"]),
         "idle": lambda: child_idle(p),
     }
     print(json.dumps(runners[kind]()))
@@ -148,7 +174,7 @@ def measure(src: TestServer, dst: TestServer, trials: int) -> dict[str, list[Chi
     Before each run the destination is restarted empty (a server copies its first database faster
     than later ones, and the data of dropped databases lingers), and both servers are idle.
     """
-    runs: dict[str, list[ChildRun]] = {k: [] for k in KINDS}
+    runs: dict[str, list[ChildRun]] = {k: [] for k in (*KINDS, READBACK)}
     for trial in range(trials):
         order = KINDS[trial % len(KINDS) :] + KINDS[: trial % len(KINDS)]
         for kind in order:
@@ -158,6 +184,11 @@ def measure(src: TestServer, dst: TestServer, trials: int) -> dict[str, list[Chi
             run = run_child(MODULE, "--child", kind, json.dumps(params))
             runs[kind].append(run)
             print(f"  trial {trial + 1}: {kind:18s} {run.report['seconds']:7.2f}s", flush=True)
+            if kind == "ours":  # the verified copy is in the destination: read it back alone
+                wait_idle([src.pid, dst.pid])
+                back = run_child(MODULE, "--child", READBACK, json.dumps(params))
+                runs[READBACK].append(back)
+                print(f"  trial {trial + 1}: {READBACK:18s} {back.report['seconds']:7.2f}s", flush=True)
     return runs
 
 
@@ -170,12 +201,17 @@ def median(runs: Sequence[ChildRun], key: str) -> float:
 def report(runs: dict[str, list[ChildRun]], idle: ChildRun, docs: int, data_mb: float) -> dict[str, Any]:
     """Print the table and the ratios against the targets; return the figures."""
     fig = {
-        k: {"seconds": median(v, "seconds"), "cpu": median(v, "cpu"), "rss": median(v, "max_rss_mb")}
+        k: {
+            "seconds": median(v, "seconds"),
+            "cpu": median(v, "cpu"),
+            "rss": median(v, "max_rss_mb"),
+            "first_batch": median(v, "first_batch"),
+        }
         for k, v in runs.items()
     }
     print(f"\n{docs:,} documents, {data_mb:,.0f} MB of BSON; medians of {len(runs['ours'])} runs")
     print(f"{'copier':18s} {'wall s':>8s} {'client CPU s':>13s} {'peak RSS MB':>12s}")
-    for kind in KINDS:
+    for kind in KINDS[:4]:
         f = fig[kind]
         cpu = f"{f['cpu']:.2f}" if kind != "limit" else "-"
         print(f"{kind:18s} {f['seconds']:8.2f} {cpu:>13s} {f['rss']:12.0f}")
@@ -188,6 +224,17 @@ def report(runs: dict[str, list[ChildRun]], idle: ChildRun, docs: int, data_mb: 
         "copy_cpu_vs_original": fig["ours --no-verify"]["cpu"] / fig["original"]["cpu"],
         "cpu_vs_original": fig["ours"]["cpu"] / fig["original"]["cpu"],
     }
+    src_read, back = fig["source read"], fig[READBACK]
+    floor = fig["limit"]["seconds"] + back["seconds"]
+    print(
+        f"\nreads alone: source {src_read['seconds']:.2f} s (first batch of the largest collection after"
+        f" {src_read['first_batch']:.2f} s); destination read-back {back['seconds']:.2f} s"
+        f" (first batch after {back['first_batch']:.2f} s)"
+    )
+    print(
+        f"a verified copy needs at least limit + read-back = {floor:.2f} s on a destination that reads and"
+        f" writes on one thread; the original's unverified copy took {fig['original']['seconds']:.2f} s"
+    )
     print()
     for name, value in ratios.items():
         verdict = "ok" if value <= TARGETS[name] else "MISSED"
@@ -199,7 +246,13 @@ def report(runs: dict[str, list[ChildRun]], idle: ChildRun, docs: int, data_mb: 
         f" read-ahead budget (batch {ours['batch_size']:,} x parallel {ours['parallel']} x {READ_AHEAD})"
         f" = {budget_docs:,} documents = {budget_mb:.0f} MB of BSON"
     )
-    return {"figures": fig, "ratios": ratios, "memory_extra_mb": extra, "read_ahead_mb": budget_mb}
+    return {
+        "figures": fig,
+        "ratios": ratios,
+        "verified_floor_s": floor,
+        "memory_extra_mb": extra,
+        "read_ahead_mb": budget_mb,
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -42,20 +42,34 @@ def normalize_index(spec: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def index_differences(
+    old: Mapping[str, Mapping[str, Any]],
+    new: Mapping[str, Mapping[str, Any]],
+    *,
+    words: tuple[str, str, str] = ("is missing on the destination", "exists only on the destination", "differs in"),
+) -> list[str]:
+    """Return how two sets of normalized indexes by name differ, one line per index, in name order.
+
+    ``words`` say what an index only in ``old``, only in ``new``, or in both with other options is.
+    """
+    gone, extra, changed = words
+    out: list[str] = []
+    for name in sorted(old.keys() | new.keys()):
+        if name not in new:
+            out.append(f"index {name!r} {gone}")
+        elif name not in old:
+            out.append(f"index {name!r} {extra}")
+        elif old[name] != new[name]:
+            keys = sorted(k for k in old[name].keys() | new[name].keys() if old[name].get(k) != new[name].get(k))
+            out.append(f"index {name!r} {changed} {', '.join(keys)}")
+    return out
+
+
 def compare_indexes(source: Iterable[Mapping[str, Any]], destination: Iterable[Mapping[str, Any]]) -> list[str]:
     """Return the differences between two index lists (missing, extra, or with other options)."""
     src = {str(s.get("name")): normalize_index(s) for s in source}
     dst = {str(s.get("name")): normalize_index(s) for s in destination}
-    out: list[str] = []
-    for name in sorted(src.keys() | dst.keys()):
-        if name not in dst:
-            out.append(f"index {name!r} is missing on the destination")
-        elif name not in src:
-            out.append(f"index {name!r} exists only on the destination")
-        elif src[name] != dst[name]:
-            keys = sorted(k for k in src[name].keys() | dst[name].keys() if src[name].get(k) != dst[name].get(k))
-            out.append(f"index {name!r} differs in {', '.join(keys)}")
-    return out
+    return index_differences(src, dst)
 
 
 def compare_options(source: Mapping[str, Any], destination: Mapping[str, Any]) -> list[str]:

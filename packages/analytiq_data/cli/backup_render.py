@@ -27,7 +27,7 @@ from rich.text import Text
 
 from analytiq_data.backup.pipeline import VERIFY_UNIT
 from analytiq_data.backup.results import BackupResult
-from analytiq_data.cli.render import ClosableProgress, print_table, stderr_is_tty
+from analytiq_data.cli.render import ClosableProgress, QuietProgress, print_table, stderr_is_tty
 
 MB = 1024 * 1024
 
@@ -153,29 +153,10 @@ class RichBackupBars:
             self._live = False
 
 
-class JsonNotes:
-    """For ``--json``: no bars; notes as plain lines on stderr."""
-
-    def start(self, task: str, total: int | None = None, unit: str = "docs") -> None:
-        return None
-
-    def advance(self, task: str, amount: int = 1, nbytes: int = 0) -> None:
-        return None
-
-    def finish(self, task: str, message: str | None = None) -> None:
-        return None
-
-    def note(self, message: str) -> None:
-        print(message, file=sys.stderr, flush=True)
-
-    def close(self) -> None:
-        return None
-
-
 def make_backup_progress(json_output: bool) -> ClosableProgress:
     """Return the progress sink: JSON notes, rich bars on a terminal, else the guide's lines."""
     if json_output:
-        return JsonNotes()
+        return QuietProgress()
     if stderr_is_tty():
         return RichBackupBars()
     return GuideLines()

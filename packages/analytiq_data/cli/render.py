@@ -27,7 +27,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from analytiq_data.progress import Progress
+from analytiq_data.progress import NullProgress, Progress
 
 
 def stderr_is_tty() -> bool:
@@ -122,17 +122,8 @@ class RichProgress:
         self.console.print(message, markup=False, highlight=False)
 
 
-class QuietProgress:
-    """Progress for ``--json``: notes only, as plain lines on stderr."""
-
-    def start(self, task: str, total: int | None = None, unit: str = "docs") -> None:
-        return None
-
-    def advance(self, task: str, amount: int = 1, nbytes: int = 0) -> None:
-        return None
-
-    def finish(self, task: str, message: str | None = None) -> None:
-        return None
+class QuietProgress(NullProgress):
+    """Progress for ``--json``: no bars, notes only, as plain lines on stderr (stdout stays JSON)."""
 
     def note(self, message: str) -> None:
         print(message, file=sys.stderr, flush=True)

@@ -24,7 +24,7 @@ from pymongo.errors import OperationFailure
 
 from analytiq_data.backup import BackupOptions, BackupResult, backup
 from analytiq_data.backup.plan import copied_namespace, kind_of
-from analytiq_data.backup.verify import normalize, normalize_index
+from analytiq_data.backup.verify import index_differences, normalize, normalize_index
 from analytiq_data.migrations.analytiq.journal import JOURNAL_PREFIX
 from analytiq_data.migrations.batch import CHECKPOINTS
 from analytiq_data.migrations.engine.lock import LOCK_COLLECTION
@@ -189,16 +189,7 @@ async def indexes(coll: AsyncCollection[Any]) -> dict[str, dict[str, Any]]:
 
 def index_changes(old: Mapping[str, Mapping[str, Any]], new: Mapping[str, Mapping[str, Any]]) -> list[str]:
     """Return the indexes removed, added or changed between two ``indexes()`` results."""
-    out: list[str] = []
-    for name in sorted(old.keys() | new.keys()):
-        if name not in new:
-            out.append(f"index {name!r} removed")
-        elif name not in old:
-            out.append(f"index {name!r} added")
-        elif old[name] != new[name]:
-            keys = sorted(k for k in old[name].keys() | new[name].keys() if old[name].get(k) != new[name].get(k))
-            out.append(f"index {name!r} changed ({', '.join(keys)})")
-    return out
+    return index_differences(old, new, words=("removed", "added", "changed:"))
 
 
 async def _raw_documents(coll: AsyncCollection[Any]) -> AsyncIterator[bytes]:
