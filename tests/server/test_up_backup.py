@@ -222,6 +222,7 @@ async def test_nothing_to_back_up_when_nothing_is_pending_or_the_database_is_emp
 ) -> None:
     first = await run_migrations(aclient, migrations=basic.MIGRATIONS, backup=True)  # an empty database
     assert [s.version for s in first.steps] == [1, 2, 3]
+    assert first.recorded == {}  # no backup made, none named
     (record,) = [d for d in await history_docs(db) if d["direction"] == "backup"]
     assert record["outcome"] == "skipped" and "backup" not in record
     again = await run_migrations(aclient, migrations=basic.MIGRATIONS, backup=True)
@@ -230,3 +231,16 @@ async def test_nothing_to_back_up_when_nothing_is_pending_or_the_database_is_emp
     assert await databases(db) == []
     with pytest.raises(ConfigurationError, match="need backup=True"):
         await run_migrations(aclient, migrations=basic.MIGRATIONS, backup_db="x")
+
+
+async def test_the_run_result_names_the_backup_it_made(aclient: AnalytiqClient, db: AsyncDatabase[Any]) -> None:
+    await generate_sample(db, docs=20, seed=5)
+    name = f"{db.name}_bk"
+    try:
+        result = await run_migrations(aclient, migrations=basic.MIGRATIONS, backup=True, backup_db=name)
+        assert [s.version for s in result.steps] == [1, 2, 3]
+        assert result.recorded == {"backup": name} and result.to_json()["recorded"] == {"backup": name}
+        (record,) = [d for d in await history_docs(db) if d["direction"] == "backup"]
+        assert record["backup"] == name and name in await db.client.list_database_names()
+    finally:
+        await db.client.drop_database(name)

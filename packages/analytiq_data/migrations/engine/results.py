@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -42,6 +43,9 @@ class RunResult:
     reached_by_other: bool = False
     waited_s: float = 0.0
     transactions: bool = False
+    #: What the pre-step hook recorded on every step of this run (``{"backup": "<database>"}`` after a
+    #: verified backup with ``backup=True``); empty when no hook ran.
+    recorded: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def nothing_to_do(self) -> bool:

@@ -227,6 +227,7 @@ class Runner:
                 steps=tuple(self.applied),
                 direction=steps.direction,
                 waited_s=waited,
+                recorded=dict(self.step_fields),
             )
         finally:
             await lock.release()
