@@ -1,7 +1,9 @@
 """Benchmark the backup: this tool vs the original backup_db.py vs the destination's own limit.
 
 ``python -m benchmarks.backup [--docs N] [--trials N] [--quick]`` starts its own two SecantusDB
-servers (tools.testserver), fills the source with an Analytiq-shaped database (default 200,000
+servers (tools.testserver) — or, with ``--src-uri URI --dest-uri URI``, runs on two servers given
+(two mongod, say; only the databases ``bench_analytiq`` and ``bench_copy`` are written, and dropped
+at the end) — fills the source with an Analytiq-shaped database (default 200,000
 documents: llm.runs with nested llm_result dicts, docs, prompts, schemas, with the application's
 indexes), then, on the same two servers, runs each copier in its own child process:
 
@@ -38,6 +40,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +49,7 @@ from bson.raw_bson import RawBSONDocument
 from pymongo import MongoClient
 
 from analytiq_data.backup.copy import READ_AHEAD
+from analytiq_data.uri import redact_uri, resolve_uri
 from benchmarks._common import ChildRun, load, run_child, wait_idle
 from tools.testserver import TestServer
 
@@ -55,6 +59,7 @@ KINDS = ("original", "ours --no-verify", "ours", "limit", "source read")
 READBACK = "read-back"
 TARGETS = {"copy_vs_limit": 1.15, "default_vs_original": 1.0, "copy_cpu_vs_original": 1 / 3, "cpu_vs_original": 1 / 3}
 RAW: CodecOptions[RawBSONDocument] = CodecOptions(document_class=RawBSONDocument)
+SOURCE_DB, DEST_DB = "bench_analytiq", "bench_copy"
 
 
 def child_original(p: dict[str, Any]) -> dict[str, Any]:
@@ -168,27 +173,58 @@ def reset(server: TestServer) -> None:
     server.restart()
 
 
-def measure(src: TestServer, dst: TestServer, trials: int) -> dict[str, list[ChildRun]]:
+@dataclass
+class Bench:
+    """The two servers a benchmark runs on, and how to bring them back to the same state before each run.
+
+    Started here (SecantusDB, the default): the destination is restarted empty and both servers are
+    left to go idle. Given by URI (``--src-uri``/``--dest-uri``, e.g. two mongod): the destination
+    database is dropped; the servers are not ours to restart or watch.
+    """
+
+    src_uri: str
+    dst_uri: str
+    src: TestServer | None = None
+    dst: TestServer | None = None
+
+    def reset(self) -> None:
+        """Make the destination empty."""
+        if self.dst is not None:
+            reset(self.dst)
+        else:
+            client: MongoClient[dict[str, Any]] = MongoClient(self.dst_uri)
+            client.drop_database(DEST_DB)
+            client.close()
+
+    def settle(self) -> None:
+        """Wait for servers started here to go idle (servers given by URI are not watched)."""
+        if self.src is not None and self.dst is not None:
+            wait_idle([self.src.pid, self.dst.pid])
+
+
+def measure(bench: Bench, trials: int) -> dict[str, list[ChildRun]]:
     """Run every copier ``trials`` times (order rotated per trial) and return their runs.
 
-    Before each run the destination is restarted empty (a server copies its first database faster
-    than later ones, and the data of dropped databases lingers), and both servers are idle.
+    Before each run the destination is made empty (servers started here are restarted: a server
+    copies its first database faster than later ones, and the data of dropped databases lingers),
+    and both servers are idle.
     """
     runs: dict[str, list[ChildRun]] = {k: [] for k in (*KINDS, READBACK)}
+    params = {"src_uri": bench.src_uri, "dst_uri": bench.dst_uri, "src_db": SOURCE_DB, "dst_db": DEST_DB}
     for trial in range(trials):
         order = KINDS[trial % len(KINDS) :] + KINDS[: trial % len(KINDS)]
         for kind in order:
-            reset(dst)
-            wait_idle([src.pid, dst.pid])
-            params = {"src_uri": src.uri, "dst_uri": dst.uri, "src_db": "analytiq", "dst_db": "copy"}
+            bench.reset()
+            bench.settle()
             run = run_child(MODULE, "--child", kind, json.dumps(params))
             runs[kind].append(run)
             print(f"  trial {trial + 1}: {kind:18s} {run.report['seconds']:7.2f}s", flush=True)
             if kind == "ours":  # the verified copy is in the destination: read it back alone
-                wait_idle([src.pid, dst.pid])
+                bench.settle()
                 back = run_child(MODULE, "--child", READBACK, json.dumps(params))
                 runs[READBACK].append(back)
                 print(f"  trial {trial + 1}: {READBACK:18s} {back.report['seconds']:7.2f}s", flush=True)
+    bench.reset()
     return runs
 
 
@@ -232,8 +268,8 @@ def report(runs: dict[str, list[ChildRun]], idle: ChildRun, docs: int, data_mb: 
         f" (first batch after {back['first_batch']:.2f} s)"
     )
     print(
-        f"a verified copy needs at least limit + read-back = {floor:.2f} s on a destination that reads and"
-        f" writes on one thread; the original's unverified copy took {fig['original']['seconds']:.2f} s"
+        f"where the destination reads and writes on one thread (SecantusDB), a verified copy needs at least"
+        f" limit + read-back = {floor:.2f} s; the original's unverified copy took {fig['original']['seconds']:.2f} s"
     )
     print()
     for name, value in ratios.items():
@@ -268,27 +304,40 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="where the servers keep their data (default: /dev/shm, a RAM disk, if present: "
         "disk noise on a shared machine would otherwise swamp the comparison)",
     )
+    parser.add_argument("--src-uri", help="run on this server instead of starting one (env:NAME and file:PATH work)")
+    parser.add_argument("--dest-uri", help="... and this one as the destination (its database 'bench_copy' is dropped)")
     parser.add_argument("--child", nargs=2, metavar=("KIND", "PARAMS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         return child(*args.child)
     docs, trials = (20_000, 1) if args.quick else (args.docs, args.trials)
-    homes = [Path(tempfile.mkdtemp(prefix=f"bench-{n}-", dir=args.storage)) for n in ("src", "dst")]
-    src, dst = TestServer(homes[0], name="bench-src").start(), TestServer(homes[1], name="bench-dst").start()
-    print(f"servers: pid {src.pid} and {dst.pid}, storage under {args.storage or tempfile.gettempdir()}")
+    if bool(args.src_uri) != bool(args.dest_uri):
+        parser.error("--src-uri and --dest-uri go together")
+    homes: list[Path] = []
+    if args.src_uri:
+        bench = Bench(str(resolve_uri(args.src_uri)), str(resolve_uri(args.dest_uri)))
+        print(f"servers: {redact_uri(bench.src_uri)} and {redact_uri(bench.dst_uri)} (given; not restarted)")
+    else:
+        homes = [Path(tempfile.mkdtemp(prefix=f"bench-{n}-", dir=args.storage)) for n in ("src", "dst")]
+        src, dst = TestServer(homes[0], name="bench-src").start(), TestServer(homes[1], name="bench-dst").start()
+        bench = Bench(src.uri, dst.uri, src, dst)
+        print(f"servers: pid {src.pid} and {dst.pid}, storage under {args.storage or tempfile.gettempdir()}")
     try:
         print(f"loading {docs:,} Analytiq-shaped documents into the source ...", flush=True)
-        loaded = load(src.uri, "analytiq", docs)
-        client: MongoClient[dict[str, Any]] = MongoClient(src.uri)
-        data_mb = client.analytiq.command("dbStats")["dataSize"] / 1024 / 1024
-        client.close()
-        idle = run_child(MODULE, "--child", "idle", json.dumps({"src_uri": src.uri}))
-        figures = report(measure(src, dst, trials), idle, loaded, data_mb)
+        client: MongoClient[dict[str, Any]] = MongoClient(bench.src_uri)
+        client.drop_database(SOURCE_DB)
+        loaded = load(bench.src_uri, SOURCE_DB, docs)
+        data_mb = client[SOURCE_DB].command("dbStats")["dataSize"] / 1024 / 1024
+        idle = run_child(MODULE, "--child", "idle", json.dumps({"src_uri": bench.src_uri}))
+        figures = report(measure(bench, trials), idle, loaded, data_mb)
         if args.json:
             print(json.dumps(figures, indent=2))
+        client.drop_database(SOURCE_DB)  # servers given by URI are left without the benchmark's databases
+        client.close()
     finally:
-        src.cleanup()
-        dst.cleanup()
+        for server in (bench.src, bench.dst):
+            if server is not None:
+                server.cleanup()
         for home in homes:
             shutil.rmtree(home, ignore_errors=True)
     return 0
