@@ -85,7 +85,12 @@ def test_analytiq_db_backup_is_the_same_command_with_json(
 
     again = run(ANALYTIQ_DB, *pair(mongo_uri, mongo_uri_2, source, db_name_2), "--verify-only", "--json")
     assert again.returncode == 0, again.stderr
-    assert json.loads(again.stdout)["mode"] == "verify-only"
+    compared = json.loads(again.stdout)
+    assert compared["mode"] == "verify-only"
+    # the comparison reports the same collections as the copy, indexes counted the same way
+    assert {c["name"]: (c["documents"], c["indexes"]) for c in compared["collections"]} == {
+        c["name"]: (c["documents"], c["indexes"]) for c in report["collections"]
+    }
 
 
 def test_dry_run_lists_counts_and_sizes_and_writes_nothing(

@@ -14,7 +14,13 @@ from analytiq_data.backup.options import BackupOptions
 from analytiq_data.backup.pipeline import VERIFY_UNIT
 from analytiq_data.backup.plan import Kind, copied_namespace, kind_of
 from analytiq_data.backup.results import BackupResult, CollectionReport, CopyMismatch
-from analytiq_data.backup.verify import check_definition, collection_infos, compare_digests, digest_collection
+from analytiq_data.backup.verify import (
+    check_definition,
+    collection_infos,
+    compare_digests,
+    digest_collection,
+    index_specs,
+)
 from analytiq_data.errors import ConfigurationError
 from analytiq_data.progress import NULL_PROGRESS, Progress
 
@@ -92,6 +98,7 @@ async def _check(
         )
         differences = compare_digests(source, destination)
         differences += await check_definition(ends.src, ends.dst, name, indexes=True)
+        indexes = [s for s in await index_specs(ends.src, name) if s.get("name") != "_id_"]
         progress.advance(name, destination.count, destination.nbytes)
         progress.finish(name, f"{destination.count} documents, {'matches' if not differences else 'DIFFERS'}")
     return CollectionReport(
@@ -100,6 +107,7 @@ async def _check(
         documents=source.count,
         nbytes=source.nbytes,
         seconds=time.monotonic() - started,
+        indexes=len(indexes),
         source=source,
         destination=destination,
         verified=not differences,
