@@ -12,7 +12,7 @@ from analytiq_data.backup.digest import Digest
 from analytiq_data.backup.endpoints import Endpoints, Side, open_endpoints
 from analytiq_data.backup.options import BackupOptions
 from analytiq_data.backup.pipeline import VERIFY_UNIT
-from analytiq_data.backup.plan import Kind, copied_namespace, kind_of
+from analytiq_data.backup.plan import Kind, copied_namespace, is_id_index, kind_of
 from analytiq_data.backup.results import BackupResult, CollectionReport, CopyMismatch
 from analytiq_data.backup.verify import (
     check_definition,
@@ -98,7 +98,7 @@ async def _check(
         )
         differences = compare_digests(source, destination)
         differences += await check_definition(ends.src, ends.dst, name, indexes=True)
-        indexes = [s for s in await index_specs(ends.src, name) if s.get("name") != "_id_"]
+        indexes = [s for s in await index_specs(ends.src, name) if not is_id_index(s)]
         progress.advance(name, destination.count, destination.nbytes)
         progress.finish(name, f"{destination.count} documents, {'matches' if not differences else 'DIFFERS'}")
     return CollectionReport(
