@@ -47,7 +47,7 @@ class PlainProgress:
     def start(self, task: str, total: int | None = None, unit: str = "docs") -> None:
         now = time.monotonic()
         self._tasks[task] = {"total": total, "done": 0, "unit": unit, "t0": now, "last": now}
-        suffix = f" ({total:,} {unit})" if total is not None else ""
+        suffix = f" ({total:,} {unit.removesuffix('s') if total == 1 else unit})" if total is not None else ""
         self._line(f"{task}: started{suffix}")
 
     def advance(self, task: str, amount: int = 1, nbytes: int = 0) -> None:
