@@ -17,6 +17,8 @@ from bson import ObjectId, encode
 from bson.raw_bson import RawBSONDocument
 from pymongo import MongoClient
 
+from analytiq_data.migrations.analytiq.shapes import fields_to_json_schema
+
 UTC = datetime.UTC
 START = datetime.datetime(2024, 1, 1, tzinfo=UTC)
 
@@ -78,24 +80,11 @@ def doc(i: int, rng: random.Random, orgs: list[str]) -> dict[str, Any]:
 
 def schema(i: int, rng: random.Random, orgs: list[str]) -> dict[str, Any]:
     """Return a ``schemas`` document in the current ``response_format`` shape."""
-    fields = rng.sample(FIELDS, rng.randint(2, 6))
-    properties = {f: {"type": "string", "description": f.replace("_", " ")} for f in fields}
+    fields = [{"name": f, "type": "str"} for f in rng.sample(FIELDS, rng.randint(2, 6))]
     return {
         "_id": ObjectId(),
         "name": f"schema {i}",
-        "response_format": {
-            "type": "json_schema",
-            "json_schema": {
-                "name": "document_extraction",
-                "strict": True,
-                "schema": {
-                    "type": "object",
-                    "properties": properties,
-                    "required": fields,
-                    "additionalProperties": False,
-                },
-            },
-        },
+        "response_format": fields_to_json_schema(fields),
         "schema_version": rng.randint(1, 4),
         "created_at": START + datetime.timedelta(hours=i),
         "created_by": f"user{rng.randint(1, 40)}",
