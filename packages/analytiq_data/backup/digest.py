@@ -9,7 +9,7 @@ documents. Any changed byte in any document changes the sum (with overwhelming p
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import partial
 from hashlib import blake2b
@@ -69,16 +69,27 @@ def digest_documents(docs: Iterable[RawBSONDocument]) -> Digest:
     return Digest(len(raws), sum(map(len, raws)), total)
 
 
-def digest_batch(batch: bytes) -> Digest:
-    """Return the digest of a raw batch: BSON documents laid end to end, as a server sends them."""
+def split_batch(batch: bytes) -> Iterator[memoryview]:
+    """Yield the documents of a raw batch (BSON documents laid end to end, as a server sends them).
+
+    Each is a view into ``batch`` (``bytes(view)`` copies it). Raise ValueError on a batch whose
+    length prefixes do not add up.
+    """
     view = memoryview(batch)
-    end = len(batch)
-    pos = count = total = 0
+    end = len(view)
+    pos = 0
     while pos < end:
         size = int.from_bytes(view[pos : pos + 4], "little")
         if size < 5 or pos + size > end:
             raise ValueError(f"corrupt BSON batch: document of {size} bytes at offset {pos} of {end}")
-        total += _document_hash(view[pos : pos + size])
+        yield view[pos : pos + size]
         pos += size
+
+
+def digest_batch(batch: bytes) -> Digest:
+    """Return the digest of a raw batch: BSON documents laid end to end, as a server sends them."""
+    count = total = 0
+    for document in split_batch(batch):
+        total += _document_hash(document)
         count += 1
-    return Digest(count, end, total % MODULUS)
+    return Digest(count, len(batch), total % MODULUS)

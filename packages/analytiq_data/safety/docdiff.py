@@ -17,6 +17,8 @@ from typing import Any
 import bson
 from bson.codec_options import CodecOptions, DatetimeConversion
 
+from analytiq_data.backup.digest import split_batch as documents_of
+
 _ZERO_LENGTH = {0x06, 0x0A, 0x7F, 0xFF}  # undefined, null, maxKey, minKey
 _FIXED = {0x01: 8, 0x07: 12, 0x08: 1, 0x09: 8, 0x10: 4, 0x11: 8, 0x12: 8, 0x13: 16}
 _STRING_LIKE = {0x02, 0x0D, 0x0E}  # string, JavaScript code, symbol
@@ -88,15 +90,8 @@ def elements(document: bytes) -> Iterator[Element]:
 
 
 def split_batch(batch: bytes) -> Iterator[bytes]:
-    """Yield the documents of a raw batch (BSON documents laid end to end, as a server sends them)."""
-    view = memoryview(batch)
-    pos = 0
-    while pos < len(view):
-        size = int.from_bytes(view[pos : pos + 4], "little")
-        if size < 5 or pos + size > len(view):
-            raise ValueError(f"corrupt BSON batch: document of {size} bytes at offset {pos}")
-        yield bytes(view[pos : pos + size])
-        pos += size
+    """Yield the documents of a raw batch as ``bytes`` (see ``backup.digest.split_batch``)."""
+    return map(bytes, documents_of(batch))
 
 
 def canonical_digest(document: bytes) -> bytes:
