@@ -6,7 +6,9 @@ them into one line on stderr and the exit code below. Tracebacks go to the log, 
 
 from __future__ import annotations
 
+import re
 from enum import IntEnum
+from typing import Any
 
 
 class ExitCode(IntEnum):
@@ -35,11 +37,33 @@ class AnalytiqError(Exception):
         self.hint = hint
 
     def user_line(self) -> str:
-        """Return the single line shown to the user (message, then the hint if any)."""
-        text = " ".join(self.message.split())
+        """Return the single line shown to the user (message, then the hint if any), without raw server replies."""
+        text = one_line(self.message)
         if self.hint:
-            text = f"{text} — {' '.join(self.hint.split())}"
+            text = f"{text} — {one_line(self.hint)}"
         return text
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the error as the JSON object ``--json`` prints on failure: code, name, message, hint."""
+        code = ExitCode(self.exit_code)
+        return {
+            "error": {
+                "code": int(code),
+                "name": code.name.lower(),
+                "message": one_line(self.message),
+                "hint": one_line(self.hint) if self.hint else None,
+            }
+        }
+
+
+# Where a driver's message turns into a dump of the server's reply or of the topology.
+_RAW_TAILS = re.compile(r",? *(full error:|Topology Description:|\(configured timeouts:).*", re.DOTALL)
+
+
+def one_line(text: str) -> str:
+    """Return ``text`` on one line, cut before any raw server reply (``full error: {...$clusterTime...}``),
+    topology dump or driver timeout list: those go to the log, never into the user's line."""
+    return " ".join(_RAW_TAILS.sub("", text).split())
 
 
 class ConfigurationError(AnalytiqError):

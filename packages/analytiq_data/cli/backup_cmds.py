@@ -10,10 +10,9 @@ from typing import Any
 from analytiq_data.backup import BackupOptions, BackupResult, CopyMismatch, backup, verify
 from analytiq_data.backup.options import DEFAULT_BATCH_SIZE, DEFAULT_PARALLEL, DEFAULT_RANGE_DOCS, split_patterns
 from analytiq_data.cli.backup_render import make_backup_progress, print_summary
-from analytiq_data.cli.options import output_options
+from analytiq_data.cli.options import output_options, positive, settings_from, timeout_option
 from analytiq_data.cli.render import print_json
 from analytiq_data.errors import ConfigurationError, Interrupted
-from analytiq_data.settings import Settings
 from analytiq_data.uri import redact_uri, resolve_uri
 
 SRC_URI_ENV = "BACKUP_SRC_URI"
@@ -21,11 +20,16 @@ DEST_URI_ENV = "BACKUP_DEST_URI"
 
 EPILOG = """\
 examples:
-  backup_db.py --src-uri mongodb://localhost:27017 --src prod --dest prod_backup
-  backup_db.py --src-uri env:PROD_URI --dest-uri file:~/.backup-uri --src prod --dest prod_2024_06_01
-  backup_db.py ... --resume            finish an interrupted copy
-  backup_db.py ... --verify-only       compare two existing databases
+  {prog} --src-uri mongodb://localhost:27017 --src prod --dest prod_backup
+  {prog} --src-uri env:PROD_URI --dest-uri file:~/.backup-uri --src prod --dest prod_2024_06_01
+  {prog} ... --resume            finish an interrupted copy
+  {prog} ... --verify-only       compare two existing databases
 """
+
+
+def epilog(prog: str) -> str:
+    """Return the examples of the help text, spelled with ``prog`` (``analytiq-db backup``, ``backup-db``, ...)."""
+    return EPILOG.format(prog=prog)
 
 
 def add_backup_arguments(parser: argparse.ArgumentParser) -> None:
@@ -72,31 +76,26 @@ def _how_arguments(parser: argparse.ArgumentParser) -> None:
     how.add_argument("--dry-run", action="store_true", help="write nothing: list what would be copied, with sizes")
     how.add_argument(
         "--parallel",
-        type=int,
+        type=positive,
         default=DEFAULT_PARALLEL,
         metavar="N",
         help="ranges copied at once (default: %(default)s)",
     )
     how.add_argument(
         "--batch-size",
-        type=int,
+        type=positive,
         default=DEFAULT_BATCH_SIZE,
         metavar="N",
         help="documents per read and insert batch (default: %(default)s)",
     )
     how.add_argument(
         "--range-docs",
-        type=int,
+        type=positive,
         default=DEFAULT_RANGE_DOCS,
         metavar="N",
         help="split collections larger than this into _id ranges of about N documents (default: %(default)s)",
     )
-    how.add_argument(
-        "--timeout",
-        type=float,
-        metavar="SECONDS",
-        help="how long to look for a server before giving up (default: $ANALYTIQ_DB_TIMEOUT, else 5)",
-    )
+    timeout_option(how)
 
 
 def register(sub: Any, parent: argparse.ArgumentParser) -> None:
@@ -106,7 +105,7 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
         help="copy a database (verified, resumable), compare two, or plan a copy",
         description="Copy a MongoDB database to another database or server: documents byte for byte, indexes, "
         "collection options, views and GridFS buckets; then verify the copy.",
-        epilog=EPILOG,
+        epilog=epilog("analytiq-db backup"),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_backup_arguments(p)
@@ -125,7 +124,7 @@ def options_from_args(args: argparse.Namespace) -> BackupOptions:
     )
     if args.verify_only and (args.drop or args.resume or args.dry_run):
         raise ConfigurationError("--verify-only copies nothing", hint="leave out --drop, --resume and --dry-run")
-    timeout_s = Settings.load(uri=src_uri, db=args.src, timeout_s=args.timeout).timeout_s
+    timeout_s = settings_from(args).timeout_s
     return BackupOptions(
         src_uri=src_uri,
         dest_uri=dest_uri,

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
 import sys
-import tempfile
 import traceback
 from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
+from typing import Any, TextIO
 
-from analytiq_data.errors import AnalytiqError, ExitCode
+from analytiq_data.errors import AnalytiqError, ExitCode, Interrupted, one_line
 from analytiq_data.uri import redact_text
 
 log = logging.getLogger("analytiq_data")
@@ -31,8 +32,27 @@ class RedactingFilter(logging.Filter):
 
 
 def log_path() -> Path:
-    """Return the log file: ``ANALYTIQ_DB_LOG`` or ``analytiq-db.log`` in the temp directory."""
-    return Path(os.environ.get("ANALYTIQ_DB_LOG") or Path(tempfile.gettempdir()) / "analytiq-db.log")
+    """Return the log file: ``ANALYTIQ_DB_LOG``, else ``analytiq-db.log`` in the user's state directory
+    (``$XDG_STATE_HOME/analytiq-db``, default ``~/.local/state/analytiq-db``)."""
+    explicit = os.environ.get("ANALYTIQ_DB_LOG")
+    if explicit:
+        return Path(explicit).expanduser()
+    state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(state) / "analytiq-db" / "analytiq-db.log"
+
+
+def open_private_log(path: Path) -> logging.Handler:
+    """Return a handler appending to ``path``, created private to the user (file 0600; a directory
+    created for it 0700). Logs hold host names and errors; they are nobody else's business."""
+    if not path.parent.is_dir():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        if os.fstat(fd).st_uid == os.getuid():
+            os.fchmod(fd, 0o600)
+    finally:
+        os.close(fd)
+    return logging.FileHandler(path, encoding="utf-8")
 
 
 def setup_logging(verbose: int = 0) -> None:
@@ -44,7 +64,7 @@ def setup_logging(verbose: int = 0) -> None:
     logger.propagate = False
     fmt = logging.Formatter("%(asctime)s %(process)d %(name)s %(levelname)s %(message)s")
     try:
-        file_handler: logging.Handler = logging.FileHandler(log_path(), encoding="utf-8")
+        file_handler: logging.Handler = open_private_log(log_path())
     except OSError:
         file_handler = logging.NullHandler()
     file_handler.setFormatter(fmt)
@@ -60,38 +80,79 @@ def setup_logging(verbose: int = 0) -> None:
     logger._analytiq_configured = True  # type: ignore[attr-defined]
 
 
+class _WatchedStdout:
+    """sys.stdout, noting whether anything was written (a failing ``--json`` verb that already printed
+    its result, such as ``check``, does not print a second JSON document)."""
+
+    def __init__(self, inner: TextIO) -> None:
+        self.inner = inner
+        self.written = False
+
+    def write(self, text: str) -> int:
+        self.written = self.written or bool(text)
+        return self.inner.write(text)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def print_json_error(error: AnalytiqError) -> None:
+    """Print the error as one JSON object on stdout (for ``--json``)."""
+    print(json.dumps(error.to_json(), ensure_ascii=False), flush=True)
+
+
 def _sigterm_as_interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def run_entry(prog: str, main: Callable[[], int], *, show_traceback: bool = False) -> int:
+def run_entry(prog: str, main: Callable[[], int], *, show_traceback: bool = False, as_json: bool = False) -> int:
     """Run ``main`` and turn every way it can end into an exit code and at most one stderr line.
 
     AnalytiqError → its message and exit code; Ctrl-C or SIGTERM → 130; anything else →
-    "internal error" with the traceback in the log (or on screen with ``--traceback``).
+    "internal error" with the traceback in the log (or on screen with ``--traceback``). With
+    ``as_json``, a failure also prints ``{"error": {code, name, message, hint}}`` on stdout,
+    unless the verb already printed its result there.
     """
     previous = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    stdout = _WatchedStdout(sys.stdout)
+    if as_json:
+        sys.stdout = stdout
     try:
         return int(main())
     except AnalytiqError as exc:
-        log.info("%s failed: %s", prog, exc.user_line(), exc_info=True)
-        if show_traceback:
-            traceback.print_exc(file=sys.stderr)
-        print(f"{prog}: error: {exc.user_line()}", file=sys.stderr)
-        return int(exc.exit_code)
+        return _fail(prog, exc, show_traceback, as_json and not stdout.written)
     except KeyboardInterrupt:
         log.warning("%s interrupted", prog)
+        interrupted = Interrupted("interrupted")
+        if as_json and not stdout.written:
+            print_json_error(interrupted)
         print(f"{prog}: interrupted", file=sys.stderr)
         return int(ExitCode.INTERRUPTED)
     except Exception as exc:
         log.error("%s internal error", prog, exc_info=True)
         if show_traceback:
             print(redact_text(traceback.format_exc()), file=sys.stderr, end="")
-        summary = redact_text(f"{type(exc).__name__}: {exc}").splitlines()[0][:200]
-        print(
-            f"{prog}: internal error: {summary} — run with --traceback for details (log: {log_path()})",
-            file=sys.stderr,
-        )
+        summary = one_line(redact_text(f"{type(exc).__name__}: {exc}"))[:200]
+        message = f"internal error: {summary}"
+        if as_json and not stdout.written:
+            print_json_error(_Internal(message, hint=f"run with --traceback for details (log: {log_path()})"))
+        print(f"{prog}: {message} — run with --traceback for details (log: {log_path()})", file=sys.stderr)
         return int(ExitCode.INTERNAL)
     finally:
+        if sys.stdout is stdout:
+            sys.stdout = stdout.inner
         signal.signal(signal.SIGTERM, previous)
+
+
+class _Internal(AnalytiqError):
+    exit_code = ExitCode.INTERNAL
+
+
+def _fail(prog: str, exc: AnalytiqError, show_traceback: bool, as_json: bool) -> int:
+    log.info("%s failed: %s", prog, exc.user_line(), exc_info=True)
+    if show_traceback:
+        traceback.print_exc(file=sys.stderr)
+    if as_json:
+        print_json_error(exc)
+    print(f"{prog}: error: {exc.user_line()}", file=sys.stderr)
+    return int(exc.exit_code)

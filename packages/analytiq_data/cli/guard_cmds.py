@@ -9,12 +9,11 @@ import argparse
 import sys
 from typing import Any
 
-from analytiq_data.cli.migrate_options import connected, migration_list_option
+from analytiq_data.cli.migrate_options import connected, load_list, migration_list_option
 from analytiq_data.cli.options import output_options
 from analytiq_data.cli.render import print_json
 from analytiq_data.guard import DEFAULT_LOCKFILE, check, check_lockfile, write_lockfile
 from analytiq_data.guard.results import CheckResult, LockResult
-from analytiq_data.migrations.engine.loader import load_migrations
 
 CHECK_DESCRIPTION = """\
 Fail (exit 1) when the code and the database disagree in a way that needs a person: an applied
@@ -103,7 +102,7 @@ def render_lock(result: LockResult, as_json: bool) -> None:
 
 async def cmd_check(args: argparse.Namespace) -> int:
     """Compare the code with the database (or ``--lockfile``); exit 1 when a person is needed."""
-    migrations = load_migrations(args.migrations)
+    migrations = load_list(args)
     if args.lockfile is not None:
         result = check_lockfile(args.lockfile, migrations=migrations, fail_on_pending=args.fail_on_pending)
     else:
@@ -116,7 +115,7 @@ async def cmd_check(args: argparse.Namespace) -> int:
 
 async def cmd_lock(args: argparse.Namespace) -> int:
     """Write the lockfile of the migration list."""
-    migrations = load_migrations(args.migrations)
+    migrations = load_list(args)
     result = write_lockfile(args.output, migrations=migrations, force=args.force)
     render_lock(result, args.json)
     return 0

@@ -1,30 +1,69 @@
 """``analytiq-db``: one command line for migrations and backups.
 
 Each group of verbs lives in its own module exposing ``register(subparsers, parent)``; a verb's
-handler is an async function taking the parsed arguments and returning an exit code.
+handler is an async function taking the parsed arguments and returning an exit code. The
+command's Settings (flags > environment > pyproject.toml > defaults) are built once, here, and
+kept on the arguments as ``args.settings``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 from collections.abc import Sequence
+from importlib import metadata
+from typing import Any, NoReturn
 
-from analytiq_data.cli import backup_cmds, guard_cmds, migrate_cmds, safety_cmds, sample_cmds, server_cmds
+from analytiq_data.cli import (
+    backup_cmds,
+    guard_cmds,
+    init_cmds,
+    migrate_cmds,
+    safety_cmds,
+    sample_cmds,
+    server_cmds,
+)
 from analytiq_data.cli.entry import run_entry, setup_logging
-from analytiq_data.cli.options import common_parent
+from analytiq_data.cli.options import build_settings, common_parent
+from analytiq_data.errors import ExitCode
 
 PROG = "analytiq-db"
-COMMAND_MODULES = (server_cmds, migrate_cmds, guard_cmds, backup_cmds, sample_cmds, safety_cmds)
+COMMAND_MODULES = (init_cmds, server_cmds, migrate_cmds, guard_cmds, backup_cmds, sample_cmds, safety_cmds)
+
+
+def version_text(prog: str) -> str:
+    """Return ``PROG VERSION`` from the installed distribution's metadata."""
+    try:
+        found = metadata.version("analytiq_data")
+    except metadata.PackageNotFoundError:
+        found = "unknown (not installed)"
+    return f"{prog} {found}"
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose usage errors also print a JSON error object on stdout under ``--json``."""
+
+    def error(self, message: str) -> NoReturn:
+        if "--json" in sys.argv[1:]:
+            error = {"code": int(ExitCode.USAGE), "name": "usage", "message": message, "hint": f"see {self.prog} -h"}
+            print(json.dumps({"error": error}))
+        super().error(message)
+
+
+def add_version(parser: argparse.ArgumentParser, prog: str) -> None:
+    """Add ``--version`` (the installed package's version)."""
+    parser.add_argument("--version", action="version", version=version_text(prog))
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the parser for every verb."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog=PROG,
         description="Versioned, reversible MongoDB migrations and verified database backups.",
     )
+    add_version(parser, PROG)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     parent = common_parent()
     for module in COMMAND_MODULES:
@@ -32,12 +71,23 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def run_parsed(prog: str, args: argparse.Namespace, handler: Any) -> int:
+    """Build the settings once, run the verb's handler, and map what happens to an exit code."""
+
+    def go() -> int:
+        args.settings = build_settings(args)
+        return int(asyncio.run(handler(args)))
+
+    return run_entry(
+        prog, go, show_traceback=getattr(args, "traceback", False), as_json=bool(getattr(args, "json", False))
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``analytiq-db`` with ``argv`` (default: the process arguments) and return the exit code."""
     args = build_parser().parse_args(argv)
     setup_logging(getattr(args, "verbose", 0))
-    handler = args.handler
-    return run_entry(PROG, lambda: asyncio.run(handler(args)), show_traceback=getattr(args, "traceback", False))
+    return run_parsed(PROG, args, args.handler)
 
 
 def console_main() -> None:

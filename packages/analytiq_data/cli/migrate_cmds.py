@@ -17,15 +17,16 @@ from typing import Any
 from analytiq_data.cli import migrate_render as render
 from analytiq_data.cli.migrate_options import (
     connected,
+    load_list,
     lock_options,
     migration_list_option,
+    migration_spec,
     run_options,
 )
-from analytiq_data.cli.options import settings_from
+from analytiq_data.cli.options import count, positive, settings_from
 from analytiq_data.cli.render import ClosableProgress, make_progress, print_json
 from analytiq_data.errors import ConfigurationError
 from analytiq_data.migrations.engine import commands
-from analytiq_data.migrations.engine.loader import load_migrations
 from analytiq_data.migrations.engine.runner import StopRequest
 from analytiq_data.migrations.engine.scaffold import new as scaffold_new
 from analytiq_data.safety.backup_first import BackupFirst
@@ -66,7 +67,7 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
     p.set_defaults(handler=cmd_status)
 
     p = sub.add_parser("up", parents=[parent], help="apply pending migrations (to the newest, or --to N)")
-    p.add_argument("--to", type=int, metavar="N", help="stop at version N (default: the newest)")
+    p.add_argument("--to", type=count, metavar="N", help="stop at version N (default: the newest)")
     p.add_argument(
         "--dry-run", action="store_true", help="show the plan (steps, direction, transactions); change nothing"
     )
@@ -82,8 +83,8 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
         description="Revert migrations. Without --to or --steps, goes down ONE step.",
     )
     how = p.add_mutually_exclusive_group()
-    how.add_argument("--to", type=int, metavar="N", help="go down to version N (0 = nothing applied)")
-    how.add_argument("--steps", type=int, metavar="K", help="go down K steps (default: 1)")
+    how.add_argument("--to", type=count, metavar="N", help="go down to version N (0 = nothing applied)")
+    how.add_argument("--steps", type=positive, metavar="K", help="go down K steps (default: 1)")
     p.add_argument(
         "--dry-run", action="store_true", help="show the plan (steps, direction, transactions); change nothing"
     )
@@ -92,8 +93,10 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
     p.set_defaults(handler=cmd_down)
 
     p = sub.add_parser("history", parents=[parent], help="show what ran, when, where, and how it ended")
-    p.add_argument("--limit", type=int, default=20, metavar="N", help="show the newest N records (0 = all; default 20)")
-    p.add_argument("--version", type=int, metavar="N", help="only records of version N")
+    p.add_argument(
+        "--limit", type=count, default=20, metavar="N", help="show the newest N records (0 = all; default 20)"
+    )
+    p.add_argument("--version", type=positive, metavar="N", help="only records of version N")
     p.set_defaults(handler=cmd_history)
 
     p = sub.add_parser("new", parents=[parent], help="write a new migration class and register it at the end")
@@ -102,7 +105,7 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
     p.set_defaults(handler=cmd_new)
 
     p = sub.add_parser("stamp", parents=[parent], help="record version N without running any step")
-    p.add_argument("version", type=int, metavar="N", help="the version to record (0 = nothing applied)")
+    p.add_argument("version", type=count, metavar="N", help="the version to record (0 = nothing applied)")
     migration_list_option(p)
     lock_options(p)
     p.set_defaults(handler=cmd_stamp)
@@ -113,7 +116,7 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
 
     p = sub.add_parser("resolve", parents=[parent], help="after a dirty step, record whether its change is in the data")
     p.add_argument("--mark", required=True, choices=("applied", "reverted"), help="what is true of the dirty step")
-    p.add_argument("--version", type=int, metavar="N", help="the dirty step's version (a check)")
+    p.add_argument("--version", type=positive, metavar="N", help="the dirty step's version (a check)")
     migration_list_option(p)
     lock_options(p)
     p.set_defaults(handler=cmd_resolve)
@@ -143,7 +146,7 @@ def _stop_on_signals(stop: StopRequest, progress: ClosableProgress) -> Iterator[
 
 
 async def _run(args: argparse.Namespace, verb: str) -> int:
-    migrations = load_migrations(args.migrations)
+    migrations = load_list(args)
     options = run_options(args, dry_run=args.dry_run)
     hook = _backup_hook(args)
     if hook is not None:
@@ -183,32 +186,35 @@ async def cmd_down(args: argparse.Namespace) -> int:
 
 
 async def cmd_status(args: argparse.Namespace) -> int:
-    """Show where the database stands against the migration list."""
-    migrations = load_migrations(args.migrations)
+    """Show where the database stands against the migration list; exit 1 when it flags a problem
+    that needs a person (the findings that fail ``check``: a reordered list, changed code, a
+    database newer than the code, a dirty step). Pending steps and a running migration exit 0."""
+    migrations = load_list(args)
     async with connected(args) as client:
         result = await commands.status(client, migrations)
     render.status_result(result, args.json)
-    return 0
+    needs_a_person = result.mismatches or result.changed or result.database_ahead or result.dirty is not None
+    return 1 if needs_a_person else 0
 
 
 async def cmd_history(args: argparse.Namespace) -> int:
     """Show the migration history, newest first."""
     async with connected(args) as client:
-        result = await commands.history(client, limit=max(args.limit, 0), version=args.version)
+        result = await commands.history(client, limit=args.limit, version=args.version)
     render.history_result(result, args.json)
     return 0
 
 
 async def cmd_new(args: argparse.Namespace) -> int:
     """Write a new migration class into the migrations module and register it."""
-    result = scaffold_new(args.migrations, args.description)
+    result = scaffold_new(migration_spec(args), args.description)
     render.new_result(result, args.json)
     return 0
 
 
 async def cmd_stamp(args: argparse.Namespace) -> int:
     """Record a version without running any step."""
-    migrations = load_migrations(args.migrations)
+    migrations = load_list(args)
     async with connected(args) as client:
         result = await commands.stamp(client, migrations, args.version, options=run_options(args))
     render.stamp_result(result, args.json)
@@ -225,7 +231,7 @@ async def cmd_unlock(args: argparse.Namespace) -> int:
 
 async def cmd_resolve(args: argparse.Namespace) -> int:
     """Record whether a dirty step's change is in the data."""
-    migrations = load_migrations(args.migrations)
+    migrations = load_list(args)
     async with connected(args) as client:
         result = await commands.resolve(client, migrations, args.mark, args.version, options=run_options(args))
     render.resolve_result(result, args.json)

@@ -1,28 +1,70 @@
-"""Options shared by every verb: where to connect, how to print, how to fail."""
+"""Options shared by every verb: where to connect, how to print, how to fail; and the settings built once.
+
+One rule for numbers given on the command line: the parser checks them (a negative count, a zero
+lease) and a bad one is a usage error, exit 2. The same values read from the environment or from
+pyproject.toml are checked when the settings are built: a bad one is a configuration error, exit 3.
+"""
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 
-from analytiq_data.settings import Settings
+from analytiq_data.settings import FIELDS, Flags, Settings, resolve
+
+
+def _number(kind: type[float] | type[int], minimum: float, what: str) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not {what}: {text!r}") from None
+        if value < minimum or value != value:
+            raise argparse.ArgumentTypeError(f"must be {'more than 0' if minimum > 0 else '0 or more'}: {text!r}")
+        return value
+
+    parse.__name__ = what  # argparse names the type in its messages
+    return parse
+
+
+seconds = _number(float, 0, "a number of seconds")
+positive_seconds = _number(float, 1e-9, "a number of seconds")
+
+
+def count(text: str) -> int:
+    """Parse a whole number ≥ 0 (an argparse type)."""
+    return int(_number(int, 0, "a whole number")(text))
+
+
+def positive(text: str) -> int:
+    """Parse a whole number ≥ 1 (an argparse type)."""
+    return int(_number(int, 1, "a whole number")(text))
+
+
+def timeout_option(group: argparse._ActionsContainer) -> None:
+    """Add ``--timeout SECONDS`` (server selection), defined here once for every verb."""
+    group.add_argument(
+        "--timeout",
+        type=positive_seconds,
+        metavar="SECONDS",
+        help="how long to look for a server before giving up (default: $ANALYTIQ_DB_TIMEOUT, "
+        "[tool.analytiq-db] timeout, else 5)",
+    )
 
 
 def connection_options(parser: argparse.ArgumentParser, *, with_db: bool = True) -> None:
-    """Add ``--uri``, ``--db`` and ``--timeout`` (flags, then MONGODB_URI/ENV, then defaults)."""
+    """Add ``--uri``, ``--db`` and ``--timeout`` (flags, then the environment, then pyproject.toml, then defaults)."""
     group = parser.add_argument_group("connection")
     group.add_argument(
         "--uri",
-        help="MongoDB URI, or env:NAME / file:PATH to read it from there (default: $MONGODB_URI, "
-        "else mongodb://localhost:27017)",
+        help="MongoDB URI, or env:NAME / file:PATH to read it from there (default: $ANALYTIQ_DB_URI, $MONGODB_URI, "
+        "[tool.analytiq-db] uri_env / uri, else mongodb://localhost:27017)",
     )
     if with_db:
-        group.add_argument("--db", help="database name (default: $ENV, else 'dev')")
-    group.add_argument(
-        "--timeout",
-        type=float,
-        metavar="SECONDS",
-        help="how long to look for a server before giving up (default: $ANALYTIQ_DB_TIMEOUT, else 5)",
-    )
+        group.add_argument(
+            "--db", help="database name (default: $ANALYTIQ_DB_DATABASE, $ENV, [tool.analytiq-db] database, else 'dev')"
+        )
+    timeout_option(group)
 
 
 def output_options(parser: argparse.ArgumentParser) -> None:
@@ -41,6 +83,23 @@ def common_parent() -> argparse.ArgumentParser:
     return parent
 
 
+def build_settings(args: argparse.Namespace) -> Settings:
+    """Build the one Settings object of this command from the parsed flags, the environment and pyproject.toml."""
+    flags = Flags(
+        uri=getattr(args, "uri", None),
+        db=getattr(args, "db", None),
+        timeout_s=getattr(args, "timeout", None),
+        migrations=getattr(args, "migrations", None),
+        lock_wait_s=getattr(args, "lock_wait", None),
+        lease_s=getattr(args, "lease", None),
+    )
+    return resolve(flags, fields={name for name in FIELDS if hasattr(args, name)})
+
+
 def settings_from(args: argparse.Namespace) -> Settings:
-    """Return the Settings named by the parsed flags, the environment and the defaults."""
-    return Settings.load(uri=args.uri, db=getattr(args, "db", None), timeout_s=args.timeout)
+    """Return this command's Settings: built once (by the entry point) and kept on ``args``."""
+    settings = getattr(args, "settings", None)
+    if not isinstance(settings, Settings):
+        settings = build_settings(args)
+        args.settings = settings
+    return settings

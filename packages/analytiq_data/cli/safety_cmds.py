@@ -9,11 +9,10 @@ import argparse
 import sys
 from typing import Any
 
-from analytiq_data.cli.migrate_options import connected, lock_options, migration_list_option, run_options
-from analytiq_data.cli.options import settings_from
+from analytiq_data.cli.migrate_options import connected, load_list, lock_options, migration_list_option, run_options
+from analytiq_data.cli.options import count, positive, settings_from
 from analytiq_data.cli.render import make_progress, print_json, print_table
 from analytiq_data.errors import ConfigurationError
-from analytiq_data.migrations.engine.loader import load_migrations
 from analytiq_data.safety import BackupInfo, RehearsalResult, RestoreOptions, RestoreResult, inspect_backup, rehearse
 from analytiq_data.safety import restore as restore_backup
 from analytiq_data.safety.results import CHECKS
@@ -43,10 +42,10 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
         help="rehearse pending migrations on a scratch copy: up, up again, down, up",
         description=REHEARSE_DESCRIPTION,
     )
-    p.add_argument("--to", type=int, metavar="N", help="rehearse up to version N (default: the newest)")
+    p.add_argument("--to", type=count, metavar="N", help="rehearse up to version N (default: the newest)")
     p.add_argument(
         "--sample",
-        type=int,
+        type=positive,
         metavar="N",
         help="copy at most N documents per collection, those the migrations would change first",
     )
@@ -71,7 +70,7 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
 
 async def cmd_rehearse(args: argparse.Namespace) -> int:
     """Rehearse the pending migrations on a scratch copy; exit 1 if a check failed."""
-    migrations = load_migrations(args.migrations)
+    migrations = load_list(args)
     progress = make_progress(args.json)
     try:
         async with connected(args) as client:

@@ -37,6 +37,16 @@ def import_module(name: str) -> ModuleType:
         raise
     except ImportError as exc:
         raise ConfigurationError(f"cannot import migrations module {name!r}: {exc}", hint=SPEC_HINT) from exc
+    except SyntaxError as exc:
+        where = f"{Path(exc.filename).name}, line {exc.lineno}" if exc.filename else f"line {exc.lineno}"
+        raise ConfigurationError(
+            f"migrations module {name!r} has a syntax error: {exc.msg} ({where})", hint="fix the module"
+        ) from exc
+    except Exception as exc:  # the user's module raised while being imported
+        raise ConfigurationError(
+            f"migrations module {name!r} raised {type(exc).__name__} when imported: {exc}",
+            hint="fix the module (run with --traceback to see where)",
+        ) from exc
 
 
 def load_migrations(spec: str) -> tuple[Migration, ...]:
