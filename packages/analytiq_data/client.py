@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,11 +11,20 @@ from pymongo import AsyncMongoClient
 from pymongo import errors as pm_errors
 from pymongo.asynchronous.database import AsyncDatabase
 
-from analytiq_data.errors import ConfigurationError, DatabaseConnectionError
+from analytiq_data.connecting import (
+    CertificateWatch,
+    certificate_error,
+    certificate_problem,
+    check_uri_scheme,
+    construct,
+    seed_count,
+)
+from analytiq_data.errors import ConfigurationError, DatabaseConnectionError, one_line
 from analytiq_data.settings import DEFAULT_ENV, DEFAULT_TIMEOUT_S, DEFAULT_URI
 from analytiq_data.uri import hosts_of, redact_text, redact_uri
 
 APP_NAME = "analytiq-db"
+_WATCHES: weakref.WeakKeyDictionary[AsyncMongoClient[Any], CertificateWatch] = weakref.WeakKeyDictionary()
 
 
 def make_client(uri: str, *, timeout_s: float = DEFAULT_TIMEOUT_S, **kwargs: Any) -> AsyncMongoClient[Any]:
@@ -30,18 +40,26 @@ def make_client(uri: str, *, timeout_s: float = DEFAULT_TIMEOUT_S, **kwargs: Any
         "tz_aware": True,
     }
     options.update(kwargs)
+    check_uri_scheme(uri)
+    watch = CertificateWatch(seed_count(uri))
+    options["event_listeners"] = [*options.get("event_listeners", ()), watch]
     try:
-        return AsyncMongoClient(uri, **options)
+        client: AsyncMongoClient[Any] = construct(uri, lambda: AsyncMongoClient(uri, **options))
     except (pm_errors.InvalidURI, pm_errors.ConfigurationError, ValueError, TypeError) as exc:
         raise ConfigurationError(
             f"invalid MongoDB URI {redact_uri(uri)}: {redact_text(str(exc))}",
             hint="expected mongodb://[user:password@]host[:port][,host...]/[?options]",
         ) from exc
+    _WATCHES[client] = watch
+    return client
 
 
 def connection_error(uri: str, exc: BaseException, timeout_s: float) -> DatabaseConnectionError:
     """Return the one-line error for a driver failure to reach or log into the server at ``uri``."""
     where = hosts_of(uri) or redact_uri(uri)
+    certificate = certificate_problem(str(exc))
+    if certificate is not None:
+        return certificate_error(uri, certificate)
     if isinstance(exc, pm_errors.OperationFailure) and exc.code in (13, 18):
         return DatabaseConnectionError(
             f"authentication failed on {where}", hint="check the user name and password in the URI"
@@ -51,16 +69,19 @@ def connection_error(uri: str, exc: BaseException, timeout_s: float) -> Database
             f"cannot reach MongoDB at {where} within {timeout_s:g}s",
             hint="check the host and port, that the server is running, or raise --timeout",
         )
+    detail = exc.details.get("errmsg") if isinstance(exc, pm_errors.OperationFailure) and exc.details else None
     return DatabaseConnectionError(
-        f"MongoDB at {where} failed: {redact_text(str(exc)).splitlines()[0][:300]}",
+        f"MongoDB at {where} failed: {one_line(redact_text(str(detail or exc)))[:300]}",
         hint="check the server and the URI",
     )
 
 
 async def ping(client: AsyncMongoClient[Any], uri: str, timeout_s: float) -> dict[str, Any]:
     """Run ``hello`` on the server and return its reply; unreachable → DatabaseConnectionError."""
+    watch = _WATCHES.get(client)
     try:
-        reply: dict[str, Any] = await client.admin.command("hello")
+        hello = client.admin.command("hello")
+        reply: dict[str, Any] = await (watch.race(uri, hello) if watch is not None else hello)
     except pm_errors.PyMongoError as exc:
         raise connection_error(uri, exc, timeout_s) from exc
     return reply

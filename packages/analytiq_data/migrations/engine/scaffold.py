@@ -27,8 +27,8 @@ from analytiq_data.migrations.engine.results import NewResult
 
 STARTER_TEMPLATE = '''"""This project's MongoDB migrations, applied in order by analytiq-db.
 
-A migration's version is its position in {attribute}, counting from 1: append new ones at the end
-(`analytiq-db new "what it does"` writes one), never insert or reorder.
+A migration's version is its position in {attribute}, counting from 1: append new
+ones at the end (`analytiq-db new "what it does"` writes one); never insert or reorder.
 """
 
 from __future__ import annotations
@@ -127,7 +127,8 @@ def _insert_before(text: str, stmt: ast.stmt, block: str) -> str:
     index = stmt.lineno - 1
     while index > 0 and lines[index - 1].lstrip().startswith("#"):
         index -= 1  # keep the comment above the list with the list
-    return "".join(lines[:index]) + block + "".join(lines[index:])
+    before = "".join(lines[:index]).rstrip("\n")
+    return (before + "\n\n\n" if before else "") + block + "".join(lines[index:])
 
 
 def _add_imports(text: str, missing: list[str], root: Path | None) -> str:
