@@ -59,6 +59,7 @@ from analytiq_data.safety.snapshot import (
     is_bookkeeping,
 )
 from analytiq_data.settings import DEFAULT_TIMEOUT_S, validate_db_name
+from analytiq_data.uri import hosts_of
 
 DEFAULT_MIGRATIONS = "analytiq_data.migrations.migration:MIGRATIONS"
 Outcome = tuple[Check, Difference | None]  # a check, and the difference that made it fail
@@ -116,6 +117,11 @@ async def rehearse(
     timeout_s = float(getattr(target, "timeout_s", DEFAULT_TIMEOUT_S))
     client: AsyncMongoClient[Any] = target.mongodb_async
     await ping(client, uri, timeout_s)
+    if not await client[db_name].list_collection_names():
+        raise ConfigurationError(
+            f"database {db_name!r} does not exist on {hosts_of(uri)} (it has no collections): nothing to rehearse",
+            hint="check --db and --uri",
+        )
     started = time.monotonic()
     current = (await StateStore(client[db_name]).read_version()).version
     if current > len(checked):

@@ -17,6 +17,7 @@ from analytiq_data.errors import AnalytiqError, ConfigurationError, LockError
 from analytiq_data.migrations.base import Migration
 from analytiq_data.migrations.engine import checks
 from analytiq_data.migrations.engine.checksum import migration_checksum
+from analytiq_data.migrations.engine.housekeeping import release_tidily
 from analytiq_data.migrations.engine.lock import MigrationLock, delete_lock, format_time, read_lock
 from analytiq_data.migrations.engine.plan import check_version, target_for_down, target_for_up, validate_migrations
 from analytiq_data.migrations.engine.prestep import acquire_patiently
@@ -247,7 +248,7 @@ async def _locked(target: ClientLike, options: RunOptions | None) -> AsyncIterat
     try:
         yield StateStore(db)
     finally:
-        await lock.release()
+        await release_tidily(lock)
 
 
 async def stamp(

@@ -25,6 +25,7 @@ from analytiq_data.errors import AnalytiqError, LockError
 from analytiq_data.migrations.base import Migration
 from analytiq_data.migrations.engine import checks
 from analytiq_data.migrations.engine.checksum import migration_checksum
+from analytiq_data.migrations.engine.housekeeping import release_tidily
 from analytiq_data.migrations.engine.lock import DEFAULT_LEASE_S, DEFAULT_LOCK_WAIT_S, LockInfo, MigrationLock
 from analytiq_data.migrations.engine.plan import Plan, Step, database_ahead_error, plan
 from analytiq_data.migrations.engine.prestep import PreStepHook, acquire_patiently, run_hook
@@ -230,7 +231,7 @@ class Runner:
                 recorded=dict(self.step_fields),
             )
         finally:
-            await lock.release()
+            await release_tidily(lock)
 
     async def _before_steps(self, steps: Plan, lock: MigrationLock) -> None:
         """Run the pre-step hook (if any) under the lock; its fields then go on every step record."""
