@@ -1,18 +1,68 @@
-"""Settings: flags win over the environment, which wins over the defaults."""
+"""Settings: flags > environment > [tool.analytiq-db] in pyproject.toml > defaults, built in one place."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
 from analytiq_data.errors import ConfigurationError
-from analytiq_data.settings import DEFAULT_URI, Settings
+from analytiq_data.settings import DEFAULT_URI, Flags, Settings, find_project, resolve
+
+VARIABLES = (
+    "MONGODB_URI",
+    "ENV",
+    "ANALYTIQ_DB_URI",
+    "ANALYTIQ_DB_DATABASE",
+    "ANALYTIQ_DB_TIMEOUT",
+    "ANALYTIQ_DB_MIGRATIONS",
+    "ANALYTIQ_DB_LOCK_WAIT",
+    "ANALYTIQ_DB_LEASE",
+)
+
+TABLE = """[project]
+name = "app"
+
+[tool.analytiq-db]
+migrations = "app.migs:MIGRATIONS"
+database = "fromtoml"
+uri = "mongodb://tomlhost/"
+timeout = 7
+lock_wait = 0
+lease = 45
+"""
 
 
-def test_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("MONGODB_URI", "ENV", "ANALYTIQ_DB_TIMEOUT"):
+@pytest.fixture(autouse=True)
+def clean(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No variables of ours, and a working directory without a pyproject.toml above it."""
+    for name in VARIABLES:
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A project with a [tool.analytiq-db] table; the working directory is a subdirectory of it."""
+    (tmp_path / "pyproject.toml").write_text(TABLE)
+    sub = tmp_path / "app" / "deep"
+    sub.mkdir(parents=True)
+    monkeypatch.chdir(sub)
+    return tmp_path
+
+
+def test_defaults() -> None:
     s = Settings.load()
-    assert (s.uri, s.db, s.timeout_s) == (DEFAULT_URI, "dev", 5.0)
+    assert (s.uri, s.db, s.timeout_s, s.migrations, s.lock_wait_s, s.lease_s) == (
+        DEFAULT_URI,
+        "dev",
+        5.0,
+        None,
+        None,
+        None,
+    )
+    assert s.project is None and s.origin["db"] == "default"
 
 
 def test_environment_then_flags(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -25,15 +75,135 @@ def test_environment_then_flags(monkeypatch: pytest.MonkeyPatch) -> None:
     assert (s.uri, s.db, s.timeout_s) == ("mongodb://flaghost/", "stage", 1)
 
 
+def test_pyproject_found_walking_up_gives_every_setting(project: Path) -> None:
+    s = resolve(Flags())
+    assert s.project is not None and s.project.path == project / "pyproject.toml"
+    assert (s.uri, s.db, s.timeout_s, s.migrations, s.lock_wait_s, s.lease_s) == (
+        "mongodb://tomlhost/",
+        "fromtoml",
+        7.0,
+        "app.migs:MIGRATIONS",
+        0.0,
+        45.0,
+    )
+    assert s.origin["migrations"].endswith("pyproject.toml [tool.analytiq-db] migrations")
+
+
+def test_environment_beats_pyproject_and_flags_beat_both(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MONGODB_URI", "mongodb://mongodb-uri/")
+    monkeypatch.setenv("ENV", "fromenv")
+    monkeypatch.setenv("ANALYTIQ_DB_MIGRATIONS", "env.migs:LIST")
+    monkeypatch.setenv("ANALYTIQ_DB_LEASE", "20")
+    s = resolve(Flags())
+    assert (s.uri, s.db, s.migrations, s.lease_s, s.timeout_s) == (
+        "mongodb://mongodb-uri/",
+        "fromenv",
+        "env.migs:LIST",
+        20.0,
+        7.0,
+    )
+    assert s.origin["db"] == "ENV" and s.origin["lease"] == "ANALYTIQ_DB_LEASE"
+    monkeypatch.setenv("ANALYTIQ_DB_URI", "mongodb://ours/")  # our own variable beats the guide's
+    monkeypatch.setenv("ANALYTIQ_DB_DATABASE", "ourdb")
+    s = resolve(Flags())
+    assert (s.uri, s.db) == ("mongodb://ours/", "ourdb")
+    s = resolve(Flags(uri="mongodb://flag/", db="flagdb", migrations="flag:M", lease_s=3, lock_wait_s=9))
+    assert (s.uri, s.db, s.migrations, s.lease_s, s.lock_wait_s) == ("mongodb://flag/", "flagdb", "flag:M", 3, 9)
+
+
+def test_uri_env_names_the_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool.analytiq-db]\nuri_env = "APP_DB_URI"\n')
+    with pytest.raises(ConfigurationError, match="names APP_DB_URI, which is not set"):
+        resolve(Flags())
+    assert resolve(Flags(uri="mongodb://flag/")).uri == "mongodb://flag/"  # not read when a flag is given
+    monkeypatch.setenv("APP_DB_URI", "mongodb://user:pw@apphost/")
+    s = resolve(Flags())
+    assert s.uri == "mongodb://user:pw@apphost/" and s.origin["uri"] == "APP_DB_URI"
+
+
+@pytest.mark.parametrize(
+    ("flags", "variable", "needle"),
+    [
+        (Flags(db=""), None, "--db is empty"),
+        (Flags(), ("ENV", ""), "ENV is empty"),
+        (Flags(), ("ANALYTIQ_DB_DATABASE", " "), "ANALYTIQ_DB_DATABASE is empty"),
+        (Flags(uri=""), None, "--uri is empty"),
+        (Flags(), ("ANALYTIQ_DB_MIGRATIONS", ""), "ANALYTIQ_DB_MIGRATIONS is empty"),
+    ],
+)
+def test_an_explicit_empty_value_is_an_error_not_the_default(
+    flags: Flags, variable: tuple[str, str] | None, needle: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if variable:
+        monkeypatch.setenv(*variable)
+    with pytest.raises(ConfigurationError, match=needle):
+        resolve(flags)
+
+
+def test_a_verb_without_db_does_not_read_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENV", "")
+    assert resolve(Flags(), fields={"uri", "timeout"}).db == "dev"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "needle"),
+    [
+        ("ANALYTIQ_DB_TIMEOUT", "soon", "ANALYTIQ_DB_TIMEOUT='soon' is not a number of seconds more than 0"),
+        ("ANALYTIQ_DB_TIMEOUT", "0", "more than 0"),
+        ("ANALYTIQ_DB_LEASE", "0", "ANALYTIQ_DB_LEASE='0' is not a number of seconds more than 0"),
+        ("ANALYTIQ_DB_LOCK_WAIT", "-1", "ANALYTIQ_DB_LOCK_WAIT='-1' is not a number of seconds 0 or more"),
+    ],
+)
+def test_bad_numbers_from_the_environment_are_configuration_errors(
+    variable: str, value: str, needle: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigurationError) as info:
+        resolve(Flags())
+    assert needle in info.value.message
+
+
+def test_zero_lock_wait_is_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANALYTIQ_DB_LOCK_WAIT", "0")
+    assert resolve(Flags()).lock_wait_s == 0
+
+
 @pytest.mark.parametrize("name", ["a/b", "a.b", "with space", "x" * 64, "d$"])
 def test_bad_database_names_are_refused(name: str) -> None:
     with pytest.raises(ConfigurationError, match="invalid database name"):
         Settings.load(uri="mongodb://h/", db=name)
 
 
-def test_bad_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ANALYTIQ_DB_TIMEOUT", "soon")
-    with pytest.raises(ConfigurationError, match="not a number"):
-        Settings.load()
-    with pytest.raises(ConfigurationError, match="must be positive"):
-        Settings.load(timeout_s=0)
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ('[tool.analytiq-db]\nmigration = "x:Y"\n', "unknown key 'migration' in [tool.analytiq-db]"),
+        ("[tool.analytiq-db]\nmigrations = 3\n", "migrations must be a string"),
+        ('[tool.analytiq-db]\nlease = "long"\n', "lease='long' is not a number of seconds"),
+        ("[tool.analytiq-db\n", "is not valid TOML"),
+        ('[tool.analytiq-db]\nuri = "mongodb://a/"\nuri_env = "X"\n', "uri_env and uri are both set"),
+    ],
+)
+def test_bad_tables_are_one_configuration_error(tmp_path: Path, text: str, needle: str) -> None:
+    (tmp_path / "pyproject.toml").write_text(text)
+    with pytest.raises(ConfigurationError) as info:
+        resolve(Flags())
+    assert needle in info.value.message
+
+
+def test_a_pyproject_without_the_table_is_passed_over(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool.analytiq-db]\nmigrations = "outer:M"\n')
+    inner = tmp_path / "inner"
+    inner.mkdir()
+    (inner / "pyproject.toml").write_text('[project]\nname = "inner"\n')
+    monkeypatch.chdir(inner)
+    found = find_project()
+    assert found is not None and found.path == tmp_path / "pyproject.toml"
+
+
+def test_no_migration_list_says_how_to_configure_one() -> None:
+    with pytest.raises(ConfigurationError) as info:
+        resolve(Flags()).migration_list()
+    line = info.value.user_line()
+    assert line.startswith("no migration list configured — add [tool.analytiq-db] migrations =")
+    assert "analytiq-db init" in line and "--migrations" in line

@@ -228,7 +228,8 @@ def module_file(module: str, root: Path) -> tuple[Path, bool]:
         if parent is not None and parent.submodule_search_locations:
             base, rest = Path(parent.submodule_search_locations[0]), parts[depth:]
             break
-    return base.joinpath(*rest[:-1]) / f"{rest[-1]}.py", False
+    path = base.joinpath(*rest[:-1]) / f"{rest[-1]}.py"
+    return path, path.is_file()
 
 
 def create_module(path: Path, attribute: str, *, stop: Path) -> None:
