@@ -16,8 +16,16 @@ from pymongo import MongoClient
 
 from tests.migrations_fixtures.helpers import CLI, ROOT
 
-OURS = ("MONGODB_URI", "ENV", "ANALYTIQ_DB_URI", "ANALYTIQ_DB_DATABASE", "ANALYTIQ_DB_MIGRATIONS", "ANALYTIQ_DB_TIMEOUT")
+OURS = (
+    "MONGODB_URI",
+    "ENV",
+    "ANALYTIQ_DB_URI",
+    "ANALYTIQ_DB_DATABASE",
+    "ANALYTIQ_DB_MIGRATIONS",
+    "ANALYTIQ_DB_TIMEOUT",
+)
 BASIC = "tests.migrations_fixtures.basic:MIGRATIONS"
+RUFF = str(Path(sys.executable).parent / "ruff")
 
 
 def run(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
@@ -49,6 +57,7 @@ def test_no_list_configured_stops_with_one_line(app: Path, mongo_uri: str, db_na
         'analytiq-db: error: no migration list configured — add [tool.analytiq-db] migrations = "yourapp.migrations:'
     )
     assert result.stdout == ""
+    client: MongoClient[dict[str, Any]]
     with MongoClient(mongo_uri) as client:
         assert db_name not in client.list_database_names()  # nothing applied, nothing recorded
 
@@ -66,8 +75,7 @@ def test_init_new_up_status_in_a_fresh_project(app: Path, mongo_uri: str, db_nam
         assert made.returncode == 0, made.stderr
     assert made.stdout == f"wrote BackfillNamesMigration (version 2) to {sub / 'migrations.py'}\n"
     lint = subprocess.run(
-        [str(Path(sys.executable).parent / "ruff"), "check", "--no-cache", "--isolated", "--select", "I,F,E,W,UP,B"]
-        + [str(sub / "migrations.py")],
+        [RUFF, "check", "--no-cache", "--isolated", "--select", "I,F,E,W,UP,B", str(sub / "migrations.py")],
         cwd=app,
         capture_output=True,
         text=True,

@@ -106,7 +106,7 @@ def test_reordered_list_exits_6_naming_versions_and_classes(cli: Any) -> None:
         "(append new migrations at the end, never insert or reorder)\n"
     )
     status = cli("status", "--migrations", REORDERED)
-    assert status.returncode == 0 and "applied as" in status.stdout
+    assert status.returncode == 1 and "applied as" in status.stdout  # status exits 1 when it flags a problem
     assert "! the migration list does not match the database" in status.stdout
 
 

@@ -57,7 +57,7 @@ def test_init_refuses_to_overwrite(project: Path) -> None:
     with pytest.raises(ConfigurationError, match=r"already has a \[tool.analytiq-db\] table: nothing written"):
         init_project("other:MIGRATIONS")
     (project / "pyproject.toml").write_text('[project]\nname = "shop"\n')
-    with pytest.raises(ConfigurationError, match="db_migrations.py already exists: nothing written"):
+    with pytest.raises(ConfigurationError, match=r"db_migrations\.py already exists: nothing written"):
         init_project()
     assert (project / "pyproject.toml").read_text() == '[project]\nname = "shop"\n'
     assert before != '[project]\nname = "shop"\n'
