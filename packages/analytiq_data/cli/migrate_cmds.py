@@ -209,8 +209,14 @@ async def cmd_new(args: argparse.Namespace) -> int:
 async def cmd_stamp(args: argparse.Namespace) -> int:
     """Record a version without running any step."""
     migrations = load_migrations(args.migrations)
-    async with connected(args) as client:
-        result = await commands.stamp(client, migrations, args.version, options=run_options(args))
+    progress = make_progress(args.json)  # says so when it waits for the lock
+    try:
+        async with connected(args) as client:
+            result = await commands.stamp(
+                client, migrations, args.version, options=run_options(args), progress=progress
+            )
+    finally:
+        progress.close()
     render.stamp_result(result, args.json)
     return 0
 
@@ -226,7 +232,13 @@ async def cmd_unlock(args: argparse.Namespace) -> int:
 async def cmd_resolve(args: argparse.Namespace) -> int:
     """Record whether a dirty step's change is in the data."""
     migrations = load_migrations(args.migrations)
-    async with connected(args) as client:
-        result = await commands.resolve(client, migrations, args.mark, args.version, options=run_options(args))
+    progress = make_progress(args.json)  # says so when it waits for the lock
+    try:
+        async with connected(args) as client:
+            result = await commands.resolve(
+                client, migrations, args.mark, args.version, options=run_options(args), progress=progress
+            )
+    finally:
+        progress.close()
     render.resolve_result(result, args.json)
     return 0
