@@ -20,7 +20,7 @@ import analytiq_data as ad
 from analytiq_data.client import AnalytiqClient
 from analytiq_data.errors import ConfigurationError, ExitCode, MigrationError
 from analytiq_data.migrations import HookFailedError, RunHooks, RunInfo
-from tests.migrations_fixtures import basic
+from tests.migrations_fixtures import basic, readme_examples
 from tests.migrations_fixtures.helpers import effects, version_doc
 
 
@@ -170,3 +170,17 @@ async def test_a_failing_after_hook_is_one_line_and_changes_no_version(
     assert (await version_doc(db) or {})["version"] == 3  # the steps stand; the hook moved nothing
     assert await effects(db) == {"1:up": 1, "2:up": 1, "3:up": 1}
     assert await db.migration_lock.count_documents({}) == 0
+
+
+async def test_the_readme_hooks_release_claims_and_reconcile_indexes(
+    aclient: AnalytiqClient, db: AsyncDatabase[Any]
+) -> None:
+    await db.queue.insert_many([{"_id": 1, "state": "claimed", "worker": "dead-pod"}, {"_id": 2, "state": "done"}])
+    hooks = RunHooks(before=readme_examples.release_claims, after=readme_examples.reconcile_indexes)
+    result = await ad.migrations.run_migrations(aclient, migrations=basic.MIGRATIONS, hooks=hooks)
+    assert result.to_version == 3
+    assert [d async for d in db.queue.find().sort("_id")] == [
+        {"_id": 1, "state": "queued"},
+        {"_id": 2, "state": "done"},
+    ]
+    assert "organization_id_1_upload_date_-1" in await db.documents.index_information()
