@@ -8,6 +8,10 @@ computed from ``$$NOW``, so the server's clock decides, never a runner's. A back
 renews the lease while steps run; a runner whose renewal finds another token has lost the lease
 and stops before its next step.
 
+``MigrationLock.acquire`` waits and returns an ``Acquisition`` (held / stopped / timed out); it
+decides nothing about the database. Callers read the state only once they hold the lease: while
+another runner holds it, what the database records is a run in progress, not its end state.
+
 The original code's lock, ``{_id: "migration_lock", holder, locked_at, expires_at}`` (host name
 only, 300 s, never renewed), is respected the same way until it expires.
 
