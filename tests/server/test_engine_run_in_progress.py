@@ -18,7 +18,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 import analytiq_data as ad
 from analytiq_data.client import AnalytiqClient
-from analytiq_data.migrations import RunResult
+from analytiq_data.migrations import RunInterrupted, RunResult, StopRequest
+from analytiq_data.migrations.engine.lock import MigrationLock
 from tests.migrations_fixtures import held_down
 from tests.migrations_fixtures.helpers import CliProcess, effects, start_cli, version_doc, wait_until
 
@@ -142,3 +143,29 @@ async def test_run_migrations_at_start_up_waits_for_a_down_in_progress_and_migra
     assert not result.reached_by_other and result.waited_s > 0
     assert (await version_doc(db) or {})["version"] == 3
     assert await effects(db) == {"1:up": 2, "2:up": 2, "3:up": 2, "3:down": 1, "2:down": 1, "1:down": 1}
+
+
+async def test_a_stop_while_waiting_for_the_lock_ends_the_run_with_nothing_done(
+    aclient: AnalytiqClient, db: AsyncDatabase[Any]
+) -> None:
+    holder = MigrationLock(db)
+    assert await holder.try_acquire()
+    notes, stop = Notes(), StopRequest()
+    task = asyncio.create_task(
+        ad.migrations.up(aclient, migrations=held_down.MIGRATIONS, lock_wait_s=60, progress=notes, stop=stop)
+    )
+    try:
+
+        async def waiting_or_done() -> bool:
+            return task.done() or any(WAITING in line for line in notes.lines)
+
+        await wait_until(waiting_or_done, "up to wait for the lock")
+        assert not task.done()
+        stop.request()
+        with pytest.raises(RunInterrupted) as info:
+            await task
+    finally:
+        await holder.release()
+        await asyncio.gather(task, return_exceptions=True)
+    assert info.value.message == "interrupted while waiting for the migration lock; nothing was done"
+    assert await version_doc(db) is None and await effects(db) == {}
