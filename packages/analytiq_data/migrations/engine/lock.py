@@ -139,7 +139,7 @@ def held_error(holder: LockInfo | None, wait_s: float) -> LockError:
     )
 
 
-def _note_waiting(progress: Progress, holder: LockInfo, wait_s: float, noted: set[str]) -> None:
+def note_waiting(progress: Progress, holder: LockInfo, wait_s: float, noted: set[str]) -> None:
     """Tell ``progress`` once that this runner waits, and once per phase the holder reports."""
     if holder.phase is not None:
         if holder.phase not in noted:
@@ -294,7 +294,7 @@ class MigrationLock:
             if seen.phase is None:
                 counted += now - last
             last = now
-            _note_waiting(progress, seen, wait_s, noted)
+            note_waiting(progress, seen, wait_s, noted)
             remaining = max(wait_s, 0.0) - counted
             if seen.phase is None and remaining <= 0:
                 return Acquisition("timed_out", seen, now - started)
