@@ -23,9 +23,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from analytiq_data.errors import AnalytiqError, MigrationError
+from analytiq_data.migrations.engine.plan import Plan
 from analytiq_data.migrations.engine.results import StepResult
 from analytiq_data.uri import redact_text
 
@@ -86,3 +87,23 @@ async def call_hook(when: str, hook: RunHook | None, run: RunInfo, version: int)
         hint="fix the hook's cause, then run again (the hooks run on every run)",
         version=version,
     ) from error
+
+
+async def run_hook_of(
+    hooks: RunHooks, when: Literal["before", "after"], db: Any, steps: Plan, applied: tuple[StepResult, ...]
+) -> None:
+    """Await ``hooks.before`` or ``hooks.after`` (if set) for a run of plan ``steps`` on ``db``.
+
+    ``applied`` is what the run did so far (given to ``after``). Raises HookFailedError.
+    """
+    info = RunInfo(
+        db=db,
+        database=str(getattr(db, "name", "")),
+        from_version=steps.current,
+        target=steps.target,
+        direction=steps.direction,
+        pending=tuple(s.version for s in steps.steps),
+        steps=applied if when == "after" else (),
+    )
+    hook = hooks.before if when == "before" else hooks.after
+    await call_hook(when, hook, info, steps.target if when == "after" else steps.current)

@@ -280,7 +280,7 @@ class MigrationLock:
         reads the state once it holds the lease. Notes the wait once on ``progress``.
         """
         started = last = time.monotonic()
-        counted, delay = 0.0, 0.05
+        counted, delay, was_in_phase = 0.0, 0.05, False
         noted: set[str] = set()
         holder: LockInfo | None = None
         while True:
@@ -290,15 +290,17 @@ class MigrationLock:
             if seen is None:
                 waited = time.monotonic() - started
                 return Acquisition("held", holder, waited if holder is not None else 0.0, self.took_over)
-            holder, now = seen, time.monotonic()
-            if seen.phase is None:
+            holder, now, in_phase = seen, time.monotonic(), seen.phase is not None
+            if not (in_phase or was_in_phase):  # a poll interval touching a phase is not counted
                 counted += now - last
-            last = now
+            if was_in_phase and not in_phase:
+                delay = 0.05  # the phase is over: poll closely again, as at the start
+            last, was_in_phase = now, in_phase
             note_waiting(progress, seen, wait_s, noted)
             remaining = max(wait_s, 0.0) - counted
-            if seen.phase is None and remaining <= 0:
+            if not in_phase and remaining <= 0:
                 return Acquisition("timed_out", seen, now - started)
-            await asyncio.sleep(delay if seen.phase is not None else min(delay, remaining))
+            await asyncio.sleep(delay if in_phase else min(delay, remaining))
             delay = min(delay * 2, 1.0)
 
     async def set_phase(self, phase: str | None) -> None:

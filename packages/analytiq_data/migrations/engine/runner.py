@@ -14,8 +14,8 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -25,10 +25,11 @@ from analytiq_data.errors import AnalytiqError, LockError
 from analytiq_data.migrations.base import Migration
 from analytiq_data.migrations.engine import checks
 from analytiq_data.migrations.engine.checksum import migration_checksum
-from analytiq_data.migrations.engine.hooks import RunHooks, RunInfo, call_hook
+from analytiq_data.migrations.engine.hooks import RunHooks, run_hook_of
 from analytiq_data.migrations.engine.lock import (
     DEFAULT_LEASE_S,
     DEFAULT_LOCK_WAIT_S,
+    Acquisition,
     MigrationLock,
     held_error,
     read_lock,
@@ -166,13 +167,37 @@ class Runner:
         taken for the end state. Only ``dry_run`` plans without the lock (and says nothing is done).
         """
         if self.options.dry_run:
-            holder = await read_lock(self.db)
-            if holder is not None and holder.live:
-                self.progress.note(f"a migration is running (lock held by {holder.describe()}): this plan may change")
-            current = (await self.state.read_version()).version
-            return await self._decide(choose_target, current, ahead_is_ok, under_lock=False)
+            return await self._plan_only(choose_target, ahead_is_ok)
         before = await self.state.read_version()
         lock = MigrationLock(self.db, lease_s=self.options.lease_s)
+        got = await self._acquire(lock)
+        try:
+            await self.state.mark_abandoned(self.run_id)
+            now = await self.state.read_version()
+            decided = await self._decide(choose_target, now.version, ahead_is_ok, under_lock=True)
+            if decided.database_ahead:
+                return decided
+            steps = plan(self.migrations, now.version, decided.target)
+            lock.start_renewing()
+            await self._before_steps(steps, lock)
+            await self._hooks(lock, steps, "before")
+            await self._apply_all(steps, lock)
+            await self._hooks(lock, steps, "after")
+            return self._result(
+                steps.current,
+                steps.target,
+                to_version=steps.target,
+                steps=tuple(self.applied),
+                direction=steps.direction,
+                reached_by_other=steps.is_empty and got.waited_for_another and now != before,
+                waited_s=round(got.waited_s, 3),
+                recorded=dict(self.step_fields),
+            )
+        finally:
+            await lock.release()
+
+    async def _acquire(self, lock: MigrationLock) -> Acquisition:
+        """Wait for the lock; raise RunInterrupted (stopped) or LockError (timed out) unless it is held."""
         got = await lock.acquire(self.options.lock_wait_s, stop=self.stop, progress=self.progress)
         if got.outcome == "stopped":
             raise RunInterrupted(
@@ -185,34 +210,15 @@ class Runner:
             raise held_error(got.holder, self.options.lock_wait_s)
         if got.took_over is not None:
             self.progress.note(f"took over the expired migration lock of {got.took_over.describe()}")
-        try:
-            await self.state.mark_abandoned(self.run_id)
-            now = await self.state.read_version()
-            decided = await self._decide(choose_target, now.version, ahead_is_ok, under_lock=True)
-            if decided.database_ahead:
-                return decided
-            steps = plan(self.migrations, now.version, decided.target)
-            if steps.is_empty:  # another runner moved the version while this one waited: say so
-                moved = got.waited_for_another and now != before
-                await self._hooks(lock, steps, "before")
-                await self._hooks(lock, steps, "after")
-                return replace(decided, reached_by_other=moved, waited_s=round(got.waited_s, 3))
-            lock.start_renewing()
-            await self._before_steps(steps, lock)
-            await self._hooks(lock, steps, "before")
-            await self._apply_all(steps, lock)
-            await self._hooks(lock, steps, "after")
-            return self._result(
-                steps.current,
-                steps.target,
-                to_version=steps.target,
-                steps=tuple(self.applied),
-                direction=steps.direction,
-                waited_s=round(got.waited_s, 3),
-                recorded=dict(self.step_fields),
-            )
-        finally:
-            await lock.release()
+        return got
+
+    async def _plan_only(self, choose_target: TargetChooser, ahead_is_ok: bool) -> RunResult:
+        """Return the plan from the recorded version, without the lock (saying so if a run is in progress)."""
+        holder = await read_lock(self.db)
+        if holder is not None and holder.live:
+            self.progress.note(f"a migration is running (lock held by {holder.describe()}): this plan may change")
+        current = (await self.state.read_version()).version
+        return await self._decide(choose_target, current, ahead_is_ok, under_lock=False)
 
     async def _decide(
         self, choose_target: TargetChooser, current: int, ahead_is_ok: bool, *, under_lock: bool
@@ -239,26 +245,12 @@ class Runner:
         planned = tuple(_planned(s, self.transactions, "planned") for s in steps.steps)
         return self._result(current, target, steps=planned, dry_run=True, direction=steps.direction)
 
-    async def _hooks(self, lock: MigrationLock, steps: Plan, when: str) -> None:
+    async def _hooks(self, lock: MigrationLock, steps: Plan, when: Literal["before", "after"]) -> None:
         """Await the application's ``before`` or ``after`` run hook under the lock (renewed meanwhile)."""
-        hooks = self.options.hooks
-        hook = None if hooks is None else hooks.before if when == "before" else hooks.after
-        if hook is None:
-            return
-        lock.start_renewing()
-        done = tuple(self.applied) if when == "after" else ()
-        info = RunInfo(
-            db=self.db,
-            database=self.db_name,
-            from_version=steps.current,
-            target=steps.target,
-            direction=steps.direction,
-            pending=tuple(s.version for s in steps.steps),
-            steps=done,
-        )
-        version = steps.target if when == "after" else steps.current
-        await call_hook(when, hook, info, version)
-        lock.check()
+        if self.options.hooks is not None:
+            lock.start_renewing()
+            await run_hook_of(self.options.hooks, when, self.db, steps, tuple(self.applied))
+            lock.check()
 
     async def _before_steps(self, steps: Plan, lock: MigrationLock) -> None:
         """Run the pre-step hook (if any) under the lock; its fields then go on every step record."""
