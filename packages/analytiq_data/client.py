@@ -25,17 +25,21 @@ from analytiq_data.uri import hosts_of, redact_text, redact_uri
 
 APP_NAME = "analytiq-db"
 _WATCHES: weakref.WeakKeyDictionary[AsyncMongoClient[Any], CertificateWatch] = weakref.WeakKeyDictionary()
+MIN_CONNECT_TIMEOUT_S = 20.0  # the driver's default; see make_client
 
 
 def make_client(uri: str, *, timeout_s: float = DEFAULT_TIMEOUT_S, **kwargs: Any) -> AsyncMongoClient[Any]:
     """Return an async client for ``uri`` that gives up on server selection after ``timeout_s``.
 
-    A malformed URI raises ConfigurationError naming the problem, with credentials redacted.
-    No network I/O happens here; the first command connects.
+    ``timeout_s`` bounds finding a server, not how long a busy server may take to answer:
+    ``connectTimeoutMS`` is also the driver monitor's patience with the server's heartbeat, and a
+    missed heartbeat makes the driver cancel every operation in flight ("operation cancelled"),
+    so it stays at least the driver's default of 20 s. A malformed URI raises ConfigurationError
+    naming the problem, with credentials redacted. No network I/O happens here.
     """
     options: dict[str, Any] = {
         "serverSelectionTimeoutMS": int(timeout_s * 1000),
-        "connectTimeoutMS": int(max(timeout_s, 1) * 1000),
+        "connectTimeoutMS": int(max(timeout_s, MIN_CONNECT_TIMEOUT_S) * 1000),
         "appname": APP_NAME,
         "tz_aware": True,
     }

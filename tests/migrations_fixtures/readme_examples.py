@@ -8,7 +8,7 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from analytiq_data.migrations import Migration
+from analytiq_data.migrations import Migration, RunInfo
 
 logger = logging.getLogger(__name__)
 
@@ -92,3 +92,12 @@ MIGRATIONS: list[Migration] = [
     AddDisplayNameMigration(),
     CreateEmailIndexMigration(),
 ]
+
+
+# The README's run hooks example (section "Run migrations").
+async def release_claims(run: RunInfo) -> None:
+    await run.db.queue.update_many({"state": "claimed"}, {"$set": {"state": "queued"}, "$unset": {"worker": ""}})
+
+
+async def reconcile_indexes(run: RunInfo) -> None:
+    await run.db.documents.create_index([("organization_id", 1), ("upload_date", -1)])

@@ -27,6 +27,7 @@ from analytiq_data.cli.options import count, positive, settings_from
 from analytiq_data.cli.render import ClosableProgress, make_progress, print_json
 from analytiq_data.errors import ConfigurationError
 from analytiq_data.migrations.engine import commands
+from analytiq_data.migrations.engine.loader import load_hooks
 from analytiq_data.migrations.engine.runner import StopRequest
 from analytiq_data.migrations.engine.scaffold import new as scaffold_new
 from analytiq_data.safety.backup_first import BackupFirst
@@ -60,6 +61,15 @@ def _backup_hook(args: argparse.Namespace) -> BackupFirst | None:
     return BackupFirst(settings.uri, backup_uri=backup_uri, backup_db=args.backup_db, timeout_s=settings.timeout_s)
 
 
+def _hooks_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--hooks",
+        metavar="MODULE:ATTRIBUTE",
+        help="the application's run hooks (a RunHooks object): awaited under the lock before the first step "
+        "and after the last, on every run",
+    )
+
+
 def register(sub: Any, parent: argparse.ArgumentParser) -> None:
     """Add the migrate verbs to the parser."""
     p = sub.add_parser("status", parents=[parent], help="show applied and pending migrations and any problem")
@@ -73,6 +83,7 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
     )
     migration_list_option(p)
     lock_options(p)
+    _hooks_option(p)
     _backup_options(p)
     p.set_defaults(handler=cmd_up)
 
@@ -90,6 +101,7 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
     )
     migration_list_option(p)
     lock_options(p)
+    _hooks_option(p)
     p.set_defaults(handler=cmd_down)
 
     p = sub.add_parser("history", parents=[parent], help="show what ran, when, where, and how it ended")
@@ -151,6 +163,8 @@ async def _run(args: argparse.Namespace, verb: str) -> int:
     hook = _backup_hook(args)
     if hook is not None:
         options = dataclasses.replace(options, before_steps=hook)
+    if args.hooks:
+        options = dataclasses.replace(options, hooks=load_hooks(args.hooks))
     progress = make_progress(args.json)
     stop = StopRequest()
     try:
@@ -215,8 +229,14 @@ async def cmd_new(args: argparse.Namespace) -> int:
 async def cmd_stamp(args: argparse.Namespace) -> int:
     """Record a version without running any step."""
     migrations = load_list(args)
-    async with connected(args) as client:
-        result = await commands.stamp(client, migrations, args.version, options=run_options(args))
+    progress = make_progress(args.json)  # says so when it waits for the lock
+    try:
+        async with connected(args) as client:
+            result = await commands.stamp(
+                client, migrations, args.version, options=run_options(args), progress=progress
+            )
+    finally:
+        progress.close()
     render.stamp_result(result, args.json)
     return 0
 
@@ -232,7 +252,13 @@ async def cmd_unlock(args: argparse.Namespace) -> int:
 async def cmd_resolve(args: argparse.Namespace) -> int:
     """Record whether a dirty step's change is in the data."""
     migrations = load_list(args)
-    async with connected(args) as client:
-        result = await commands.resolve(client, migrations, args.mark, args.version, options=run_options(args))
+    progress = make_progress(args.json)  # says so when it waits for the lock
+    try:
+        async with connected(args) as client:
+            result = await commands.resolve(
+                client, migrations, args.mark, args.version, options=run_options(args), progress=progress
+            )
+    finally:
+        progress.close()
     render.resolve_result(result, args.json)
     return 0

@@ -22,6 +22,7 @@ from analytiq_data.errors import ConfigurationError
 from analytiq_data.guard import CheckResult, Finding, LockResult, check, check_lockfile, write_lockfile
 from analytiq_data.migrations.base import Migration
 from analytiq_data.migrations.engine import commands as _commands
+from analytiq_data.migrations.engine.hooks import HookFailedError, RunHooks, RunInfo
 from analytiq_data.migrations.engine.loader import load_migrations
 from analytiq_data.migrations.engine.lock import DEFAULT_LEASE_S, DEFAULT_LOCK_WAIT_S, LockInfo
 from analytiq_data.migrations.engine.results import (
@@ -41,10 +42,9 @@ from analytiq_data.migrations.engine.results import (
 from analytiq_data.migrations.engine.runner import RunOptions, StopRequest
 from analytiq_data.migrations.engine.scaffold import new as _new
 from analytiq_data.migrations.engine.state import HistoryRecord
+from analytiq_data.migrations.startup import DEFAULT_MIGRATIONS, get_current_version, schema_migrations_pending
 from analytiq_data.progress import Progress
 from analytiq_data.settings import DEFAULT_TIMEOUT_S
-
-DEFAULT_MIGRATIONS = "analytiq_data.migrations.migration:MIGRATIONS"
 
 __all__ = [
     "DEFAULT_MIGRATIONS",
@@ -53,12 +53,15 @@ __all__ = [
     "Finding",
     "HistoryRecord",
     "HistoryResult",
+    "HookFailedError",
     "LockInfo",
     "LockResult",
     "Migration",
     "Mismatch",
     "NewResult",
     "ResolveResult",
+    "RunHooks",
+    "RunInfo",
     "RunInterrupted",
     "RunOptions",
     "RunResult",
@@ -72,11 +75,13 @@ __all__ = [
     "check",
     "check_lockfile",
     "down",
+    "get_current_version",
     "history",
     "load_migrations",
     "new",
     "resolve",
     "run_migrations",
+    "schema_migrations_pending",
     "stamp",
     "status",
     "unlock",
@@ -99,11 +104,14 @@ def _list(migrations: Sequence[Migration] | None) -> Sequence[Migration]:
     return load_migrations(DEFAULT_MIGRATIONS) if migrations is None else migrations
 
 
-def _options(lock_wait_s: float | None, lease_s: float | None, dry_run: bool = False) -> RunOptions:
+def _options(
+    lock_wait_s: float | None, lease_s: float | None, dry_run: bool = False, hooks: RunHooks | None = None
+) -> RunOptions:
     return RunOptions(
         lock_wait_s=DEFAULT_LOCK_WAIT_S if lock_wait_s is None else lock_wait_s,
         lease_s=DEFAULT_LEASE_S if lease_s is None else lease_s,
         dry_run=dry_run,
+        hooks=hooks,
     )
 
 
@@ -140,19 +148,24 @@ async def run_migrations(
     backup: bool = False,
     backup_uri: str | None = None,
     backup_db: str | None = None,
+    hooks: RunHooks | None = None,
 ) -> RunResult:
     """Bring the database ``analytiq_client.env`` to ``target_version`` (default: the newest), up or down.
 
     Safe to call from every instance at start-up: one runner migrates, the others wait up to
-    ``lock_wait_s`` and return once the target is reached. A database newer than the code is left
-    alone with a warning. Raises StepFailedError, LockError or MigrationError with one line.
+    ``lock_wait_s`` for the lock, then read the version under it (nothing left to do, or what a
+    run that ended meanwhile undid). A database newer than the code is left alone with a warning.
+    Raises StepFailedError, LockError, HookFailedError or MigrationError with one line.
+
+    ``hooks`` (RunHooks) are the application's housekeeping, awaited under the lock before the
+    first step and after the last, on every run, also when nothing is pending.
 
     With ``backup=True``, when steps are pending, the runner holding the lock first makes a
     verified copy (``backup_db``, default ``<db>_backup_v<version>_<UTC time>``, on ``backup_uri``,
     default the same server); its name is in the history. If it does not verify, VerificationError
     is raised and nothing is migrated.
     """
-    options = _backing_up(_options(lock_wait_s, lease_s), analytiq_client, backup, backup_uri, backup_db)
+    options = _backing_up(_options(lock_wait_s, lease_s, hooks=hooks), analytiq_client, backup, backup_uri, backup_db)
     return await _commands.migrate(
         analytiq_client, _list(migrations), target_version, options=options, progress=progress
     )
@@ -176,9 +189,12 @@ async def up(
     backup: bool = False,
     backup_uri: str | None = None,
     backup_db: str | None = None,
+    hooks: RunHooks | None = None,
 ) -> RunResult:
-    """Apply pending migrations up to ``to`` (default: the newest); ``backup=True`` as in run_migrations."""
-    options = _backing_up(_options(lock_wait_s, lease_s, dry_run), analytiq_client, backup, backup_uri, backup_db)
+    """Apply pending migrations up to ``to`` (default: the newest); ``backup=True``, ``hooks`` as in run_migrations."""
+    options = _backing_up(
+        _options(lock_wait_s, lease_s, dry_run, hooks), analytiq_client, backup, backup_uri, backup_db
+    )
     return await _commands.up(analytiq_client, _list(migrations), to, options=options, progress=progress, stop=stop)
 
 
@@ -193,9 +209,10 @@ async def down(
     dry_run: bool = False,
     progress: Progress | None = None,
     stop: StopRequest | None = None,
+    hooks: RunHooks | None = None,
 ) -> RunResult:
-    """Revert migrations down to version ``to`` or by ``steps`` (default: one step)."""
-    options = _options(lock_wait_s, lease_s, dry_run)
+    """Revert migrations down to version ``to`` or by ``steps`` (default: one step); ``hooks`` as in run_migrations."""
+    options = _options(lock_wait_s, lease_s, dry_run, hooks)
     return await _commands.down(
         analytiq_client, _list(migrations), to, steps, options=options, progress=progress, stop=stop
     )

@@ -18,9 +18,8 @@ from analytiq_data.migrations.base import Migration
 from analytiq_data.migrations.engine import checks
 from analytiq_data.migrations.engine.checksum import migration_checksum
 from analytiq_data.migrations.engine.housekeeping import release_tidily
-from analytiq_data.migrations.engine.lock import MigrationLock, delete_lock, format_time, read_lock
+from analytiq_data.migrations.engine.lock import MigrationLock, delete_lock, format_time, held_error, read_lock
 from analytiq_data.migrations.engine.plan import check_version, target_for_down, target_for_up, validate_migrations
-from analytiq_data.migrations.engine.prestep import acquire_patiently
 from analytiq_data.migrations.engine.results import (
     HistoryResult,
     Mismatch,
@@ -33,7 +32,7 @@ from analytiq_data.migrations.engine.results import (
 )
 from analytiq_data.migrations.engine.runner import Runner, RunOptions, StopRequest
 from analytiq_data.migrations.engine.state import HistoryRecord, StateStore
-from analytiq_data.progress import Progress
+from analytiq_data.progress import NULL_PROGRESS, Progress
 from analytiq_data.settings import DEFAULT_TIMEOUT_S
 
 
@@ -94,6 +93,8 @@ async def migrate(
 
     A database newer than the list is left alone with a warning (never an implicit downgrade).
     """
+    if target_version is not None:
+        check_version(target_version, len(migrations))
     async with _driver_errors(target):
         runner = await _runner(target, migrations, options, progress, stop)
         if target_version is None:
@@ -110,7 +111,12 @@ async def up(
     progress: Progress | None = None,
     stop: StopRequest | None = None,
 ) -> RunResult:
-    """Apply pending migrations up to ``to`` (default: the newest); never go down."""
+    """Apply pending migrations up to ``to`` (default: the newest); never go down.
+
+    ``to`` below the version found once the lock is held is refused (ConfigurationError).
+    """
+    if to is not None:
+        check_version(to, len(migrations))
     async with _driver_errors(target):
         runner = await _runner(target, migrations, options, progress, stop)
         return await runner.run(lambda current, head: target_for_up(current, head, to), ahead_is_ok=to is None)
@@ -126,7 +132,11 @@ async def down(
     progress: Progress | None = None,
     stop: StopRequest | None = None,
 ) -> RunResult:
-    """Revert migrations down to version ``to``, or ``steps`` steps (default: one step)."""
+    """Revert migrations down to version ``to``, or ``steps`` steps (default: one step).
+
+    ``steps`` counts from the version found once the lock is held (after any run in progress).
+    """
+    target_for_down(len(migrations), len(migrations), to, steps)  # the checks that need no database
     async with _driver_errors(target):
         runner = await _runner(target, migrations, options, progress, stop)
         return await runner.run(lambda current, head: target_for_down(current, head, to, steps))
@@ -240,11 +250,17 @@ async def unlock(target: ClientLike, *, force: bool = False) -> UnlockResult:
 
 
 @contextlib.asynccontextmanager
-async def _locked(target: ClientLike, options: RunOptions | None) -> AsyncIterator[StateStore]:
+async def _locked(
+    target: ClientLike, options: RunOptions | None, progress: Progress | None
+) -> AsyncIterator[StateStore]:
+    """Hold the migration lock (waiting for another runner, LockError after the wait) around a block
+    that reads the state and decides from it."""
     opts = options or RunOptions()
     db = target.mongodb_async[target.env]
     lock = MigrationLock(db, lease_s=opts.lease_s)
-    await acquire_patiently(lock, opts.lock_wait_s)
+    got = await lock.acquire(opts.lock_wait_s, progress=progress or NULL_PROGRESS)
+    if got.outcome != "held":
+        raise held_error(got.holder, opts.lock_wait_s)
     try:
         yield StateStore(db)
     finally:
@@ -252,7 +268,12 @@ async def _locked(target: ClientLike, options: RunOptions | None) -> AsyncIterat
 
 
 async def stamp(
-    target: ClientLike, migrations: Sequence[Migration], version: int, *, options: RunOptions | None = None
+    target: ClientLike,
+    migrations: Sequence[Migration],
+    version: int,
+    *,
+    options: RunOptions | None = None,
+    progress: Progress | None = None,
 ) -> StampResult:
     """Record ``version`` as the database's version without running any step.
 
@@ -261,7 +282,7 @@ async def stamp(
     """
     checked = validate_migrations(migrations)
     check_version(version, len(checked))
-    async with _driver_errors(target), _locked(target, options) as state:
+    async with _driver_errors(target), _locked(target, options, progress) as state:
         current = (await state.read_version()).version
         await checks.refuse_if_dirty(state, current, under_lock=True)
         docs = [_stamp_doc(v, checked[v - 1], "up") for v in range(1, version + 1)]
@@ -291,12 +312,13 @@ async def resolve(
     version: int | None = None,
     *,
     options: RunOptions | None = None,
+    progress: Progress | None = None,
 ) -> ResolveResult:
     """Record what is true after a dirty step: its change is in the data (``applied``) or not (``reverted``)."""
     if mark not in ("applied", "reverted"):
         raise ConfigurationError(f"unknown mark {mark!r}", hint="use --mark applied or --mark reverted")
     checked = validate_migrations(migrations)
-    async with _driver_errors(target), _locked(target, options) as state:
+    async with _driver_errors(target), _locked(target, options, progress) as state:
         current = (await state.read_version()).version
         record = await checks.live_dirty(state, current, under_lock=True)
         if record is None:

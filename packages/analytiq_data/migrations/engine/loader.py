@@ -10,6 +10,7 @@ from types import ModuleType
 
 from analytiq_data.errors import ConfigurationError
 from analytiq_data.migrations.base import Migration
+from analytiq_data.migrations.engine.hooks import RunHooks
 from analytiq_data.migrations.engine.plan import validate_migrations
 
 SPEC_HINT = "give --migrations package.module:ATTRIBUTE, e.g. analytiq_data.migrations.migration:MIGRATIONS"
@@ -61,6 +62,19 @@ def load_migrations(spec: str) -> tuple[Migration, ...]:
             f"{module_name}:{attribute} is a {type(value).__name__}, not a list of migrations", hint=SPEC_HINT
         )
     return validate_migrations(value)
+
+
+def load_hooks(spec: str) -> RunHooks:
+    """Import the RunHooks object named by ``spec`` (``package.module:ATTRIBUTE``; the CLI's ``--hooks``)."""
+    hint = "give --hooks package.module:ATTRIBUTE naming a RunHooks(before=..., after=...) object"
+    if not spec.partition(":")[2]:
+        raise ConfigurationError(f"bad hooks name {spec!r}: no attribute", hint=hint)
+    module_name, attribute = split_spec(spec)
+    value = getattr(import_module(module_name), attribute, None)
+    if not isinstance(value, RunHooks):
+        found = "nothing" if value is None else f"a {type(value).__name__}"
+        raise ConfigurationError(f"{module_name}:{attribute} is {found}, not a RunHooks object", hint=hint)
+    return value
 
 
 def module_path(spec: str) -> Path:

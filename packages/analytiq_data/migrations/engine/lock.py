@@ -8,6 +8,10 @@ computed from ``$$NOW``, so the server's clock decides, never a runner's. A back
 renews the lease while steps run; a runner whose renewal finds another token has lost the lease
 and stops before its next step.
 
+``MigrationLock.acquire`` waits and returns an ``Acquisition`` (held / stopped / timed out); it
+decides nothing about the database. Callers read the state only once they hold the lease: while
+another runner holds it, what the database records is a run in progress, not its end state.
+
 The original code's lock, ``{_id: "migration_lock", holder, locked_at, expires_at}`` (host name
 only, 300 s, never renewed), is respected the same way until it expires.
 
@@ -25,16 +29,16 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, Protocol
 
 from pymongo import ReturnDocument, WriteConcern
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from analytiq_data.errors import LockError
+from analytiq_data.progress import NULL_PROGRESS, Progress
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +61,14 @@ class LockInfo:
     renewed_at: datetime | None
     txn_lsid: Any
     live: bool
+    phase: str | None = None  # what the live holder reports doing (``set_phase``), e.g. "backup"
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any], live: bool) -> LockInfo:
         """Build from a lock document (ours or the original code's)."""
         host = doc.get("host") or doc.get("holder")
+        token = doc.get("token")
+        in_phase = live and token is not None and doc.get("phase") and doc.get("phase_token") == token
         return cls(
             holder=str(doc.get("holder") or host or "unknown"),
             host=host,
@@ -72,6 +79,7 @@ class LockInfo:
             renewed_at=doc.get("renewed_at"),
             txn_lsid=doc.get("txn_lsid"),
             live=live,
+            phase=str(doc["phase"]) if in_phase else None,
         )
 
     def describe(self) -> str:
@@ -88,6 +96,60 @@ class LockInfo:
         data = dict(self.__dict__)
         data.pop("txn_lsid", None)
         return data
+
+
+class Stoppable(Protocol):
+    """Something that may ask a waiting runner to stop (``runner.StopRequest``)."""
+
+    @property
+    def requested(self) -> bool:
+        """Return whether a stop was requested."""
+        ...
+
+
+@dataclass(frozen=True)
+class Acquisition:
+    """How waiting for the lock ended: ``held`` (this runner holds the lease), ``stopped`` (a stop
+    was requested while waiting) or ``timed_out`` (``holder`` still held it after the wait).
+
+    ``holder`` is the last other runner seen holding the lease (None if it was free at once), so
+    ``outcome == "held" and holder is not None`` means this runner waited for another one.
+    ``took_over`` is the expired lease this runner replaced, if any.
+    """
+
+    outcome: Literal["held", "stopped", "timed_out"]
+    holder: LockInfo | None
+    waited_s: float
+    took_over: LockInfo | None = None
+
+    @property
+    def waited_for_another(self) -> bool:
+        """Return whether another runner held the lease while this one waited."""
+        return self.holder is not None
+
+
+def held_error(holder: LockInfo | None, wait_s: float) -> LockError:
+    """Return the error for a lock still held by ``holder`` after waiting ``wait_s`` seconds."""
+    who = holder.describe() if holder else "another runner"
+    expiry = f"; its lease ends at {format_time(holder.expires_at)}" if holder and holder.expires_at else ""
+    return LockError(
+        f"migration lock held by {who} (waited {wait_s:g}s){expiry}",
+        hint="wait for it to finish or raise --lock-wait; if that runner is dead, "
+        "analytiq-db unlock clears the lock once its lease has expired",
+    )
+
+
+def note_waiting(progress: Progress, holder: LockInfo, wait_s: float, noted: set[str]) -> None:
+    """Tell ``progress`` once that this runner waits, and once per phase the holder reports."""
+    if holder.phase is not None:
+        if holder.phase not in noted:
+            noted.add(holder.phase)
+            progress.note(
+                f"the lock holder is in its {holder.phase} phase: waiting for it (not counted in the lock wait)"
+            )
+    elif "" not in noted:
+        noted.add("")
+        progress.note(f"waiting up to {wait_s:g}s for the migration lock held by {holder.describe()}")
 
 
 def format_time(value: datetime) -> str:
@@ -175,23 +237,28 @@ class MigrationLock:
         ]
 
     async def try_acquire(self) -> bool:
-        """Take the lease if it is free or expired; return whether this runner now holds it.
+        """Take the lease if it is free or expired; return whether this runner now holds it."""
+        return await self._attempt() is None
+
+    async def _attempt(self) -> LockInfo | None:
+        """Take the lease if it is free or expired: None once held, else the live holder as read.
 
         Who won is decided by reading back this runner's token (``ReturnDocument.AFTER``), not by
         the pre-image: under a race the pre-image a server returns may be stale.
         """
         previous = await read_lock(self.db)
         if previous is not None and previous.live:
-            return False
+            return previous
         query = {"_id": LOCK_ID, "$expr": _expires_before_now()}
         try:
             after = await self.coll.find_one_and_update(
                 query, self._lease_update(), upsert=True, return_document=ReturnDocument.AFTER
             )
         except DuplicateKeyError:
-            return False
+            after = None
         if after is None or after.get("token") != self.token:
-            return False
+            winner = await read_lock(self.db)  # lost a race: say who won
+            return winner if winner is not None else LockInfo.from_doc({"holder": "another runner"}, live=True)
         self.held, self.lost = True, False
         self._last_renewal = time.monotonic()
         if previous is not None:
@@ -199,45 +266,50 @@ class MigrationLock:
             log.warning("took over the expired migration lock of %s", previous.describe())
             if previous.txn_lsid is not None:
                 await kill_session(self.db, previous.txn_lsid)
-        return True
+        return None
 
     async def acquire(
-        self,
-        wait_s: float,
-        give_up: Callable[[], Awaitable[bool]] | None = None,
-        on_wait: Callable[[LockInfo | None], None] | None = None,
-    ) -> LockInfo | None:
-        """Take the lease, waiting up to ``wait_s`` seconds with backoff while another runner holds it.
+        self, wait_s: float, *, stop: Stoppable | None = None, progress: Progress = NULL_PROGRESS
+    ) -> Acquisition:
+        """Take the lease, waiting with backoff while another runner holds it; return how that ended.
 
-        Returns None once held. Returns the holder's LockInfo when ``give_up()`` says waiting is no
-        longer needed (e.g. the target was reached). ``on_wait(holder)`` is called once, when
-        waiting begins. Raises LockError naming the holder on timeout.
+        Waiting ends when the lease is held (``held``), when ``stop.requested`` becomes true
+        (``stopped``), or after ``wait_s`` seconds of waiting (``timed_out``; ``held_error`` says
+        it). Time during which the holder reports a phase (``set_phase``, e.g. a backup) is not
+        counted: the holder is alive and working. Decides nothing about the database: the caller
+        reads the state once it holds the lease. Notes the wait once on ``progress``.
         """
-        deadline = time.monotonic() + max(wait_s, 0.0)
-        delay = 0.05
+        started = last = time.monotonic()
+        counted, delay, was_in_phase = 0.0, 0.05, False
+        noted: set[str] = set()
+        holder: LockInfo | None = None
         while True:
-            if await self.try_acquire():
-                return None
-            info = await read_lock(self.db)
-            if give_up is not None and await give_up():
-                return info
-            if on_wait is not None:
-                on_wait(info)
-                on_wait = None
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise self._held_error(info, wait_s)
-            await asyncio.sleep(min(delay, remaining))
+            if stop is not None and stop.requested:
+                return Acquisition("stopped", holder, time.monotonic() - started)
+            seen = await self._attempt()
+            if seen is None:
+                waited = time.monotonic() - started
+                return Acquisition("held", holder, waited if holder is not None else 0.0, self.took_over)
+            holder, now, in_phase = seen, time.monotonic(), seen.phase is not None
+            if not (in_phase or was_in_phase):  # a poll interval touching a phase is not counted
+                counted += now - last
+            if was_in_phase and not in_phase:
+                delay = 0.05  # the phase is over: poll closely again, as at the start
+            last, was_in_phase = now, in_phase
+            note_waiting(progress, seen, wait_s, noted)
+            remaining = max(wait_s, 0.0) - counted
+            if not in_phase and remaining <= 0:
+                return Acquisition("timed_out", seen, now - started)
+            await asyncio.sleep(delay if in_phase else min(delay, remaining))
             delay = min(delay * 2, 1.0)
 
-    def _held_error(self, info: LockInfo | None, wait_s: float) -> LockError:
-        holder = info.describe() if info else "another runner"
-        expiry = f"; its lease ends at {format_time(info.expires_at)}" if info and info.expires_at else ""
-        return LockError(
-            f"migration lock held by {holder} (waited {wait_s:g}s){expiry}",
-            hint="wait for it to finish or raise --lock-wait; if that runner is dead, "
-            "analytiq-db unlock clears the lock once its lease has expired",
-        )
+    async def set_phase(self, phase: str | None) -> None:
+        """Record (or clear, with None) the phase this holder is in; only while the lease is ours."""
+        if phase is None:
+            update: list[dict[str, Any]] = [{"$unset": ["phase", "phase_token", "phase_since"]}]
+        else:
+            update = [{"$set": {"phase": phase, "phase_token": self.token, "phase_since": "$$NOW"}}]
+        await self.coll.update_one({"_id": LOCK_ID, "token": self.token}, update)
 
     async def renew(self) -> bool:
         """Extend the lease from now; return False (and mark it lost) if another runner holds it."""

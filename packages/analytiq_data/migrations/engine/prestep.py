@@ -1,4 +1,4 @@
-"""Work a run does under the lock before its first step (such as a backup), and waiting for it patiently.
+"""Work a run does under the lock before its first step (such as a backup), and its phase.
 
 A run may be given a *pre-step hook* (``RunOptions.before_steps``): an async callable the runner
 awaits under the migration lock, only when steps are pending, before the first step. The engine
@@ -6,7 +6,7 @@ knows nothing of what the hook does (``analytiq_data.safety`` builds one that ma
 backup). While the hook works, the lease keeps being renewed in the background, and the hook may
 report a *phase* (``"backup"``) in the lock document: ``{phase, phase_token, phase_since}``.
 
-Waiting runners do not count time during which the holder reports a phase against their
+Waiting runners (``MigrationLock.acquire``) do not count time during which the holder reports a phase against their
 ``lock_wait_s``: a backup can take far longer than a sensible wait for the lock, and the runner
 making it is alive (its lease is renewed). The phase counts only while it carries the token of
 the live lease, so a holder that died mid-backup stops counting once its lease expires, and a
@@ -15,7 +15,6 @@ runner that takes over its expired lease does not inherit its phase.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -23,11 +22,10 @@ from typing import Any
 
 from pymongo import AsyncMongoClient
 
-from analytiq_data.migrations.engine.lock import LOCK_COLLECTION, LOCK_ID, LockInfo, MigrationLock, read_lock
+from analytiq_data.migrations.engine.lock import LockInfo, MigrationLock, held_error
 from analytiq_data.migrations.engine.state import StateStore, utcnow
 from analytiq_data.progress import Progress
 
-GiveUp = Callable[[], Awaitable[bool]]
 OnWait = Callable[[LockInfo | None], None]
 
 
@@ -63,22 +61,7 @@ PreStepHook = Callable[[BeforeSteps], Awaitable[HookRecord | None]]
 
 async def set_phase(lock: MigrationLock, phase: str | None) -> None:
     """Record (or clear, with None) the phase the lock's holder is in; only while the lease is ours."""
-    if phase is None:
-        update: list[dict[str, Any]] = [{"$unset": ["phase", "phase_token", "phase_since"]}]
-    else:
-        update = [{"$set": {"phase": phase, "phase_token": lock.token, "phase_since": "$$NOW"}}]
-    await lock.coll.update_one({"_id": LOCK_ID, "token": lock.token}, update)
-
-
-async def holder_phase(lock: MigrationLock) -> str | None:
-    """Return the phase the live holder of the lock reports, or None (no holder, expired, no phase)."""
-    info = await read_lock(lock.db)
-    if info is None or not info.live or info.token is None:
-        return None
-    doc = await lock.db[LOCK_COLLECTION].find_one({"_id": LOCK_ID, "token": info.token}, {"phase": 1, "phase_token": 1})
-    if doc is None or not doc.get("phase") or doc.get("phase_token") != info.token:
-        return None
-    return str(doc["phase"])
+    await lock.set_phase(phase)
 
 
 async def run_hook(
@@ -118,51 +101,33 @@ async def run_hook(
     return dict(record.fields)
 
 
-async def acquire_patiently(
-    lock: MigrationLock,
-    wait_s: float,
-    *,
-    give_up: GiveUp | None = None,
-    on_wait: OnWait | None = None,
-    on_phase: Callable[[str], None] | None = None,
-) -> LockInfo | None:
-    """Take the lock as ``MigrationLock.acquire`` does, not counting time the holder reports a phase.
+class _FirstNote:
+    """A Progress whose first note calls ``on_wait`` (for ``acquire_patiently``'s callers)."""
 
-    Returns None once held, or the holder's LockInfo when ``give_up()`` says waiting is no longer
-    needed. ``on_phase(phase)`` is called once when the holder is first seen in a phase. Raises
-    LockError after ``wait_s`` seconds of waiting outside the holder's phases.
+    def __init__(self, on_wait: OnWait | None) -> None:
+        self.on_wait = on_wait
+
+    def start(self, task: str, total: int | None = None, unit: str = "docs") -> None:
+        return None
+
+    def advance(self, task: str, amount: int = 1, nbytes: int = 0) -> None:
+        return None
+
+    def finish(self, task: str, message: str | None = None) -> None:
+        return None
+
+    def note(self, message: str) -> None:
+        if self.on_wait is not None:
+            self.on_wait(None)
+            self.on_wait = None
+
+
+async def acquire_patiently(lock: MigrationLock, wait_s: float, *, on_wait: OnWait | None = None) -> None:
+    """Take ``lock`` as ``MigrationLock.acquire`` does, or raise LockError naming the holder after ``wait_s``.
+
+    Kept for callers outside the engine (``safety.restore``); ``on_wait`` is called once when
+    waiting begins. New code calls ``acquire`` and decides on its outcome.
     """
-    budget = max(wait_s, 0.0)
-    seen_phase = False
-    while True:
-        phase: str | None = None
-
-        async def stop_waiting() -> bool:
-            nonlocal phase
-            if give_up is not None and await give_up():
-                return True
-            phase = await holder_phase(lock)
-            return phase is not None
-
-        started = time.monotonic()
-        holder = await lock.acquire(budget, give_up=stop_waiting, on_wait=on_wait)
-        if holder is None or phase is None:
-            return holder
-        budget = max(budget - (time.monotonic() - started), 0.0)
-        on_wait = None
-        if on_phase is not None and not seen_phase:
-            on_phase(phase)
-        seen_phase = True
-        if await _wait_out_phase(lock, give_up):
-            return await read_lock(lock.db)
-
-
-async def _wait_out_phase(lock: MigrationLock, give_up: GiveUp | None) -> bool:
-    """Poll (backing off to 1 s) until the holder leaves its phase; return True if ``give_up()`` said stop."""
-    delay = 0.05
-    while await holder_phase(lock) is not None:
-        if give_up is not None and await give_up():
-            return True
-        await asyncio.sleep(delay)
-        delay = min(delay * 2, 1.0)
-    return False
+    got = await lock.acquire(wait_s, progress=_FirstNote(on_wait))
+    if got.outcome != "held":
+        raise held_error(got.holder, wait_s)

@@ -15,7 +15,7 @@ import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
@@ -25,10 +25,18 @@ from analytiq_data.errors import AnalytiqError, LockError
 from analytiq_data.migrations.base import Migration
 from analytiq_data.migrations.engine import checks
 from analytiq_data.migrations.engine.checksum import migration_checksum
+from analytiq_data.migrations.engine.hooks import RunHooks, run_hook_of
 from analytiq_data.migrations.engine.housekeeping import release_tidily
-from analytiq_data.migrations.engine.lock import DEFAULT_LEASE_S, DEFAULT_LOCK_WAIT_S, LockInfo, MigrationLock
+from analytiq_data.migrations.engine.lock import (
+    DEFAULT_LEASE_S,
+    DEFAULT_LOCK_WAIT_S,
+    Acquisition,
+    MigrationLock,
+    held_error,
+    read_lock,
+)
 from analytiq_data.migrations.engine.plan import Plan, Step, database_ahead_error, plan
-from analytiq_data.migrations.engine.prestep import PreStepHook, acquire_patiently, run_hook
+from analytiq_data.migrations.engine.prestep import PreStepHook, run_hook
 from analytiq_data.migrations.engine.results import RunInterrupted, RunResult, StepFailedError, StepResult
 from analytiq_data.migrations.engine.session import run_in_transaction, transaction_database
 from analytiq_data.migrations.engine.state import StateStore, VersionConflict, utcnow
@@ -43,13 +51,15 @@ TargetChooser = Callable[[int, int], int]
 
 @dataclass(frozen=True)
 class RunOptions:
-    """How a run behaves: how long to wait for the lock, the lease length, whether to only plan, and
-    work to do under the lock before the first step (``before_steps``, e.g. a backup; see ``prestep``)."""
+    """How a run behaves: how long to wait for the lock, the lease length, whether to only plan,
+    work to do under the lock before the first step when steps are pending (``before_steps``, e.g.
+    a backup; see ``prestep``), and the application's run hooks (``hooks``; see ``hooks``)."""
 
     lock_wait_s: float = DEFAULT_LOCK_WAIT_S
     lease_s: float = DEFAULT_LEASE_S
     dry_run: bool = False
     before_steps: PreStepHook | None = field(default=None, compare=False)
+    hooks: RunHooks | None = field(default=None, compare=False)
 
 
 class StopRequest:
@@ -150,9 +160,73 @@ class Runner:
         await checks.refuse_if_reordered(self.state, self.migrations, current)
 
     async def run(self, choose_target: TargetChooser, *, ahead_is_ok: bool = False) -> RunResult:
-        """Plan from the recorded version to ``choose_target(current, head)`` and apply it under the lock."""
-        head = len(self.migrations)
+        """Take the lock, then plan from the version read under it to ``choose_target(current, head)``
+        and apply the plan.
+
+        Every decision (the target, "nothing to do", a refusal) is made from the state read while
+        holding the lock: a runner that finds the lock held waits, so a run in progress is never
+        taken for the end state. Only ``dry_run`` plans without the lock (and says nothing is done).
+        """
+        if self.options.dry_run:
+            return await self._plan_only(choose_target, ahead_is_ok)
+        before = await self.state.read_version()
+        lock = MigrationLock(self.db, lease_s=self.options.lease_s)
+        got = await self._acquire(lock)
+        try:
+            await self.state.mark_abandoned(self.run_id)
+            now = await self.state.read_version()
+            decided = await self._decide(choose_target, now.version, ahead_is_ok, under_lock=True)
+            if decided.database_ahead:
+                return decided
+            steps = plan(self.migrations, now.version, decided.target)
+            lock.start_renewing()
+            await self._before_steps(steps, lock)
+            await self._hooks(lock, steps, "before")
+            await self._apply_all(steps, lock)
+            await self._hooks(lock, steps, "after")
+            return self._result(
+                steps.current,
+                steps.target,
+                to_version=steps.target,
+                steps=tuple(self.applied),
+                direction=steps.direction,
+                reached_by_other=steps.is_empty and got.waited_for_another and now != before,
+                waited_s=round(got.waited_s, 3),
+                recorded=dict(self.step_fields),
+            )
+        finally:
+            await release_tidily(lock)
+
+    async def _acquire(self, lock: MigrationLock) -> Acquisition:
+        """Wait for the lock; raise RunInterrupted (stopped) or LockError (timed out) unless it is held."""
+        got = await lock.acquire(self.options.lock_wait_s, stop=self.stop, progress=self.progress)
+        if got.outcome == "stopped":
+            raise RunInterrupted(
+                "interrupted while waiting for the migration lock; nothing was done",
+                hint="run the command again",
+                applied=(),
+                version=(await self.state.read_version()).version,
+            )
+        if got.outcome == "timed_out":
+            raise held_error(got.holder, self.options.lock_wait_s)
+        if got.took_over is not None:
+            self.progress.note(f"took over the expired migration lock of {got.took_over.describe()}")
+        return got
+
+    async def _plan_only(self, choose_target: TargetChooser, ahead_is_ok: bool) -> RunResult:
+        """Return the plan from the recorded version, without the lock (saying so if a run is in progress)."""
+        holder = await read_lock(self.db)
+        if holder is not None and holder.live:
+            self.progress.note(f"a migration is running (lock held by {holder.describe()}): this plan may change")
         current = (await self.state.read_version()).version
+        return await self._decide(choose_target, current, ahead_is_ok, under_lock=False)
+
+    async def _decide(
+        self, choose_target: TargetChooser, current: int, ahead_is_ok: bool, *, under_lock: bool
+    ) -> RunResult:
+        """Return the run's decision from ``current``: database ahead (nothing done), or a target
+        with its planned steps; raise for a refusal (dirty, reordered, newer database, bad target)."""
+        head = len(self.migrations)
         if ahead_is_ok and current > head:
             log.warning(
                 "database %s is at version %d, newer than the code's %d: nothing done", self.db_name, current, head
@@ -166,72 +240,18 @@ class Runner:
             raise database_ahead_error(current, head)
         target = choose_target(current, head)
         steps = plan(self.migrations, current, target)
-        await self._check(current, under_lock=False)
-        if steps.is_empty:
+        await self._check(current, under_lock=under_lock)
+        if steps.is_empty or not self.options.dry_run:
             return self._result(current, target)
-        if self.options.dry_run:
-            planned = tuple(_planned(s, self.transactions, "planned") for s in steps.steps)
-            return self._result(current, target, steps=planned, dry_run=True, direction=steps.direction)
-        return await self._run_locked(target)
+        planned = tuple(_planned(s, self.transactions, "planned") for s in steps.steps)
+        return self._result(current, target, steps=planned, dry_run=True, direction=steps.direction)
 
-    def _note_waiting(self, holder: LockInfo | None) -> None:
-        who = holder.describe() if holder else "another runner"
-        self.progress.note(f"waiting up to {self.options.lock_wait_s:g}s for the migration lock held by {who}")
-
-    def _note_phase(self, phase: str) -> None:
-        self.progress.note(f"the lock holder is in its {phase} phase: waiting for it (not counted in the lock wait)")
-
-    async def _give_up(self, target: int) -> bool:
-        return self.stop.requested or await self._reached(target)
-
-    async def _reached(self, target: int) -> bool:
-        current = (await self.state.read_version()).version
-        return current == target and await self.state.dirty_record() is None
-
-    async def _run_locked(self, target: int) -> RunResult:
-        lock = MigrationLock(self.db, lease_s=self.options.lease_s)
-        started = time.monotonic()
-        holder = await acquire_patiently(
-            lock,
-            self.options.lock_wait_s,
-            give_up=lambda: self._give_up(target),
-            on_wait=self._note_waiting,
-            on_phase=self._note_phase,
-        )
-        if lock.took_over is not None:
-            self.progress.note(f"took over the expired migration lock of {lock.took_over.describe()}")
-        waited = round(time.monotonic() - started, 3)
-        if self.stop.requested and not lock.held:
-            raise RunInterrupted(
-                "interrupted while waiting for the migration lock; nothing was done",
-                hint="run the command again",
-                applied=(),
-                version=(await self.state.read_version()).version,
-            )
-        if holder is not None:
-            self.progress.note(f"another runner ({holder.describe()}) brought the database to version {target}")
-            return self._result(target, target, reached_by_other=True, waited_s=waited)
-        try:
-            await self.state.mark_abandoned(self.run_id)
-            current = (await self.state.read_version()).version
-            steps = plan(self.migrations, current, target)
-            await self._check(current, under_lock=True)
-            if steps.is_empty:
-                return self._result(current, target, reached_by_other=waited > 0, waited_s=waited)
+    async def _hooks(self, lock: MigrationLock, steps: Plan, when: Literal["before", "after"]) -> None:
+        """Await the application's ``before`` or ``after`` run hook under the lock (renewed meanwhile)."""
+        if self.options.hooks is not None:
             lock.start_renewing()
-            await self._before_steps(steps, lock)
-            await self._apply_all(steps, lock)
-            return self._result(
-                current,
-                target,
-                to_version=target,
-                steps=tuple(self.applied),
-                direction=steps.direction,
-                waited_s=waited,
-                recorded=dict(self.step_fields),
-            )
-        finally:
-            await release_tidily(lock)
+            await run_hook_of(self.options.hooks, when, self.db, steps, tuple(self.applied))
+            lock.check()
 
     async def _before_steps(self, steps: Plan, lock: MigrationLock) -> None:
         """Run the pre-step hook (if any) under the lock; its fields then go on every step record."""

@@ -1,0 +1,77 @@
+"""The original module's start-up questions: at which version is the database, is a migration pending?
+
+``get_current_version(db)`` and ``schema_migrations_pending(db, target_version=None)`` keep the
+signatures of the original ``analytiq_data.migrations``: the application calls the second at
+start-up to decide whether to call ``run_migrations``. ``db`` is the application's database
+object, a PyMongo ``AsyncDatabase`` or a motor ``AsyncIOMotorDatabase``: both are read with
+``find_one`` only, so no engine client is needed.
+
+These are quick reads without the lock: a run in progress may change the answer a moment later.
+``run_migrations`` decides again under the lock, so calling it when unsure is always safe.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from typing import Any
+
+from analytiq_data.errors import ConfigurationError, MigrationError
+from analytiq_data.migrations.base import Migration
+from analytiq_data.migrations.engine.loader import load_migrations
+from analytiq_data.migrations.engine.plan import check_version
+from analytiq_data.migrations.engine.state import VERSION_COLLECTION, VERSION_ID
+
+DEFAULT_MIGRATIONS = "analytiq_data.migrations.migration:MIGRATIONS"
+
+
+async def get_current_version(db: Any) -> int:
+    """Return the version recorded in ``db`` (0 when none is), from ``migrations.schema_version``.
+
+    Raises ConfigurationError for an object that is not a database, MigrationError for a
+    version document that does not hold a whole number.
+    """
+    found = _versions(db).find_one({"_id": VERSION_ID})
+    if not inspect.isawaitable(found):
+        raise ConfigurationError(
+            f"expected an async database, got the synchronous {type(db).__module__}.{type(db).__name__}",
+            hint="pass a PyMongo AsyncMongoClient's or a motor AsyncIOMotorClient's database",
+        )
+    doc = await found
+    if doc is None:
+        return 0
+    value = doc.get("version", 0)
+    if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value:
+        raise MigrationError(
+            f"the version document holds {value!r}, not a whole number",
+            hint="record the true version with analytiq-db stamp N",
+        )
+    return int(value)
+
+
+async def schema_migrations_pending(
+    db: Any, target_version: int | None = None, *, migrations: Sequence[Migration] | None = None
+) -> bool:
+    """Return whether running migrations would change ``db``: its version differs from
+    ``target_version`` (default: the newest of the list, Analytiq's unless ``migrations`` is given).
+
+    With no target, a database newer than the code counts as nothing pending (``run_migrations``
+    leaves it alone). An explicit target outside 0…newest raises ConfigurationError.
+    """
+    steps = load_migrations(DEFAULT_MIGRATIONS) if migrations is None else migrations
+    head = len(steps)
+    current = await get_current_version(db)
+    if target_version is None:
+        return current < head
+    return current != check_version(target_version, head)
+
+
+def _versions(db: Any) -> Any:
+    """Return the version collection of ``db`` (a PyMongo or motor async database)."""
+    get = getattr(db, "get_collection", None)
+    if get is None or not callable(get) or not isinstance(getattr(db, "name", None), str):
+        raise ConfigurationError(
+            f"expected a database (PyMongo AsyncDatabase or motor AsyncIOMotorDatabase), got {type(db).__name__}",
+            hint="pass client[database_name], e.g. analytiq_client.mongodb_async[analytiq_client.env]",
+        )
+    return get(VERSION_COLLECTION)
