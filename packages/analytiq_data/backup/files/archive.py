@@ -116,9 +116,10 @@ class ArchiveReader:
                 f"{name} is not a mongodump archive (it does not start with the archive magic number)",
                 hint="give a file written by mongodump --archive or analytiq-db backup --archive (or use --dir)",
             )
-        self.header = self._document("the archive header")
-        if "version" not in self.header:
+        header = self._document("the archive header")
+        if header is None or "version" not in header:
             raise DumpFileError(f"{name} has no archive header", hint="the file is damaged; use another copy")
+        self.header: dict[str, Any] = header
         self._namespaces: list[Metadata] = []
         while (prelude := self._document("the archive prelude", allow_end=True)) is not None:
             self._namespaces.append(self._prelude(prelude))

@@ -170,7 +170,7 @@ class DirReader:
         return self._namespaces
 
     def events(self, batch_docs: int) -> Iterator[Event]:
-        """Yield each collection's documents in batches, then its ``End``; views and missing files yield only ``End``."""
+        """Yield each collection's documents in batches, then its ``End`` (only the ``End`` for a view)."""
         for meta in self._namespaces:
             path = self._files.get(meta.collection)
             count = nbytes = 0

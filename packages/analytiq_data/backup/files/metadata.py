@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote_plus
+from uuid import UUID
 
 from bson import json_util
 from bson.json_util import CANONICAL_JSON_OPTIONS, JSONOptions
@@ -88,8 +89,12 @@ class Metadata:
 
 def uuid_hex(info: Mapping[str, Any]) -> str:
     """Return the UUID of a ``listCollections`` entry as mongodump writes it (32 hex digits; "" if none)."""
-    uuid = (info.get("info") or {}).get("uuid")
-    return uuid.hex if uuid is not None and hasattr(uuid, "hex") else ""
+    value = (info.get("info") or {}).get("uuid")
+    if isinstance(value, UUID):
+        return value.hex
+    if isinstance(value, bytes):  # a bson Binary (subtype 4) when no UUID representation is set
+        return value.hex()
+    return ""
 
 
 def escape_name(name: str) -> str:

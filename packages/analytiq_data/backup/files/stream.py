@@ -101,10 +101,10 @@ def open_read(path: str, what: str) -> BinaryIO:
         raw: BinaryIO = sys.stdin.buffer
     else:
         try:
-            raw = open(path, "rb")  # noqa: SIM115 - closed by the reader
+            raw = open(path, "rb")
         except OSError as exc:
             raise DumpFileError(f"cannot open {what} {path}: {exc.strerror}", hint="check the path") from exc
-    buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)  # type: ignore[arg-type]
+    buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)  # type: ignore[type-var]
     if buffered.peek(2)[:2] == GZIP_MAGIC:
         return gzip.GzipFile(fileobj=buffered, mode="rb")  # type: ignore[return-value]
     return buffered
@@ -112,7 +112,7 @@ def open_read(path: str, what: str) -> BinaryIO:
 
 def open_write(path: str | Path, *, compress: bool) -> BinaryIO:
     """Open ``path`` (``-`` for stdout) for writing, through gzip when ``compress``."""
-    raw: BinaryIO = sys.stdout.buffer if str(path) == "-" else open(path, "wb")  # noqa: SIM115
+    raw: BinaryIO = sys.stdout.buffer if str(path) == "-" else open(path, "wb")
     if compress:
         return gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=GZIP_LEVEL, mtime=0)  # type: ignore[return-value]
     return raw
