@@ -27,6 +27,7 @@ from analytiq_data.backup.files.stream import (
     End,
     Event,
     close_quietly,
+    close_write,
     read_exact,
 )
 
@@ -88,9 +89,8 @@ class ArchiveWriter:
         self.out.write(_segment_header(meta, eof=True, crc=self._crc.get(key, 0)) + TERMINATOR)
 
     def close(self) -> None:
-        """Flush and close the stream."""
-        self.out.flush()
-        self.out.close()
+        """End the stream (gzip member included) and close its file (stdout is flushed, not closed)."""
+        close_write(self.out)
 
 
 def _segment_header(meta: Metadata, *, eof: bool, crc: int) -> bytes:

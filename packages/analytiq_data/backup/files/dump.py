@@ -20,7 +20,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, BinaryIO, cast
 
 from analytiq_data.backup.batches import raw_batches
 from analytiq_data.backup.copy import gather_all, raw_collection
@@ -53,8 +53,12 @@ class _Target:
     final: Path | None
 
 
-async def dump(options: DumpOptions, progress: Progress = NULL_PROGRESS) -> BackupResult:
+async def dump(
+    options: DumpOptions, progress: Progress = NULL_PROGRESS, *, stdout: BinaryIO | None = None
+) -> BackupResult:
     """Write the source database to files, read them back and check them; return what was written.
+
+    ``stdout`` is the binary stream an archive to ``-`` goes to (default: ``sys.stdout.buffer``).
 
     Raises ConfigurationError (no such database, existing destination without ``drop``,
     time-series collections), DatabaseConnectionError, CopyFailed (a write failed) or
@@ -66,7 +70,7 @@ async def dump(options: DumpOptions, progress: Progress = NULL_PROGRESS) -> Back
         async with open_server(options.src_uri, options.src_db, options.timeout_s) as (side, server_version):
             plan, metas = await dump_catalog(side, options.plan_options())
             progress.note(f"Found {len(plan.intents)} collections to dump to {options.destination}")
-            sink = _open_sink(options, target)
+            sink = _open_sink(options, target, stdout)
             try:
                 await asyncio.to_thread(sink.begin, [metas[i.name] for i in plan.intents], server_version)
                 digests = await _write(side, options, plan, metas, sink, progress)
@@ -139,11 +143,11 @@ def _discard(target: _Target) -> None:
         _remove(target.work)
 
 
-def _open_sink(options: DumpOptions, target: _Target) -> DumpSink:
+def _open_sink(options: DumpOptions, target: _Target, stdout: BinaryIO | None) -> DumpSink:
     if options.archive is not None:
         path = "-" if target.work is None else str(target.work)
         try:
-            stream = open_write(path, compress=options.gzip)
+            stream = open_write(path, compress=options.gzip, stdout=stdout)
         except OSError as exc:
             raise ConfigurationError(f"cannot write {options.archive}: {exc.strerror}", hint="check --archive") from exc
         return ArchiveWriter(stream, concurrent=options.parallel)

@@ -22,6 +22,7 @@ from analytiq_data.backup.files.stream import (
     End,
     Event,
     close_quietly,
+    close_write,
     open_read,
     open_write,
     read_exact,
@@ -60,7 +61,7 @@ class DirWriter:
         try:
             out.write(text.encode())
         finally:
-            _close(out)
+            close_write(out)
 
     def write(self, meta: Metadata, docs: Sequence[bytes]) -> None:
         """Append ``docs`` to the namespace's ``.bson`` file (opened on first use)."""
@@ -77,20 +78,13 @@ class DirWriter:
             if meta.is_view:
                 return
             out = open_write(self.path(meta, BSON), compress=self.compress)
-        _close(out)
+        close_write(out)
 
     def close(self) -> None:
         """Close any file still open (after an error)."""
         for out in self._open.values():
             close_quietly(out)
         self._open.clear()
-
-
-def _close(out: BinaryIO) -> None:
-    out.close()
-    inner = getattr(out, "fileobj", None)
-    if inner is not None:
-        inner.close()
 
 
 def _stem(path: Path, ext: str) -> str | None:

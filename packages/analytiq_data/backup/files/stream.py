@@ -110,12 +110,24 @@ def open_read(path: str, what: str) -> BinaryIO:
     return buffered
 
 
-def open_write(path: str | Path, *, compress: bool) -> BinaryIO:
-    """Open ``path`` (``-`` for stdout) for writing, through gzip when ``compress``."""
-    raw: BinaryIO = sys.stdout.buffer if str(path) == "-" else open(path, "wb")
+def open_write(path: str | Path, *, compress: bool, stdout: BinaryIO | None = None) -> BinaryIO:
+    """Open ``path`` for writing, through gzip when ``compress``; ``-`` is ``stdout`` (default: sys.stdout)."""
+    raw: BinaryIO = (stdout or sys.stdout.buffer) if str(path) == "-" else open(path, "wb")
     if compress:
         return gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=GZIP_LEVEL, mtime=0)  # type: ignore[return-value]
     return raw
+
+
+def close_write(stream: BinaryIO) -> None:
+    """Finish a stream from ``open_write``: end the gzip member, then close the file (stdout is only flushed)."""
+    inner: BinaryIO = stream
+    if isinstance(stream, gzip.GzipFile):
+        inner = stream.fileobj
+        stream.close()
+    if isinstance(inner, io.BufferedWriter) and inner.name != "<stdout>":
+        inner.close()
+    else:
+        inner.flush()
 
 
 def close_quietly(stream: BinaryIO | None) -> None:
