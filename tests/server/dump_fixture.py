@@ -26,9 +26,7 @@ async def build_dump_fixture(db: AsyncDatabase[Any], users: int = 2000) -> None:
     await db.users.create_index("email", unique=True)
     await db.users.create_index([("age", ASCENDING), ("email", DESCENDING)], name="age_email")
     await db.users.create_index("tags", partialFilterExpression={"age": {"$gt": 30}}, name="tags_partial")
-    await db.create_collection(
-        "orders", validator={"$jsonSchema": {"required": ["ref"]}}, validationLevel="moderate"
-    )
+    await db.create_collection("orders", validator={"$jsonSchema": {"required": ["ref"]}}, validationLevel="moderate")
     await db.orders.insert_many([{"ref": f"r{i}", "total": i * 1.25, "lines": [{"sku": i}]} for i in range(500)])
     await db.events.insert_many([{"at": soon, "kind": "login", "n": i} for i in range(300)])
     await db.events.create_index("at", expireAfterSeconds=10 * 365 * 86400)  # nothing expires during a test

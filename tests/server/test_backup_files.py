@@ -14,7 +14,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from analytiq_data.backup.files import DumpFileError, DumpOptions, dump
 from analytiq_data.backup.files.dump import _read_back
-from analytiq_data.errors import ConfigurationError, VerificationError
+from analytiq_data.backup.files.source import open_source
+from analytiq_data.errors import ConfigurationError
 from analytiq_data.safety.restore_files import FileRestoreOptions, restore_files
 from tests.migrations_fixtures.helpers import CLI, ROOT
 from tests.server.dump_fixture import NAMES, build_dump_fixture, state
@@ -44,6 +45,14 @@ class Recorder:
         self.notes.append(message)
 
 
+def partial_files(path: Path) -> list[Path]:
+    return [*path.glob("*.partial"), *path.glob("dump/.*")]
+
+
+def files_in(path: Path) -> list[Path]:
+    return list(path.iterdir())
+
+
 def dump_options(mongo_uri: str, db_name: str, tmp_path: Path, kind: str, gz: bool, **kw: Any) -> DumpOptions:
     if kind == "archive":
         return DumpOptions(src_uri=mongo_uri, src_db=db_name, archive=str(tmp_path / "a.archive"), gzip=gz, **kw)
@@ -67,7 +76,7 @@ async def test_dump_then_restore_gives_back_the_same_database(
     assert {r.name for r in result.reports} == NAMES
     assert result.documents == progress.documents == 1500 + 500 + 300 + 200 + 4 + 1 + 1 + 2  # a file in 2 GridFS chunks
     assert set(progress.started) == NAMES
-    assert not list(tmp_path.glob("*.partial")) and not list(tmp_path.glob("dump/.*"))
+    assert not partial_files(tmp_path)
 
     target = f"{db_name}_restored"
     restored = await restore_files(restore_options(mongo_uri, target, tmp_path, kind))
@@ -122,9 +131,6 @@ async def test_the_read_back_catches_a_file_changed_after_writing(
     data = bytearray(bson_file.read_bytes())
     data[data.index(b"u7@example.com")] ^= 0x01
     bson_file.write_bytes(bytes(data))
-    metas = {}
-    from analytiq_data.backup.files.source import open_source
-
     source = open_source(directory=str(tmp_path / "dump"), db=db_name)
     metas = {m.collection: m for m in source.namespaces}
     checked = _read_back(options, tmp_path / "dump" / db_name, metas, result.reports)
@@ -147,16 +153,14 @@ async def test_a_dump_never_overwrites_without_drop(
 async def test_a_missing_source_database_is_refused(mongo_uri: str, db_name: str, tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError, match="does not exist"):
         await dump(dump_options(mongo_uri, db_name, tmp_path, "archive", False))
-    assert not list(tmp_path.iterdir())
+    assert not files_in(tmp_path)
 
 
 def run(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run([CLI, *args], cwd=ROOT, capture_output=True, input=stdin, timeout=120)
 
 
-async def test_cli_archive_to_stdout_and_back_from_stdin(
-    mongo_uri: str, db_name: str, db: AsyncDatabase[Any]
-) -> None:
+async def test_cli_archive_to_stdout_and_back_from_stdin(mongo_uri: str, db_name: str, db: AsyncDatabase[Any]) -> None:
     await build_dump_fixture(db, users=200)
     dumped = run("backup", "--src-uri", mongo_uri, "--src", db_name, "--archive", "-", "--gzip")
     assert dumped.returncode == 0, dumped.stderr

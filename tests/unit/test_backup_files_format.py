@@ -52,7 +52,8 @@ def test_crc64_is_go_ecma_as_mongodump_computes_it() -> None:
 
 def test_metadata_json_is_mongodumps_canonical_compact_text_and_reads_back() -> None:
     text = USERS.to_json()
-    assert text.startswith('{"options":{"validator":{"$jsonSchema":{"required":["email"]}},"validationLevel":"moderate"}')
+    options = '{"options":{"validator":{"$jsonSchema":{"required":["email"]}},"validationLevel":"moderate"}'
+    assert text.startswith(options)
     assert '"key":{"email":{"$numberInt":"1"},"at":{"$numberInt":"-1"}}' in text  # key order kept
     assert text.endswith('"uuid":"0b130fda0e3c411bb2b0838ef66bec18","collectionName":"users","type":"collection"}')
     assert Metadata.from_json("shop", text) == USERS
@@ -93,9 +94,7 @@ def read_all(data: bytes, batch_docs: int = 1000) -> tuple[list[Metadata], dict[
 
 def test_archive_round_trip_with_interleaved_segments_and_its_layout() -> None:
     first, second = docs(30), docs(20, 100)
-    data = write_archive(
-        [(USERS, first[:10]), (EMPTY, []), (USERS, first[10:]), (USERS, second)], [USERS, VIEW, EMPTY]
-    )
+    data = write_archive([(USERS, first[:10]), (EMPTY, []), (USERS, first[10:]), (USERS, second)], [USERS, VIEW, EMPTY])
     assert data[:4] == MAGIC == bytes.fromhex("6de29981")
     header = bson.decode(data[4 : 4 + int.from_bytes(data[4:8], "little")])
     assert header["version"] == "0.1" and header["concurrent_collections"] == 2
@@ -144,7 +143,7 @@ def test_a_flipped_byte_fails_the_crc_check_naming_the_collection() -> None:
 @pytest.mark.parametrize("cut", [10, 200, -40, -3])
 def test_a_truncated_archive_is_refused(cut: int) -> None:
     data = write_archive([(USERS, docs(40))], [USERS, EMPTY])
-    with pytest.raises(DumpFileError, match="truncated|no archive header"):
+    with pytest.raises(DumpFileError, match=r"truncated|no archive header"):
         read_all(data[:cut])
 
 
@@ -207,7 +206,7 @@ def test_a_truncated_bson_file_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "shop" / "users.bson"
     path.write_bytes(path.read_bytes()[:-7])
     reader = DirReader(tmp_path / "shop", "shop")
-    with pytest.raises(DumpFileError, match="users.bson is truncated"):
+    with pytest.raises(DumpFileError, match=r"users\.bson is truncated"):
         list(reader.events(100))
 
 
