@@ -23,6 +23,11 @@ from tests.server.dump_fixture import NAMES, build_dump_fixture, state
 KINDS = [("archive", False), ("archive", True), ("dir", False), ("dir", True)]
 
 
+def run(*cmd: str) -> subprocess.CompletedProcess[str]:
+    """Run a command that may fail (the test looks at its exit code and stderr)."""
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=240, stdin=subprocess.DEVNULL)
+
+
 def tool_args(kind: str, gz: bool, tmp_path: Path) -> list[str]:
     where = [f"--archive={tmp_path / 'a.archive'}"] if kind == "archive" else ["--dir", str(tmp_path / "dump")]
     return [*where, *(["--gzip"] if gz else [])]
@@ -74,12 +79,9 @@ async def test_mongorestore_checks_the_crc_we_write(
     data = bytearray(path.read_bytes())
     data[data.index(b"u42@example.com")] ^= 0x01
     path.write_bytes(bytes(data))
-    result = subprocess.run(
-        [str(tools_dir / "mongorestore"), "--uri", mongo_uri, f"--archive={path}"]
-        + ["--nsFrom", f"{db_name}.*", "--nsTo", f"{db_name}_bad.*"],
-        capture_output=True,
-        text=True,
-        timeout=240,
+    result = run(
+        str(tools_dir / "mongorestore"),
+        *("--uri", mongo_uri, f"--archive={path}", "--nsFrom", f"{db_name}.*", "--nsTo", f"{db_name}_bad.*"),
     )
     assert result.returncode != 0
     assert f"CRC mismatch for namespace `{db_name}.users`" in result.stderr
@@ -99,13 +101,7 @@ async def test_a_damaged_mongodump_archive_is_refused_and_the_target_untouched(
         del data[len(data) // 2 :]
     path.write_bytes(bytes(data))
     before = await state(db)
-    result = subprocess.run(
-        [CLI, "restore", "--uri", mongo_uri, "--db", db_name, "--archive", str(path), "--yes"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
+    result = run(CLI, "restore", "--uri", mongo_uri, "--db", db_name, "--archive", str(path), "--yes")
     assert result.returncode == 3
     line = result.stderr.strip().splitlines()[-1]
     if damage == "flip":
