@@ -38,10 +38,9 @@ async def test_our_dump_restores_with_mongorestore(
     tool: Tool, mongo_uri: str, db_name: str, db: AsyncDatabase[Any], tmp_path: Path, kind: str, gz: bool
 ) -> None:
     await build_dump_fixture(db)
-    where: dict[str, str] = (
-        {"archive": str(tmp_path / "a.archive")} if kind == "archive" else {"out": str(tmp_path / "dump")}
-    )
-    result = await dump(DumpOptions(src_uri=mongo_uri, src_db=db_name, gzip=gz, **where))
+    archive = str(tmp_path / "a.archive") if kind == "archive" else None
+    out = str(tmp_path / "dump") if kind == "dir" else None
+    result = await dump(DumpOptions(src_uri=mongo_uri, src_db=db_name, archive=archive, out=out, gzip=gz))
     assert result.verified is True
     target = f"{db_name}_mr"
     args = tool_args(kind, gz, tmp_path)
