@@ -6,6 +6,7 @@ The interop with the real mongodump/mongorestore is in ``tests/interop``; here t
 from __future__ import annotations
 
 import subprocess
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -94,9 +95,12 @@ async def test_restore_replaces_a_database_and_drops_what_the_dump_lacks(
     target = db.client[f"{db_name}_live"]
     await target.extra.insert_one({"_id": 1})
     await target.users.insert_one({"_id": "not in the dump"})
-    result = await restore_files(restore_options(mongo_uri, target.name, tmp_path, "archive"))
+    options = restore_options(mongo_uri, target.name, tmp_path, "archive")
+    result = await restore_files(replace(options, batch_size=7))  # many batches, two writers
     assert result.dropped == ("extra",)
     assert await state(target) == await state(db)
+    natural = [doc["line"] async for doc in target.log.find().hint([("$natural", 1)])]
+    assert natural == list(range(200))  # the capped collection keeps its insertion order
 
 
 @pytest.mark.parametrize("damage", ["flip", "truncate"])

@@ -212,7 +212,9 @@ async def _rebuild(
         progress.note(f"loading {options.where} into {tmp.db.name} on {tmp.where}")
         await create_namespaces(tmp, metas)
         digests = await load_documents(tmp, source, metas, batch_size=options.batch_size, progress=progress)
+        progress.note(f"reading {tmp.db.name} back to check it against the files")
         await _check(tmp, metas, digests, options, "after loading", definitions=False)
+        progress.note("building indexes, validators and views")
         await finish_definitions(tmp, metas)
         await _check(tmp, metas, digests, options, "after building indexes", documents=False)
         return digests

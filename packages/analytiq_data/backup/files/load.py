@@ -49,6 +49,8 @@ from analytiq_data.progress import Progress
 
 #: Batches read from the files and not yet inserted.
 READ_AHEAD = 4
+#: Concurrent inserts: while one waits for the server, the next batch is on its way.
+WRITERS = 2
 
 
 def is_capped(meta: Metadata) -> bool:
@@ -74,35 +76,49 @@ async def load_documents(
     Documents of namespaces not in ``metas`` (another database of an archive) are read and skipped.
     """
     wanted = {(m.db, m.collection): m for m in metas if not m.is_view}
-    queue: asyncio.Queue[Event | None] = asyncio.Queue(maxsize=READ_AHEAD)
+    queue: asyncio.Queue[tuple[Event, int] | None] = asyncio.Queue(maxsize=READ_AHEAD)
     digests: dict[str, Digest] = {m.collection: Digest() for m in wanted.values()}
+    turn: dict[str, int] = dict.fromkeys(digests, 0)  # a capped collection's next batch to insert
+    ordered = asyncio.Condition()
     for meta in wanted.values():
         progress.start(meta.collection, total=None)
 
     async def read() -> None:
         events: Iterator[Event] = source.events(batch_size)
+        sequence: dict[str, int] = dict.fromkeys(digests, 0)
         while (event := await asyncio.to_thread(next, events, None)) is not None:
             if (event.db, event.collection) in wanted:
-                await queue.put(event)
+                await queue.put((event, sequence[event.collection]))
+                sequence[event.collection] += 1
         await queue.put(None)
 
+    async def insert(event: Batch, capped: bool, seq: int) -> None:
+        name = event.collection
+        if capped:  # keep the file's order: wait for this batch's turn
+            async with ordered:
+                await ordered.wait_for(lambda: turn[name] == seq)
+        async with side.errors(f"loading {name!r}"):
+            await raw_collection(side, name).insert_many([RawBSONDocument(doc) for doc in event.docs], ordered=capped)
+        if capped:
+            async with ordered:
+                turn[name] = seq + 1
+                ordered.notify_all()
+
     async def write() -> None:
-        while (event := await queue.get()) is not None:
+        while (item := await queue.get()) is not None:
+            event, seq = item
             name = event.collection
             if isinstance(event, End):
-                progress.finish(name, f"{digests[name].count} documents")
+                progress.finish(name, f"{event.count} documents")
                 continue
             assert isinstance(event, Batch)
             part = digest_batch(b"".join(event.docs))
             digests[name] += part
-            coll = raw_collection(side, name)
-            async with side.errors(f"loading {name!r}"):
-                await coll.insert_many(
-                    [RawBSONDocument(doc) for doc in event.docs], ordered=is_capped(wanted[(event.db, name)])
-                )
+            await insert(event, is_capped(wanted[(event.db, name)]), seq)
             progress.advance(name, part.count, part.nbytes)
+        await queue.put(None)  # let the other writers stop too
 
-    await gather_all([read(), write()])
+    await gather_all([read(), *(write() for _ in range(WRITERS))])
     return digests
 
 
