@@ -5,7 +5,9 @@ The interop with the real mongodump/mongorestore is in ``tests/interop``; here t
 
 from __future__ import annotations
 
+import json
 import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -160,6 +162,10 @@ async def test_a_missing_source_database_is_refused(mongo_uri: str, db_name: str
     assert not files_in(tmp_path)
 
 
+def run_python(*args: str) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, timeout=120)
+
+
 def run(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run([CLI, *args], cwd=ROOT, capture_output=True, input=stdin, timeout=120)
 
@@ -194,3 +200,20 @@ async def test_cli_refuses_a_file_that_is_not_a_dump(mongo_uri: str, db_name: st
     )
     both = run("backup", "--src-uri", mongo_uri, "--src", db_name, "--archive", "x", "--dest", "y")
     assert both.returncode == 3 and b"--dest cannot be used with --archive/--out" in both.stderr
+
+
+async def test_backup_db_py_writes_a_gzipped_directory_with_a_json_report(
+    mongo_uri: str, db_name: str, db: AsyncDatabase[Any], tmp_path: Path
+) -> None:
+    await build_dump_fixture(db, users=20)
+    out = str(tmp_path / "dump")
+    result = run_python("backup_db.py", "--src-uri", mongo_uri, "--src", db_name, "--out", out, "--gzip", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["mode"] == "directory" and report["verified"] is True
+    assert {c["name"] for c in report["collections"] + report["views"]} == NAMES
+    assert gz_names(tmp_path / "dump" / db_name) >= {"users.bson.gz", "adults.metadata.json.gz", "prelude.json.gz"}
+
+
+def gz_names(path: Path) -> set[str]:
+    return {p.name for p in path.iterdir()}
