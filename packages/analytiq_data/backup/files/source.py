@@ -32,8 +32,8 @@ def open_source(*, archive: str | None = None, directory: str | None = None, db:
 
 
 def databases(namespaces: Sequence[Metadata]) -> list[str]:
-    """Return the databases a dump holds, sorted."""
-    return sorted({m.db for m in namespaces})
+    """Return the databases a dump holds, sorted (the oplog of ``mongodump --oplog``, in no database, left out)."""
+    return sorted({m.db for m in namespaces if m.db})
 
 
 def choose_db(namespaces: Sequence[Metadata], wanted: str | None, where: str) -> str:
