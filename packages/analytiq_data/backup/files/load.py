@@ -97,8 +97,10 @@ async def load_documents(
         if capped:  # keep the file's order: wait for this batch's turn
             async with ordered:
                 await ordered.wait_for(lambda: turn[name] == seq)
-        async with side.errors(f"loading {name!r}"):
-            await raw_collection(side, name).insert_many([RawBSONDocument(doc) for doc in event.docs], ordered=capped)
+        task = asyncio.ensure_future(_insert(side, name, event.docs, capped))
+        inflight.add(task)
+        task.add_done_callback(inflight.discard)
+        await asyncio.shield(task)  # a failure elsewhere must not cut an insert the server may still apply
         if capped:
             async with ordered:
                 turn[name] = seq + 1
@@ -118,8 +120,19 @@ async def load_documents(
             progress.advance(name, part.count, part.nbytes)
         await queue.put(None)  # let the other writers stop too
 
-    await gather_all([read(), *(write() for _ in range(WRITERS))])
+    inflight: set[asyncio.Future[None]] = set()
+    try:
+        await gather_all([read(), *(write() for _ in range(WRITERS))])
+    finally:
+        # On failure or Ctrl-C, wait for inserts already sent: none may land after the caller
+        # drops the rebuild database (it would create it again).
+        await asyncio.gather(*inflight, return_exceptions=True)
     return digests
+
+
+async def _insert(side: Side, name: str, docs: list[bytes], ordered: bool) -> None:
+    async with side.errors(f"loading {name!r}"):
+        await raw_collection(side, name).insert_many([RawBSONDocument(doc) for doc in docs], ordered=ordered)
 
 
 async def check_documents(
