@@ -20,20 +20,19 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO, cast
+from typing import BinaryIO, cast
 
 from analytiq_data.backup.batches import raw_batches
 from analytiq_data.backup.copy import gather_all, raw_collection
 from analytiq_data.backup.digest import Digest, digest_batch, digest_documents
 from analytiq_data.backup.endpoints import Side
-from analytiq_data.backup.files.archive import ArchiveWriter
-from analytiq_data.backup.files.dumpdir import DirWriter
+from analytiq_data.backup.files.archive import ArchiveReader, ArchiveWriter
+from analytiq_data.backup.files.dumpdir import DirReader, DirWriter
 from analytiq_data.backup.files.metadata import Metadata
 from analytiq_data.backup.files.options import DumpOptions
 from analytiq_data.backup.files.server import dump_catalog, open_server
-from analytiq_data.backup.files.source import open_source
-from analytiq_data.backup.files.stream import Batch, DumpFileError, DumpSink, DumpSource, open_write
-from analytiq_data.backup.plan import Intent, Kind
+from analytiq_data.backup.files.stream import Batch, DumpFileError, DumpSink, DumpSource, open_read, open_write
+from analytiq_data.backup.plan import Intent, Kind, Plan
 from analytiq_data.backup.results import BackupResult, CollectionReport, CopyFailed, CopyMismatch
 from analytiq_data.errors import ConfigurationError, VerificationError
 from analytiq_data.progress import NULL_PROGRESS, Progress
@@ -66,6 +65,7 @@ async def dump(
     """
     started = time.monotonic()
     target = _prepare(options)
+    notes: list[str] = []
     try:
         async with open_server(options.src_uri, options.src_db, options.timeout_s) as (side, server_version):
             plan, metas = await dump_catalog(side, options.plan_options())
@@ -76,17 +76,19 @@ async def dump(
                 digests = await _write(side, options, plan, metas, sink, progress)
             finally:
                 await asyncio.to_thread(sink.close)
-        _publish(target)
+        reports = [_report(i, metas[i.name], digests.get(i.name)) for i in plan.intents]
+        if options.verify and target.work is not None:
+            progress.note(f"Reading {options.destination} back to verify it")
+            reports = await asyncio.to_thread(_read_back, options, target.work, metas, reports)
+        elif options.verify:
+            notes.append("written to standard output: not read back (read the file with restore to check it)")
+        if all(r.verified is not False for r in reports):
+            _publish(target)  # a dump that does not read back never appears under its name
+        else:
+            _discard(target)
     except BaseException:
         _discard(target)
         raise
-    reports = [_report(i, metas[i.name], digests.get(i.name)) for i in plan.intents]
-    notes: list[str] = []
-    if options.verify and target.final is not None:
-        progress.note(f"Reading {options.destination} back to verify it")
-        reports = await asyncio.to_thread(_read_back, options, target.final, metas, reports)
-    elif options.verify:
-        notes.append("written to standard output: not read back (read the file with restore to check it)")
     result = BackupResult(
         mode="archive" if options.archive is not None else "directory",
         src_db=options.src_db,
@@ -156,7 +158,7 @@ def _open_sink(options: DumpOptions, target: _Target, stdout: BinaryIO | None) -
 
 
 async def _write(
-    side: Side, options: DumpOptions, plan: Any, metas: dict[str, Metadata], sink: DumpSink, progress: Progress
+    side: Side, options: DumpOptions, plan: Plan, metas: dict[str, Metadata], sink: DumpSink, progress: Progress
 ) -> dict[str, Digest]:
     """Read every collection (``parallel`` at once) into the sink; return the digest of what was read."""
     queue: asyncio.Queue[Item] = asyncio.Queue(maxsize=options.parallel * QUEUE_PER_SLOT)
@@ -215,11 +217,11 @@ def _read_back(
     options: DumpOptions, path: Path, metas: dict[str, Metadata], reports: Sequence[CollectionReport]
 ) -> list[CollectionReport]:
     """Read the written files and compare each namespace with what was read from the server."""
-    source: DumpSource = open_source(
-        archive=str(path) if options.archive is not None else None,
-        directory=str(path) if options.out is not None else None,
-        db=options.src_db,
-    )
+    source: DumpSource
+    if options.archive is not None:
+        source = ArchiveReader(open_read(str(path), "archive"), str(path))
+    else:
+        source = DirReader(path, options.src_db)
     try:
         found = {m.collection: m for m in source.namespaces if m.db == options.src_db}
         digests: dict[str, Digest] = {}
