@@ -8,12 +8,13 @@
 Rooms: ``options`` (what to do, validated before connecting), ``identity`` (same-server
 detection), ``plan`` (one intent per collection), ``copy`` (readers feeding writers),
 ``pipeline`` (one collection start to finish), ``verify``/``compare`` (checking), ``state``
-(resume), ``engine`` (the run).
+(resume), ``engine`` (the run), ``files`` (mongodump's archive and directory formats: ``dump``).
 """
 
 from analytiq_data.backup.compare import verify
 from analytiq_data.backup.digest import Digest
 from analytiq_data.backup.engine import backup
+from analytiq_data.backup.files import DumpFileError, DumpOptions, dump
 from analytiq_data.backup.options import BackupOptions
 from analytiq_data.backup.results import BackupResult, CollectionReport, CopyFailed, CopyMismatch
 
@@ -24,6 +25,9 @@ __all__ = [
     "CopyFailed",
     "CopyMismatch",
     "Digest",
+    "DumpFileError",
+    "DumpOptions",
     "backup",
+    "dump",
     "verify",
 ]

@@ -10,6 +10,7 @@ from typing import Any
 from analytiq_data.backup import BackupOptions, BackupResult, CopyMismatch, backup, verify
 from analytiq_data.backup.options import DEFAULT_BATCH_SIZE, DEFAULT_PARALLEL, DEFAULT_RANGE_DOCS, split_patterns
 from analytiq_data.cli.backup_render import make_backup_progress, print_summary
+from analytiq_data.cli.dump_cmds import add_file_arguments, cmd_dump, wants_files
 from analytiq_data.cli.options import output_options, positive, settings_from, timeout_option
 from analytiq_data.cli.render import print_json
 from analytiq_data.errors import ConfigurationError, Interrupted
@@ -24,6 +25,8 @@ examples:
   {prog} --src-uri env:PROD_URI --dest-uri file:~/.backup-uri --src prod --dest prod_2024_06_01
   {prog} ... --resume            finish an interrupted copy
   {prog} ... --verify-only       compare two existing databases
+  {prog} --src-uri URI --src prod --archive prod.archive.gz --gzip   mongodump's archive format
+  {prog} --src-uri URI --src prod --out dump/                        mongodump's directory layout
 """
 
 
@@ -46,7 +49,7 @@ def add_backup_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"destination MongoDB URI, or env:NAME / file:PATH (default: ${DEST_URI_ENV}, else the source URI)",
     )
     where.add_argument("--src", required=True, metavar="DB", help="source database name")
-    where.add_argument("--dest", required=True, metavar="DB", help="destination database name")
+    where.add_argument("--dest", metavar="DB", help="destination database name (or --archive/--out: files)")
     where.add_argument(
         "--include",
         action="append",
@@ -56,6 +59,7 @@ def add_backup_arguments(parser: argparse.ArgumentParser) -> None:
     where.add_argument(
         "--exclude", action="append", metavar="NAMES", help="skip these collections (repeatable, comma list, globs)"
     )
+    add_file_arguments(parser)
     _how_arguments(parser)
     output_options(parser)
 
@@ -112,13 +116,21 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
     p.set_defaults(handler=cmd_backup)
 
 
-def options_from_args(args: argparse.Namespace) -> BackupOptions:
-    """Return validated BackupOptions from the parsed flags and the environment (no connection made)."""
+def source_uri(args: argparse.Namespace) -> str:
+    """Return the source URI from ``--src-uri`` or the environment; ConfigurationError if none."""
     src_uri = resolve_uri(args.src_uri, what="--src-uri") or resolve_uri(
         os.environ.get(SRC_URI_ENV) or None, what=SRC_URI_ENV
     )
     if not src_uri:
         raise ConfigurationError("no source URI", hint=f"give --src-uri mongodb://host:27017 or set {SRC_URI_ENV}")
+    return src_uri
+
+
+def options_from_args(args: argparse.Namespace) -> BackupOptions:
+    """Return validated BackupOptions from the parsed flags and the environment (no connection made)."""
+    src_uri = source_uri(args)
+    if not args.dest:
+        raise ConfigurationError("no destination", hint="give --dest DB (a database), or --archive FILE / --out DIR")
     dest_uri = resolve_uri(args.dest_uri, what="--dest-uri") or resolve_uri(
         os.environ.get(DEST_URI_ENV) or None, what=DEST_URI_ENV
     )
@@ -145,6 +157,8 @@ def options_from_args(args: argparse.Namespace) -> BackupOptions:
 
 async def cmd_backup(args: argparse.Namespace) -> int:
     """Copy (or compare, or plan) and print the guide's lines, a summary, or JSON."""
+    if wants_files(args):
+        return await cmd_dump(args, source_uri(args))
     options = options_from_args(args)
     if not args.json:
         _print_header(options, args)

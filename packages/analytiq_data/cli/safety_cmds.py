@@ -12,6 +12,8 @@ from typing import Any
 from analytiq_data.cli.migrate_options import connected, load_list, lock_options, migration_list_option, run_options
 from analytiq_data.cli.options import count, positive, settings_from
 from analytiq_data.cli.render import make_progress, print_json, print_table
+from analytiq_data.cli.restore_files_cmds import add_file_arguments as add_restore_file_arguments
+from analytiq_data.cli.restore_files_cmds import cmd_restore_files, wants_files
 from analytiq_data.errors import ConfigurationError
 from analytiq_data.safety import BackupInfo, RehearsalResult, RestoreOptions, RestoreResult, inspect_backup, rehearse
 from analytiq_data.safety import restore as restore_backup
@@ -31,6 +33,10 @@ Replace the database (--db) with a backup (--from): under the migration lock, th
 beside the database (<db>__restore_tmp), verified, swapped in collection by collection, and the
 result verified against the backup. Collections the backup does not have are dropped. Asks you to
 type the database name on a terminal; pass --yes otherwise. Not available through mongos.
+With --archive FILE or --dir DIR, the backup is a dump in mongodump's formats (written by
+mongodump or by analytiq-db backup --archive/--out): loaded beside, checked (each archive
+collection's CRC-64, counts, content hashes, indexes, options), then swapped in the same way;
+--yes is needed only when the database holds data.
 """
 
 
@@ -59,11 +65,12 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
         help="replace the database with a backup (verified; asks for confirmation)",
         description=RESTORE_DESCRIPTION,
     )
-    p.add_argument("--from", dest="from_db", required=True, metavar="NAME", help="the backup database")
+    p.add_argument("--from", dest="from_db", metavar="NAME", help="the backup database (or --archive/--dir: files)")
     p.add_argument(
         "--from-uri", metavar="URI", help="the backup's server, or env:NAME / file:PATH (default: the --uri server)"
     )
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation (required when not on a terminal)")
+    add_restore_file_arguments(p)
     lock_options(p)
     p.set_defaults(handler=cmd_restore)
 
@@ -155,6 +162,12 @@ def _confirm(options: RestoreOptions, info: BackupInfo) -> None:
 
 async def cmd_restore(args: argparse.Namespace) -> int:
     """Replace the database with a backup, after confirmation (a typed name, or --yes)."""
+    if wants_files(args):
+        return await cmd_restore_files(args)
+    if not args.from_db:
+        raise ConfigurationError("no backup to restore", hint="give --from NAME, --archive FILE or --dir DIR")
+    if args.dump_db:
+        raise ConfigurationError("--from-db names a database inside a dump", hint="use it with --archive or --dir")
     options = _restore_options(args)
     if not args.yes:
         if not sys.stdin.isatty():

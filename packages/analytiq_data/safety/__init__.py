@@ -15,6 +15,7 @@ migration runner. Rooms: ``rehearse`` (the checks), ``snapshot`` (state copies a
 from analytiq_data.safety.backup_first import BackupFirst, backup_name
 from analytiq_data.safety.rehearse import rehearse
 from analytiq_data.safety.restore import BackupInfo, RestoreOptions, inspect_backup, restore
+from analytiq_data.safety.restore_files import FileRestoreOptions, restore_files
 from analytiq_data.safety.results import Check, MigrationRehearsal, RehearsalResult, RestoreResult
 from analytiq_data.safety.snapshot import Comparison, Difference, compare
 
@@ -24,6 +25,7 @@ __all__ = [
     "Check",
     "Comparison",
     "Difference",
+    "FileRestoreOptions",
     "MigrationRehearsal",
     "RehearsalResult",
     "RestoreOptions",
@@ -33,4 +35,5 @@ __all__ = [
     "inspect_backup",
     "rehearse",
     "restore",
+    "restore_files",
 ]

@@ -1,0 +1,265 @@
+"""``dump``: write a database to mongodump's archive or directory format, then read it back and check it.
+
+One source reader per collection (at most ``parallel`` at once, largest first; a capped collection
+in ``$natural`` order) puts raw batches on one bounded queue; one writer hands them to the sink
+(``ArchiveWriter`` or ``DirWriter``) in a worker thread, so compression and disk writes overlap the
+reads. Memory stays bounded by ``batch_size`` times the queue length. The source side of the check
+is hashed as it is read (``Digest``); after writing, the files are read back (the archive's CRCs
+checked on the way) and compared namespace by namespace: counts, content hashes and metadata.
+
+Files appear under their final name only when complete: an archive is written to ``FILE.partial``
+and a directory to ``DIR/.<db>.partial``, renamed at the end and removed on failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, cast
+
+from analytiq_data.backup.batches import raw_batches
+from analytiq_data.backup.copy import gather_all, raw_collection
+from analytiq_data.backup.digest import Digest, digest_batch, digest_documents
+from analytiq_data.backup.endpoints import Side
+from analytiq_data.backup.files.archive import ArchiveReader, ArchiveWriter
+from analytiq_data.backup.files.dumpdir import DirReader, DirWriter
+from analytiq_data.backup.files.metadata import Metadata
+from analytiq_data.backup.files.options import DumpOptions
+from analytiq_data.backup.files.server import dump_catalog, open_server
+from analytiq_data.backup.files.stream import Batch, DumpFileError, DumpSink, DumpSource, open_read, open_write
+from analytiq_data.backup.plan import Intent, Kind, Plan
+from analytiq_data.backup.results import BackupResult, CollectionReport, CopyFailed, CopyMismatch
+from analytiq_data.errors import ConfigurationError, VerificationError
+from analytiq_data.progress import NULL_PROGRESS, Progress
+
+PARTIAL = ".partial"
+#: Batches read and not yet written, per ``--parallel`` slot.
+QUEUE_PER_SLOT = 2
+
+Item = tuple[Metadata, list[bytes] | None]
+
+
+@dataclass(frozen=True)
+class _Target:
+    """Where the dump is written while running (``work``) and where it ends up (``final``)."""
+
+    work: Path | None
+    final: Path | None
+
+
+async def dump(
+    options: DumpOptions, progress: Progress = NULL_PROGRESS, *, stdout: BinaryIO | None = None
+) -> BackupResult:
+    """Write the source database to files, read them back and check them; return what was written.
+
+    ``stdout`` is the binary stream an archive to ``-`` goes to (default: ``sys.stdout.buffer``).
+
+    Raises ConfigurationError (no such database, existing destination without ``drop``,
+    time-series collections), DatabaseConnectionError, CopyFailed (a write failed) or
+    CopyMismatch (the files read back differ from what was read from the server).
+    """
+    started = time.monotonic()
+    target = _prepare(options)
+    notes: list[str] = []
+    try:
+        async with open_server(options.src_uri, options.src_db, options.timeout_s) as (side, server_version):
+            plan, metas = await dump_catalog(side, options.plan_options())
+            progress.note(f"Found {len(plan.intents)} collections to dump to {options.destination}")
+            sink = _open_sink(options, target, stdout)
+            try:
+                await asyncio.to_thread(sink.begin, [metas[i.name] for i in plan.intents], server_version)
+                digests = await _write(side, options, plan, metas, sink, progress)
+            finally:
+                await asyncio.to_thread(sink.close)
+        reports = [_report(i, metas[i.name], digests.get(i.name)) for i in plan.intents]
+        if options.verify and target.work is not None:
+            progress.note(f"Reading {options.destination} back to verify it")
+            reports = await asyncio.to_thread(_read_back, options, target.work, metas, reports)
+        elif options.verify:
+            notes.append("written to standard output: not read back (read the file with restore to check it)")
+        if all(r.verified is not False for r in reports):
+            _publish(target)  # a dump that does not read back never appears under its name
+        else:
+            _discard(target)
+    except BaseException:
+        _discard(target)
+        raise
+    result = BackupResult(
+        mode="archive" if options.archive is not None else "directory",
+        src_db=options.src_db,
+        dest_db=options.src_db,
+        source=side.where,
+        destination=options.destination,
+        collections=tuple(r for r in reports if r.kind != Kind.VIEW.value),
+        views=tuple(r for r in reports if r.kind == Kind.VIEW.value),
+        seconds=time.monotonic() - started,
+        notes=tuple(notes),
+    )
+    if result.verified is False:
+        raise CopyMismatch(result)
+    return result
+
+
+def _prepare(options: DumpOptions) -> _Target:
+    """Refuse an existing destination unless ``drop``; return the working and final paths."""
+    if options.to_stdout:
+        return _Target(None, None)
+    final = Path(options.archive) if options.archive is not None else Path(str(options.out)) / options.src_db
+    exists = final.exists() and (final.is_file() or any(final.iterdir()))
+    if exists and not options.drop:
+        raise ConfigurationError(f"{final} already exists", hint="choose another path, or pass --drop to replace it")
+    work = (
+        final.with_name(final.name + PARTIAL)
+        if options.archive is not None
+        else final.with_name(f".{final.name}{PARTIAL}")
+    )
+    _remove(work)
+    try:
+        work.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot create {work.parent}: {exc.strerror}", hint="check the path") from exc
+    return _Target(work, final)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    elif path.exists():
+        path.unlink()
+
+
+def _publish(target: _Target) -> None:
+    if target.work is None or target.final is None:
+        return
+    _remove(target.final)
+    os.replace(target.work, target.final)
+
+
+def _discard(target: _Target) -> None:
+    if target.work is not None:
+        _remove(target.work)
+
+
+def _open_sink(options: DumpOptions, target: _Target, stdout: BinaryIO | None) -> DumpSink:
+    if options.archive is not None:
+        path = "-" if target.work is None else str(target.work)
+        try:
+            stream = open_write(path, compress=options.gzip, stdout=stdout)
+        except OSError as exc:
+            raise ConfigurationError(f"cannot write {options.archive}: {exc.strerror}", hint="check --archive") from exc
+        return ArchiveWriter(stream, concurrent=options.parallel)
+    assert target.work is not None
+    return DirWriter(target.work.parent, target.work.name, compress=options.gzip)
+
+
+async def _write(
+    side: Side, options: DumpOptions, plan: Plan, metas: dict[str, Metadata], sink: DumpSink, progress: Progress
+) -> dict[str, Digest]:
+    """Read every collection (``parallel`` at once) into the sink; return the digest of what was read."""
+    queue: asyncio.Queue[Item] = asyncio.Queue(maxsize=options.parallel * QUEUE_PER_SLOT)
+    slots = asyncio.Semaphore(options.parallel)
+    digests: dict[str, Digest] = {}
+
+    async def read(intent: Intent) -> None:
+        meta = metas[intent.name]
+        async with slots:
+            progress.start(intent.name, total=intent.count)
+            digest = Digest()
+            if intent.kind is not Kind.VIEW:
+                coll = raw_collection(side, intent.name)
+                natural = intent.kind is Kind.CAPPED
+                async with side.errors(f"reading {intent.name!r}"):
+                    async for docs in raw_batches(coll, {}, batch_size=options.batch_size, natural=natural):
+                        part = digest_documents(docs)
+                        digest += part
+                        await queue.put((meta, cast(list[bytes], [d.raw for d in docs])))
+                        progress.advance(intent.name, part.count, part.nbytes)
+            digests[intent.name] = digest
+            await queue.put((meta, None))
+            progress.finish(intent.name, f"{digest.count} documents")
+
+    async def readers() -> None:
+        await gather_all(read(i) for i in plan.intents)
+
+    async def writer() -> None:
+        remaining = len(plan.intents)
+        while remaining:
+            meta, docs = await queue.get()
+            try:
+                if docs is None:
+                    await asyncio.to_thread(sink.end, meta)
+                    remaining -= 1
+                else:
+                    await asyncio.to_thread(sink.write, meta, docs)
+            except OSError as exc:
+                raise CopyFailed(f"writing {options.destination} failed: {exc.strerror or exc}") from exc
+
+    await gather_all([readers(), writer()])
+    return digests
+
+
+def _report(intent: Intent, meta: Metadata, digest: Digest | None) -> CollectionReport:
+    indexes = sum(1 for s in meta.indexes if s.get("name") != "_id_")
+    note = f"view on {intent.view_on}" if intent.view_on else None
+    count = digest.count if digest else 0
+    nbytes = digest.nbytes if digest else 0
+    return CollectionReport(
+        intent.name, intent.kind.value, count, nbytes, indexes=indexes, source=digest, note=note, ranges=1
+    )
+
+
+def _read_back(
+    options: DumpOptions, path: Path, metas: dict[str, Metadata], reports: Sequence[CollectionReport]
+) -> list[CollectionReport]:
+    """Read the written files and compare each namespace with what was read from the server."""
+    source: DumpSource
+    if options.archive is not None:
+        source = ArchiveReader(open_read(str(path), "archive"), str(path))
+    else:
+        source = DirReader(path, options.src_db)
+    try:
+        found = {m.collection: m for m in source.namespaces if m.db == options.src_db}
+        digests: dict[str, Digest] = {}
+        for event in source.events(options.batch_size):
+            if isinstance(event, Batch):
+                part = digest_batch(b"".join(event.docs))
+                digests[event.collection] = digests.get(event.collection, Digest()) + part
+    except DumpFileError as exc:
+        raise VerificationError(f"the dump written to {path} does not read back: {exc}") from exc
+    finally:
+        source.close()
+    out: list[CollectionReport] = []
+    for report in reports:
+        differences: list[str] = []
+        meta = found.get(report.name)
+        if meta is None:
+            differences.append("missing from the files")
+        elif meta.to_json() != metas[report.name].to_json():
+            differences.append("metadata (options or indexes) read back differs from what was written")
+        written = digests.get(report.name, Digest())
+        if report.kind != Kind.VIEW.value and report.source is not None:
+            if written.count != report.source.count:
+                differences.append(f"{report.source.count:,} documents read, {written.count:,} in the files")
+            elif written.total != report.source.total:
+                differences.append(f"document contents differ (hash {report.source.hex} vs {written.hex})")
+        out.append(
+            CollectionReport(
+                report.name,
+                report.kind,
+                report.documents,
+                report.nbytes,
+                ranges=report.ranges,
+                indexes=report.indexes,
+                source=report.source,
+                destination=written if report.kind != Kind.VIEW.value else None,
+                verified=not differences,
+                differences=tuple(differences),
+                note=report.note,
+            )
+        )
+    return out

@@ -1,0 +1,157 @@
+"""What every dump format shares: the events a reader yields, the sink writers implement, I/O helpers.
+
+A reader (archive or directory) yields, per namespace, ``Batch`` events of raw BSON documents and
+one ``End`` when the namespace is complete and checked; a writer (``DumpSink``) takes the same
+batches. Files are opened here: ``-`` is stdin/stdout, gzip is recognised by its magic bytes on
+reading (``--gzip`` is accepted but not needed), and every failure becomes one ``DumpFileError``
+line naming the file.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+from analytiq_data.backup.files.metadata import Metadata
+from analytiq_data.errors import ConfigurationError
+
+GZIP_MAGIC = b"\x1f\x8b"
+#: The largest BSON document a server stores (16 MiB) plus the headroom mongodump allows.
+MAX_DOCUMENT = 16 * 1024 * 1024 + 16 * 1024
+#: gzip level of written files (Go's default, as mongodump): a fair speed/size balance.
+GZIP_LEVEL = 6
+
+
+class DumpFileError(ConfigurationError):
+    """A dump file that is missing, not of the expected format, truncated or corrupt."""
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Raw documents of one namespace, in file order."""
+
+    db: str
+    collection: str
+    docs: list[bytes]
+
+    @property
+    def nbytes(self) -> int:
+        """Return the bytes of the batch's documents."""
+        return sum(map(len, self.docs))
+
+
+@dataclass(frozen=True)
+class End:
+    """A namespace is complete: ``count`` documents and ``nbytes`` bytes, its checksum (if any) checked."""
+
+    db: str
+    collection: str
+    count: int
+    nbytes: int
+
+
+Event = Batch | End
+
+
+class DumpSource(Protocol):
+    """A dump being read: its namespaces' metadata first, then their documents."""
+
+    @property
+    def namespaces(self) -> Sequence[Metadata]:
+        """Return the metadata of every namespace of the dump."""
+        ...
+
+    def events(self, batch_docs: int) -> Iterator[Event]:
+        """Yield batches of at most ``batch_docs`` documents and one ``End`` per namespace."""
+        ...
+
+    def close(self) -> None:
+        """Release the files."""
+        ...
+
+
+class DumpSink(Protocol):
+    """A dump being written: namespaces announced first, then batches in any interleaving."""
+
+    def begin(self, namespaces: Sequence[Metadata], server_version: str) -> None:
+        """Write what comes before the documents (header, prelude, metadata files)."""
+        ...
+
+    def write(self, meta: Metadata, docs: Sequence[bytes]) -> None:
+        """Append raw documents to ``meta``'s namespace."""
+        ...
+
+    def end(self, meta: Metadata) -> None:
+        """Close ``meta``'s namespace (an archive writes its EOF header and CRC)."""
+        ...
+
+    def close(self) -> None:
+        """Finish and flush everything (call once, also after an error)."""
+        ...
+
+
+def open_read(path: str, what: str) -> BinaryIO:
+    """Open ``path`` (``-`` for stdin) for reading, gunzipping it if it is gzip; raise DumpFileError if missing."""
+    if path == "-":
+        raw: BinaryIO = sys.stdin.buffer
+    else:
+        try:
+            raw = open(path, "rb")
+        except OSError as exc:
+            raise DumpFileError(f"cannot open {what} {path}: {exc.strerror}", hint="check the path") from exc
+    buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)  # type: ignore[type-var]
+    if buffered.peek(2)[:2] == GZIP_MAGIC:
+        return gzip.GzipFile(fileobj=buffered, mode="rb")  # type: ignore[return-value]
+    return buffered
+
+
+def open_write(path: str | Path, *, compress: bool, stdout: BinaryIO | None = None) -> BinaryIO:
+    """Open ``path`` for writing, through gzip when ``compress``; ``-`` is ``stdout`` (default: sys.stdout)."""
+    raw: BinaryIO = (stdout or sys.stdout.buffer) if str(path) == "-" else open(path, "wb")
+    if compress:
+        return gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=GZIP_LEVEL, mtime=0)  # type: ignore[return-value]
+    return raw
+
+
+def close_write(stream: BinaryIO) -> None:
+    """Finish a stream from ``open_write``: end the gzip member, then close the file (stdout is only flushed)."""
+    inner: BinaryIO = stream
+    if isinstance(stream, gzip.GzipFile):
+        inner = stream.fileobj
+        stream.close()
+    if isinstance(inner, io.BufferedWriter) and inner.name != "<stdout>":
+        inner.close()
+    else:
+        inner.flush()
+
+
+def close_quietly(stream: BinaryIO | None) -> None:
+    """Close ``stream`` (and the file under a gzip stream), ignoring errors; never closes stdin/stdout."""
+    if stream is None:
+        return
+    inner = getattr(stream, "fileobj", None)
+    for s in (stream, inner):
+        if s is None or s in (sys.stdin.buffer, sys.stdout.buffer):
+            if s is sys.stdout.buffer:
+                s.flush()
+            continue
+        try:
+            s.close()
+        except (OSError, ValueError):
+            pass
+
+
+def read_exact(stream: BinaryIO, size: int, what: str) -> bytes:
+    """Return exactly ``size`` bytes; raise DumpFileError naming ``what`` if the file ends first."""
+    try:
+        data = stream.read(size)
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise DumpFileError(f"{what} is corrupt: {exc}", hint="the file is damaged; use another copy") from exc
+    if len(data) != size:
+        raise DumpFileError(f"{what} is truncated", hint="the file is incomplete; use a complete copy")
+    return data
