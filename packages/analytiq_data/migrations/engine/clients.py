@@ -58,9 +58,9 @@ def _unsupported(client: Any, why: str | None) -> ConfigurationError:
     )
 
 
-def _settings(client: Any) -> dict[str, Any] | None:
+def _settings(client: Any, kind: ClientKind) -> dict[str, Any] | None:
     """Return the keyword arguments ``client`` (or motor's wrapped client) was built with, if known."""
-    pymongo_client = getattr(client, "delegate", client)
+    pymongo_client = client.delegate if kind == "motor" else client
     kwargs = getattr(pymongo_client, "_init_kwargs", None)
     return dict(kwargs) if isinstance(kwargs, dict) else None
 
@@ -108,7 +108,7 @@ class EngineClients:
 
 def _open(app: Any, for_steps: bool) -> EngineClients:
     kind = client_kind(app)
-    settings = _settings(app)
+    settings = _settings(app, kind)
     if kind == "pymongo":
         if not for_steps:
             return EngineClients(kind, app, app)

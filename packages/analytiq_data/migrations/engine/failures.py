@@ -90,6 +90,13 @@ class StepCapture:
     logged: list[str] = field(default_factory=list)
     _started: dict[tuple[Any, int], str | None] = field(default_factory=dict)
 
+    def add(self, failed: FailedCommand) -> None:
+        """Keep ``failed`` (the first few and the latest)."""
+        if len(self.failures) < MAX_KEPT:
+            self.failures.append(failed)
+        else:
+            self.failures[-1] = failed
+
     def relevant(self) -> list[FailedCommand]:
         """Return the failures worth naming (not the driver's own expected ones)."""
         return [f for f in self.failures if not f.expected_by_driver]
@@ -190,8 +197,17 @@ class CommandRecorder(monitoring.CommandListener):
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
         capture = _ACTIVE.get()
-        if capture is not None:
-            capture._started.pop((event.connection_id, event.request_id), None)
+        if capture is None:
+            return
+        target = capture._started.pop((event.connection_id, event.request_id), None)
+        reply = event.reply
+        # A write command "succeeds" with its write errors in the reply (E11000, unknown modifier, …).
+        errors = reply.get("writeErrors") if hasattr(reply, "get") else None
+        problem = errors[0] if isinstance(errors, list) and errors else None
+        if problem is None and hasattr(reply, "get") and isinstance(reply.get("writeConcernError"), dict):
+            problem = reply["writeConcernError"]
+        if isinstance(problem, dict):
+            capture.add(_failed(event.command_name, target, {**problem, "errorLabels": reply.get("errorLabels")}))
 
     def failed(self, event: monitoring.CommandFailedEvent) -> None:
         capture = _ACTIVE.get()
@@ -199,20 +215,20 @@ class CommandRecorder(monitoring.CommandListener):
             return
         target = capture._started.pop((event.connection_id, event.request_id), None)
         reply = event.failure if isinstance(event.failure, dict) else {}
-        message = str(reply.get("errmsg") or reply or "failed").strip().splitlines()[0][:300]
-        code = reply.get("code")
-        failed = FailedCommand(
-            command=event.command_name,
-            collection=target,
-            message=message,
-            code=code if isinstance(code, int) else None,
-            code_name=reply.get("codeName"),
-            labels=tuple(reply.get("errorLabels") or ()),
-        )
-        if len(capture.failures) < MAX_KEPT:
-            capture.failures.append(failed)
-        else:
-            capture.failures[-1] = failed  # keep the first ones and the latest
+        capture.add(_failed(event.command_name, target, reply))
+
+
+def _failed(command: str, target: str | None, reply: dict[str, Any]) -> FailedCommand:
+    message = str(reply.get("errmsg") or reply or "failed").strip().splitlines()[0][:300]
+    code = reply.get("code")
+    return FailedCommand(
+        command=command,
+        collection=target,
+        message=message,
+        code=code if isinstance(code, int) else None,
+        code_name=reply.get("codeName"),
+        labels=tuple(reply.get("errorLabels") or ()),
+    )
 
 
 _factory_installed = False
@@ -230,7 +246,8 @@ def _install_log_capture() -> None:
         capture = _ACTIVE.get()
         if capture is not None and record.levelno >= logging.ERROR and len(capture.logged) < MAX_KEPT:
             with contextlib.suppress(Exception):  # a bad format string must not break the step
-                capture.logged.append(" ".join(record.getMessage().split())[:300])
+                text = " ".join(record.getMessage().split()).split(", full error:")[0]
+                capture.logged.append(text[:300])
         return record
 
     logging.setLogRecordFactory(factory)
