@@ -67,8 +67,10 @@ async def test_the_error_and_the_history_name_the_failed_command(
     assert await version_doc(db) is None
 
 
-async def test_analytiq_db_history_shows_the_cause(mongo_uri: str, db_name: str, db: AsyncDatabase[Any]) -> None:
-    await db.access_tokens.insert_one({"token": "t"})
+def test_analytiq_db_history_shows_the_cause(mongo_uri: str, db_name: str) -> None:
+    sync: MongoClient[dict[str, Any]]
+    with MongoClient(mongo_uri) as sync:
+        sync[db_name].access_tokens.insert_one({"token": "t"})
     where = ["--uri", mongo_uri, "--db", db_name]
     migrations = ["--migrations", "tests.migrations_fixtures.original_app:SWALLOWS"]
     up = subprocess.run([CLI, "up", *migrations, *where], cwd=ROOT, capture_output=True, text=True, timeout=60)

@@ -22,8 +22,8 @@ import analytiq_data as ad
 from analytiq_data.client import AnalytiqClient
 from analytiq_data.migrations import StepFailedError
 from tests.migrations_fixtures import original_app
-from tests.migrations_fixtures.original_app.seed import seed
 from tests.migrations_fixtures.helpers import history_docs, version_doc
+from tests.migrations_fixtures.original_app.seed import seed
 
 HEAD = len(original_app.MIGRATIONS)
 # Steps whose commands no server accepts in a transaction (listCollections, drop, renameCollection,
