@@ -68,9 +68,11 @@ async def test_the_error_and_the_history_name_the_failed_command(
 
 
 def test_analytiq_db_history_shows_the_cause(mongo_uri: str, db_name: str) -> None:
-    sync: MongoClient[dict[str, Any]]
-    with MongoClient(mongo_uri) as sync:
+    sync: MongoClient[Any] = MongoClient(mongo_uri)
+    try:
         sync[db_name].access_tokens.insert_one({"token": "t"})
+    finally:
+        sync.close()
     where = ["--uri", mongo_uri, "--db", db_name]
     migrations = ["--migrations", "tests.migrations_fixtures.original_app:SWALLOWS"]
     up = subprocess.run([CLI, "up", *migrations, *where], cwd=ROOT, capture_output=True, text=True, timeout=60)
