@@ -19,7 +19,7 @@ import analytiq_data as ad
 from analytiq_data.client import AnalytiqClient
 from analytiq_data.migrations import Migration, StepFailedError
 from tests.migrations_fixtures.helpers import history_docs
-from tests.migrations_fixtures.original_app import early, later
+from tests.migrations_fixtures.original_app import step
 from tests.migrations_fixtures.original_app.seed import seed
 from tests.server.test_dropin_original_app import App
 
@@ -37,44 +37,44 @@ async def _indexes(db: AsyncDatabase[Any], collection: str) -> dict[str, Any]:
 # (step, refused in every transaction?, after up, after down)
 KINDS: dict[str, tuple[Migration, bool, Check, Check]] = {
     "rename_collection": (
-        early.RenameLlmRunsCollection(),
+        step("RenameLlmRunsCollection"),
         True,
         lambda db: _has(db, "llm.runs", not_="llm_runs"),
         lambda db: _has(db, "llm_runs", not_="llm.runs"),
     ),
-    "drop": (early.DropTmpExports(), True, lambda db: _has(db, None, not_="tmp_exports"), lambda db: _true()),
+    "drop": (step("DropTmpExports"), True, lambda db: _has(db, None, not_="tmp_exports"), lambda db: _true()),
     "create_collection": (
-        early.CreateQueueCollections(),
+        step("CreateQueueCollections"),
         True,  # it also lists the collections first
         lambda db: _has(db, "ocr_queue"),
         lambda db: _has(db, None, not_="ocr_queue"),
     ),
     "create_index_compound_background": (
-        early.DocumentsStateIndex(),
+        step("DocumentsStateIndex"),
         False,
         lambda db: _index(db, "docs", "state_upload", key=[("state", 1), ("upload_date", -1)]),
         lambda db: _no_index(db, "docs", "state_upload"),
     ),
     "create_index_unique": (
-        early.UniqueUserEmailIndex(),
+        step("UniqueUserEmailIndex"),
         False,
         lambda db: _index(db, "users", "email_unique", unique=True),
         lambda db: _no_index(db, "users", "email_unique"),
     ),
     "create_index_ttl": (
-        later.AccessTokensExpiryIndex(),
+        step("AccessTokensExpiryIndex"),
         False,
         lambda db: _index(db, "access_tokens", "expires_at_ttl", expireAfterSeconds=0),
         lambda db: _no_index(db, "access_tokens", "expires_at_ttl"),
     ),
     "drop_index_after_index_information": (
-        early.DropLegacyTokenHashIndex(),
+        step("DropLegacyTokenHashIndex"),
         True,
         lambda db: _no_index(db, "access_tokens", "token_hash_1"),
         lambda db: _index(db, "access_tokens", "token_hash_1"),
     ),
     "drop_index": (
-        later.DropTagsNameIndex(),
+        step("DropTagsNameIndex"),
         True,
         lambda db: _no_index(db, "tags", "name_1"),
         lambda db: _index(db, "tags", "name_1"),
@@ -108,22 +108,22 @@ async def app(mongo_uri: str, db_name: str) -> AsyncIterator[AnalytiqClient]:
 
 @pytest.mark.parametrize("kind", list(KINDS))
 async def test_each_ddl_kind_runs_up_and_down(app: AnalytiqClient, db: AsyncDatabase[Any], kind: str) -> None:
-    step, always_refused, after_up, after_down = KINDS[kind]
+    migration, always_refused, after_up, after_down = KINDS[kind]
     await seed(db)
-    result = await ad.migrations.run_migrations(app, migrations=[step])
+    result = await ad.migrations.run_migrations(app, migrations=[migration])
     assert await after_up(db), kind
     record = (await history_docs(db))[-1]
     assert record["outcome"] == "applied" and record["transactional"] is result.steps[0].transactional
     if always_refused:
         assert not result.steps[0].transactional
         assert record["transaction_note"].startswith("refused in a transaction, ran outside one: "), record
-    await ad.migrations.run_migrations(app, target_version=0, migrations=[step])
+    await ad.migrations.run_migrations(app, target_version=0, migrations=[migration])
     assert await after_down(db), kind
 
 
 async def test_the_partial_index_of_a_step(app: AnalytiqClient, db: AsyncDatabase[Any]) -> None:
     await seed(db)
-    steps = [early.CreateQueueCollections(), early.QueueClaimPartialIndex()]
+    steps = [step("CreateQueueCollections"), step("QueueClaimPartialIndex")]
     await ad.migrations.run_migrations(app, migrations=steps)
     for name in ("ocr_queue", "llm_queue"):
         index = (await _indexes(db, name))["pending_by_age"]
@@ -137,12 +137,12 @@ async def test_motor_gridfs_through_a_step(mongo_uri: str, db_name: str, db: Asy
         bucket = AsyncIOMotorGridFSBucket(motor[db_name], bucket_name="ocr")
         for name in ("a1_list", "b2_list"):
             await bucket.upload_from_stream(name, f"text of {name}".encode(), metadata={"type": "ocr"})
-        await ad.migrations.run_migrations(motor_app, migrations=[early.OcrKeyMigration()])
+        await ad.migrations.run_migrations(motor_app, migrations=[step("OcrKeyMigration")])
         names = sorted([f.filename async for f in bucket.find({})])
         assert names == ["a1_json", "b2_json"]
         stream = await bucket.open_download_stream_by_name("a1_json")
         assert await stream.read() == b"text of a1_list" and stream.metadata == {"type": "ocr"}
-        await ad.migrations.run_migrations(motor_app, target_version=0, migrations=[early.OcrKeyMigration()])
+        await ad.migrations.run_migrations(motor_app, target_version=0, migrations=[step("OcrKeyMigration")])
         assert sorted([f.filename async for f in bucket.find({})]) == ["a1_list", "b2_list"]
         assert await db["ocr.chunks"].count_documents({}) == 2
     finally:

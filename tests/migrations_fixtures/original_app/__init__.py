@@ -16,6 +16,13 @@ logger = logging.getLogger(__name__)
 
 MIGRATIONS: list[Migration] = [*EARLY, *LATER]
 
+
+
+def step(name: str) -> Migration:
+    """Return the list's instance of the class called ``name`` (for tests running one step)."""
+    return next(m for m in MIGRATIONS if m.name == name)
+
+
 # Versions whose down returns False by design (irreversible): a full down stops above the highest.
 IRREVERSIBLE_DOWNS = (1, 2)
 
