@@ -21,9 +21,10 @@ from pymongo.asynchronous.database import AsyncDatabase
 import analytiq_data as ad
 from analytiq_data.client import AnalytiqClient
 from analytiq_data.migrations import StepFailedError
-from tests.migrations_fixtures import original_app
+from tests.migrations_fixtures import original_app, readme_examples
 from tests.migrations_fixtures.helpers import history_docs, version_doc
 from tests.migrations_fixtures.original_app.seed import seed
+from tests.migrations_fixtures.readme_examples import AppClient
 
 HEAD = len(original_app.MIGRATIONS)
 # Steps whose commands no server accepts in a transaction (listCollections, drop, renameCollection,
@@ -163,3 +164,14 @@ async def test_the_original_list_runs_up_and_down_on_a_pymongo_client_with_trans
     assert [s.version for s in result.steps] == list(range(HEAD, 2, -1))
     await _at_two(db)
     await _down_past_the_irreversible(pymongo_app)
+
+
+async def test_the_readme_motor_example_runs(mongo_uri: str, db_name: str, db: AsyncDatabase[Any]) -> None:
+    app = AppClient(mongo_uri, db_name)  # the README's class, verbatim (test_engine_readme checks)
+    try:
+        await db.users.insert_one({"_id": 1, "name": "Ada"})
+        result = await ad.migrations.run_migrations(app, migrations=readme_examples.MIGRATIONS)
+        assert [s.version for s in result.steps] == [1, 2, 3, 4]
+        assert (await db.users.find_one({"_id": 1}) or {}).get("full_name") == "Ada"
+    finally:
+        app.mongodb_async.close()
