@@ -87,6 +87,7 @@ def test_analytiq_db_history_shows_the_cause(mongo_uri: str, db_name: str) -> No
     history = subprocess.run([CLI, "history", "--json", *where], cwd=ROOT, capture_output=True, text=True, timeout=60)
     record = json.loads(history.stdout)["records"][0]
     assert record["error"] == f"returned False after {SERVER_SAYS}"
+    assert record["failed_commands"] == ["dropIndexes on access_tokens: index not found with name [token_1]"]
     assert record["transaction_note"].startswith(
         "refused in a transaction, ran outside one: dropIndexes on access_tokens: Cannot run 'dropIndexes'"
     )

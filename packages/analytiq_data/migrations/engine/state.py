@@ -68,6 +68,7 @@ class HistoryRecord:
     traceback: str | None
     run_id: str | None
     transaction_note: str | None = None  # why the step ran outside a transaction the server offered
+    failed_commands: tuple[str, ...] = ()  # server commands that failed during the failed step
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> HistoryRecord:
@@ -91,6 +92,7 @@ class HistoryRecord:
             traceback=doc.get("traceback"),
             run_id=doc.get("run_id"),
             transaction_note=doc.get("transaction_note"),
+            failed_commands=tuple(doc.get("failed_commands") or ()),
         )
 
     def to_json(self) -> dict[str, Any]:
