@@ -13,14 +13,16 @@ up to version 35 and back down to version 2 (versions 1–2 have downs that retu
   allows it, re-run outside when refused — their round trips include the refused attempt).
 
 Per step: round trips (every command the clients send, counted by a CommandListener the engine's
-clients inherit from the app's client, engine bookkeeping included) and wall time. Then the totals,
-and the engine's overhead per step against the original.
+clients inherit from the app's client, engine bookkeeping included) and wall time, the median of
+``--rounds`` rounds (default 3) in which the three runners take turns in a rotating order (so a
+loaded machine slows each about as much). Then the totals, and the engine's overhead per step.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import statistics
 import sys
 import time
 from dataclasses import dataclass, field
@@ -156,10 +158,10 @@ async def measure(uri: str, runner: str, scale: int) -> Figures:
     return figures
 
 
-def report(scale: int, table: dict[str, Figures]) -> None:
+def report(scale: int, rounds: int, table: dict[str, Figures]) -> None:
     """Print round trips and wall time per step for each runner, then totals and overhead."""
     print(f"\n## the original-app list ({len(MIGRATIONS)} classes), seed scale {scale}: up to {len(MIGRATIONS)}, "
-          f"down to {DOWN_TO}\n")  # fmt: skip
+          f"down to {DOWN_TO}; median of {rounds} round(s)\n")  # fmt: skip
     heads = " ".join(f"{r + ' cmds':>20} {'ms':>7}" for r in RUNNERS)
     print(f"{'step':<36} {'dir':<5} {heads}")
     for key in table["original"].steps:
@@ -182,13 +184,31 @@ def report(scale: int, table: dict[str, Figures]) -> None:
         print(f"{runner} overhead vs original: {extra:+.1f} commands and {slower:+.1f} ms per step")
 
 
-async def bench(quick: bool, scale: int | None = None) -> None:
+def median(rounds: list[Figures]) -> Figures:
+    """Return per step (and in total) the median round trips and wall time of ``rounds``."""
+    out = Figures(notes=rounds[0].notes)
+    for key in rounds[0].steps:
+        out.steps[key] = (
+            int(statistics.median(r.steps[key][0] for r in rounds)),
+            statistics.median(r.steps[key][1] for r in rounds),
+        )
+    out.total_cmds = int(statistics.median(r.total_cmds for r in rounds))
+    out.total_s = statistics.median(r.total_s for r in rounds)
+    return out
+
+
+async def bench(quick: bool, scale: int | None = None, rounds: int = 3) -> None:
     """Run the comparison on a server started here and print it."""
     scale = scale or (4 if quick else 40)
     server = TestServer(name="bench-original-list").start()
     try:
-        table = {runner: await measure(server.uri, runner, scale) for runner in RUNNERS}
-        report(scale, table)
+        measured: dict[str, list[Figures]] = {runner: [] for runner in RUNNERS}
+        for n in range(rounds):
+            order = RUNNERS[n % 3 :] + RUNNERS[: n % 3]
+            for runner in order:
+                measured[runner].append(await measure(server.uri, runner, scale))
+            print(f"  round {n + 1}/{rounds}: done", file=sys.stderr, flush=True)
+        report(scale, rounds, {runner: median(figures) for runner, figures in measured.items()})
     finally:
         server.cleanup()
 
@@ -198,8 +218,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.original_list", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="seed scale 4 (about 100 documents per collection)")
     parser.add_argument("--scale", type=int, default=None, help="seed scale (default 40; --quick 4)")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds, median reported (default 3)")
     args = parser.parse_args(argv)
-    asyncio.run(bench(args.quick, args.scale))
+    asyncio.run(bench(args.quick, args.scale, args.rounds))
     return 0
 
 
