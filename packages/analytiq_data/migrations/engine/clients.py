@@ -123,7 +123,9 @@ def _open(app: Any, for_steps: bool) -> EngineClients:
             f"cannot read the settings of the motor client {type(app).__qualname__}",
             hint="pass a pymongo.AsyncMongoClient built from the same URI",
         )
-    bookkeeping: AsyncMongoClient[Any] = AsyncMongoClient(**_with_listener(settings, None))
+    # The engine's own client: aware datetimes, plain dict documents, whatever the app chose for its own.
+    mine = _with_listener(settings, None) | {"tz_aware": True, "document_class": dict, "type_registry": None}
+    bookkeeping: AsyncMongoClient[Any] = AsyncMongoClient(**mine)
     if not for_steps:
         return EngineClients(kind, bookkeeping, app, None, [bookkeeping])
     recorder = CommandRecorder()
