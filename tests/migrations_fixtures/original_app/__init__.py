@@ -1,6 +1,6 @@
 """A migration list of the kind the Analytiq application really has, written for the original runner.
 
-``MIGRATIONS`` (35 classes, ``early`` + ``later``) runs on the data ``seed.seed`` writes, with the
+``MIGRATIONS`` (35 classes: ``early``, ``middle``, ``later``) runs on the data ``seed.seed`` writes, with the
 app's own motor client or with a PyMongo client. ``SWALLOWS`` / ``RAISES``: one step each that
 drops an index that does not exist — the first catches the error, logs it and returns False (the
 guide's style), the second lets it raise.
@@ -11,10 +11,11 @@ import logging
 from analytiq_data.migrations import Migration
 from tests.migrations_fixtures.original_app.early import EARLY
 from tests.migrations_fixtures.original_app.later import LATER
+from tests.migrations_fixtures.original_app.middle import MIDDLE
 
 logger = logging.getLogger(__name__)
 
-MIGRATIONS: list[Migration] = [*EARLY, *LATER]
+MIGRATIONS: list[Migration] = [*EARLY, *MIDDLE, *LATER]
 
 
 

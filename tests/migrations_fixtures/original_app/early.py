@@ -1,4 +1,4 @@
-"""Versions 1–17 of the original-app list: written as the original runner's authors wrote them.
+"""Versions 1–12 of the original-app list: written as the original runner's authors wrote them.
 
 Only the import of the base class differs from the application's ``migration.py``. The style is
 theirs on purpose: untyped ``db``, ``try/except Exception -> logger.error -> return False``,
@@ -10,7 +10,6 @@ import logging
 from datetime import UTC, datetime
 
 import motor.motor_asyncio
-from bson import ObjectId
 from gridfs import AsyncGridFSBucket
 
 from analytiq_data.migrations import Migration
@@ -320,120 +319,6 @@ class CreateQueueCollections(Migration):
             return False
 
 
-class QueueClaimPartialIndex(Migration):
-    def __init__(self):
-        super().__init__(description="Partial index on pending queue messages")
-
-    async def up(self, db) -> bool:
-        try:
-            for name in ("ocr_queue", "llm_queue"):
-                await db[name].create_index(
-                    [("status", 1), ("created_at", 1)],
-                    name="pending_by_age",
-                    partialFilterExpression={"status": "pending"},
-                )
-            return True
-        except Exception as e:
-            logger.error(f"Index creation failed: {e}")
-            return False
-
-    async def down(self, db) -> bool:
-        try:
-            for name in ("ocr_queue", "llm_queue"):
-                await db[name].drop_index("pending_by_age")
-            return True
-        except Exception as e:
-            logger.error(f"Index removal failed: {e}")
-            return False
-
-
-class TagsOrganizationMigration(Migration):
-    def __init__(self):
-        super().__init__(description="Give each tag the organization of its creator")
-
-    async def up(self, db) -> bool:
-        try:
-            async for tag in db.tags.find({"organization_id": {"$exists": False}}):
-                org = await db.organizations.find_one({"members": ObjectId(tag["created_by"])})
-                org_id = str(org["_id"]) if org else None
-                await db.tags.update_one({"_id": tag["_id"]}, {"$set": {"organization_id": org_id}})
-            return True
-        except Exception as e:
-            logger.error(f"Migration failed: {e}")
-            return False
-
-    async def down(self, db) -> bool:
-        try:
-            await db.tags.update_many({}, {"$unset": {"organization_id": ""}})
-            return True
-        except Exception as e:
-            logger.error(f"Migration revert failed: {e}")
-            return False
-
-
-class PromptVersionMigration(Migration):
-    def __init__(self):
-        super().__init__(description="Version prompts: prompt_id and prompt_version")
-
-    async def up(self, db) -> bool:
-        try:
-            async for prompt in db.prompts.find({"prompt_version": {"$exists": False}}):
-                await db.prompts.update_one(
-                    {"_id": prompt["_id"]}, {"$set": {"prompt_id": str(prompt["_id"]), "prompt_version": 1}}
-                )
-            return True
-        except Exception as e:
-            logger.error(f"Migration failed: {e}")
-            return False
-
-    async def down(self, db) -> bool:
-        try:
-            await db.prompts.update_many({}, {"$unset": {"prompt_id": "", "prompt_version": ""}})
-            return True
-        except Exception as e:
-            logger.error(f"Migration revert failed: {e}")
-            return False
-
-
-class DropTmpExports(Migration):
-    def __init__(self):
-        super().__init__(description="Drop the obsolete tmp_exports collection")
-
-    async def up(self, db) -> bool:
-        try:
-            if "tmp_exports" in await db.list_collection_names():
-                await db.tmp_exports.drop()
-            return True
-        except Exception as e:
-            logger.error(f"Migration failed: {e}")
-            return False
-
-    async def down(self, db) -> bool:
-        # Nothing to restore: the exports were temporary
-        return True
-
-
-class DocumentTagIdsMigration(Migration):
-    def __init__(self):
-        super().__init__(description="Rename docs.tags to docs.tag_ids")
-
-    async def up(self, db) -> bool:
-        try:
-            await db.docs.update_many({"tags": {"$exists": True}}, {"$rename": {"tags": "tag_ids"}})
-            return True
-        except Exception as e:
-            logger.error(f"Migration failed: {e}")
-            return False
-
-    async def down(self, db) -> bool:
-        try:
-            await db.docs.update_many({"tag_ids": {"$exists": True}}, {"$rename": {"tag_ids": "tags"}})
-            return True
-        except Exception as e:
-            logger.error(f"Migration revert failed: {e}")
-            return False
-
-
 EARLY = [
     NormalizeUserEmails(),
     BackfillOrganizationType(),
@@ -447,9 +332,4 @@ EARLY = [
     AccessTokenUniqueIndex(),
     DropLegacyTokenHashIndex(),
     CreateQueueCollections(),
-    QueueClaimPartialIndex(),
-    TagsOrganizationMigration(),
-    PromptVersionMigration(),
-    DropTmpExports(),
-    DocumentTagIdsMigration(),
 ]

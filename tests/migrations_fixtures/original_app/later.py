@@ -1,121 +1,11 @@
-"""Versions 18–35 of the original-app list (see ``early``): more collection DDL, loops and indexes."""
+"""Versions 23–35 of the original-app list (see ``early``): more collection DDL, loops and indexes."""
 
 import logging
-
-from pymongo import ASCENDING, DESCENDING
 
 from analytiq_data.migrations import Migration
 from tests.migrations_fixtures.original_app.early import ocr_bucket
 
 logger = logging.getLogger(__name__)
-
-
-class RenameDocsCollection(Migration):
-    def __init__(self):
-        super().__init__(description="Rename docs to documents")
-
-    async def up(self, db) -> bool:
-        try:
-            names = await db.list_collection_names()
-            if "docs" in names and "documents" not in names:
-                await db.docs.rename("documents")
-            return True
-        except Exception as e:
-            logger.error(f"Migration failed: {e}")
-            return False
-
-    async def down(self, db) -> bool:
-        try:
-            if "documents" in await db.list_collection_names():
-                await db.documents.rename("docs")
-            return True
-        except Exception as e:
-            logger.error(f"Migration revert failed: {e}")
-            return False
-
-
-class DocumentsOrgUploadIndex(Migration):
-    def __init__(self):
-        super().__init__(description="Index documents by organization and upload date")
-
-    async def up(self, db) -> bool:
-        try:
-            await db.documents.create_index(
-                [("organization_id", ASCENDING), ("upload_date", DESCENDING)], name="org_upload", background=True
-            )
-            return True
-        except Exception as e:
-            logger.error(f"Index creation failed: {e}")
-            return False
-
-    async def down(self, db) -> bool:
-        try:
-            await db.documents.drop_index("org_upload")
-            return True
-        except Exception as e:
-            logger.error(f"Index removal failed: {e}")
-            return False
-
-
-class CreateFormsCollection(Migration):
-    def __init__(self):
-        super().__init__(description="Create the forms collection")
-
-    async def up(self, db) -> bool:
-        if "forms" not in await db.list_collection_names():
-            await db.create_collection("forms")
-        await db.forms.create_index([("organization_id", 1), ("name", 1)])
-        return True
-
-    async def down(self, db) -> bool:
-        await db.forms.drop()
-        return True
-
-
-class FormSubmissionsCollection(Migration):
-    def __init__(self):
-        super().__init__(description="Create form_submissions with a unique (form_id, document_id)")
-
-    async def up(self, db) -> bool:
-        try:
-            if "form_submissions" not in await db.list_collection_names():
-                await db.create_collection("form_submissions")
-            await db.form_submissions.create_index(
-                [("form_id", 1), ("document_id", 1)], unique=True, name="form_document_unique"
-            )
-            return True
-        except Exception as e:
-            logger.error(f"Migration failed: {e}")
-            return False
-
-    async def down(self, db) -> bool:
-        try:
-            await db.drop_collection("form_submissions")
-            return True
-        except Exception as e:
-            logger.error(f"Migration revert failed: {e}")
-            return False
-
-
-class LlmRunsLookupIndex(Migration):
-    def __init__(self):
-        super().__init__(description="Index llm.runs by document and prompt")
-
-    async def up(self, db) -> bool:
-        try:
-            await db["llm.runs"].create_index([("document_id", 1), ("prompt_id", 1)], background=True)
-            return True
-        except Exception as e:
-            logger.error(f"Index creation failed: {e}")
-            return False
-
-    async def down(self, db) -> bool:
-        try:
-            await db["llm.runs"].drop_index("document_id_1_prompt_id_1")
-            return True
-        except Exception as e:
-            logger.error(f"Index removal failed: {e}")
-            return False
 
 
 class SchemaRevisionsSplit(Migration):
@@ -400,11 +290,6 @@ class CountersCollection(Migration):
 
 
 LATER = [
-    RenameDocsCollection(),
-    DocumentsOrgUploadIndex(),
-    CreateFormsCollection(),
-    FormSubmissionsCollection(),
-    LlmRunsLookupIndex(),
     SchemaRevisionsSplit(),
     UsersRoleDefault(),
     DropTagsNameIndex(),
