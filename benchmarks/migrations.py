@@ -18,6 +18,10 @@ of 3 runs (--quick: 1). Then the shipped migrations at 20,000 and 200,000 docume
 and 10,000) show that memory stays flat as the data grows.
 
 Targets: at most 1 command per 500 documents changed; wall time within 2.5x of update_many.
+
+Last, ``benchmarks.original_list``: a 35-class list written for the original runner (DDL, motor
+GridFS, per-document loops), round trips and wall time per step, the original runner vs this engine
+with a motor and with a PyMongo client (``--skip-original-list`` leaves it out).
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from analytiq_data.migrations.analytiq.journal import JournaledMigration
 from analytiq_data.migrations.analytiq.shapes import FIELD_TYPES_TO_JSON, LLM_NEW_FIELDS, fields_to_json_schema
 from analytiq_data.migrations.migration import MIGRATIONS
 from analytiq_data.migrations.sample import generate_sample
+from benchmarks import original_list
 from tools.testserver import TestServer
 
 Step = Callable[[AsyncDatabase[Any]], Awaitable[Any]]
@@ -447,7 +452,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="1 run on 2,000 documents; scale 2,000 vs 10,000")
     parser.add_argument("--docs", type=int, default=20_000, help="documents in the compared database (default 20,000)")
     parser.add_argument("--runs", type=int, default=3, help="timed runs per style, median reported (default 3)")
-    return asyncio.run(bench(parser.parse_args(argv)))
+    parser.add_argument("--skip-original-list", action="store_true", help="leave out the original-app list")
+    args = parser.parse_args(argv)
+    status = asyncio.run(bench(args))
+    if not args.skip_original_list:
+        asyncio.run(original_list.bench(args.quick))
+    return status
 
 
 if __name__ == "__main__":

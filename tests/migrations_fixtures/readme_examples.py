@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from motor.motor_asyncio import AsyncIOMotorClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from analytiq_data.migrations import Migration, RunInfo
@@ -84,6 +85,12 @@ class GuideStyleMigration(Migration):
         except Exception as e:
             logger.error(f"Migration failed: {e}")
             return False
+
+
+class AppClient:  # the application's own client object
+    def __init__(self, uri: str, env: str) -> None:
+        self.mongodb_async: AsyncIOMotorClient[Any] = AsyncIOMotorClient(uri)
+        self.env = env
 
 
 MIGRATIONS: list[Migration] = [

@@ -102,11 +102,13 @@ async def test_the_guides_addfields_update_document_is_rejected_by_the_server(db
         await db.users.update_many({}, {"$addFields": {"new_field": "new_value"}})
 
 
-async def test_the_guides_catch_all_style_works_but_loses_the_traceback(
+async def test_the_guides_catch_all_style_loses_the_traceback_but_not_the_cause(
     analytiq_client: ad.AnalytiqClient, db: AsyncDatabase[Any]
 ) -> None:
     with pytest.raises(StepFailedError) as info:
         await ad.migrations.run_migrations(analytiq_client, migrations=[readme_examples.GuideStyleMigration()])
-    assert info.value.message == "version 1 (GuideStyleMigration) failed (up): returned False"
+    cause = "returned False after update on users failed: Unknown modifier: $addFields."
+    assert info.value.message.startswith(f"version 1 (GuideStyleMigration) failed (up): {cause}")
     record = (await ad.migrations.history(analytiq_client, limit=1)).records[0]
-    assert record.error == "returned False" and "addFields" not in (record.traceback or "")
+    assert record.error is not None and record.error.startswith(cause)
+    assert "addFields" not in (record.traceback or "")  # the step swallowed the exception

@@ -16,6 +16,7 @@ from analytiq_data.migrations.engine.results import (
     StepResult,
     UnlockResult,
 )
+from analytiq_data.migrations.engine.state import HistoryRecord
 
 
 def _when(value: datetime | None) -> str:
@@ -104,11 +105,16 @@ def history_result(result: HistoryResult, as_json: bool) -> None:
             r.outcome + (" (dirty)" if r.dirty else ""),
             "" if r.duration_s is None else f"{r.duration_s:.2f}s",
             f"{r.host}:{r.pid}" if r.host else "",
-            (r.error or "")[:80],
+            _history_note(r),
         )
         for r in result.records
     ]
-    print_table(None, ["started (UTC)", "step", "migration", "outcome", "took", "where", "error"], rows)
+    print_table(None, ["started (UTC)", "step", "migration", "outcome", "took", "where", "error / note"], rows)
+
+
+def _history_note(record: HistoryRecord) -> str:
+    """Return the record's error (naming the failed command), else why it ran outside a transaction, if so."""
+    return (record.error or record.transaction_note or "")[:240]
 
 
 def stamp_result(result: StampResult, as_json: bool) -> None:

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any, Protocol, TextIO
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -169,5 +170,5 @@ def print_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequen
     for col in columns:
         table.add_column(col)
     for row in rows:
-        table.add_row(*("" if v is None else str(v) for v in row))
+        table.add_row(*("" if v is None else escape(str(v)) for v in row))  # "[token_1]" is data, not markup
     console.print(table)

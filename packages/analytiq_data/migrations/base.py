@@ -13,13 +13,17 @@ class Migration:
     instance to ``MIGRATIONS``; its version is its position in that list, counting from 1.
 
     Return ``True`` from ``up``/``down`` on success. Raising is better than returning ``False``:
-    the traceback is kept in the migration history.
+    the traceback is kept in the migration history (either way, a server command that failed
+    during the step is named in the error).
 
     Declarations (class attributes):
 
     - ``use_transaction`` (default True): run the step and its version write in one transaction
-      where the server has transactions. Set False for index builds, collection creation and big
-      data migrations (the batch helper runs outside transactions anyway).
+      where the server has transactions and the step's client can join it (PyMongo, not motor).
+      A step the transaction gets in the way of (DDL, GridFS cursors) runs again outside one by
+      itself (``engine/stepexec.py``). Set False to skip the attempt: index builds, collection
+      DDL, big data migrations (the batch helper runs outside transactions anyway), effects
+      outside the database.
     - ``idempotent`` (default True): the step can safely run again after a partial run. A step
       declared False that fails outside a transaction leaves the database *dirty* until
       ``analytiq-db resolve``.

@@ -1,6 +1,7 @@
 """The user's verbs, one thin function each: status, upgrade, downgrade, migrate, history, stamp,
 unlock, resolve. Each takes the client (anything with ``mongodb_async`` and ``env``, such as
-``AnalytiqClient``) and a list of Migration objects, and returns a typed result.
+``AnalytiqClient``; ``mongodb_async`` a PyMongo ``AsyncMongoClient`` or motor's
+``AsyncIOMotorClient``, see ``clients``) and a list of Migration objects, and returns a typed result.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any, Literal, Protocol
 
 from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
 from analytiq_data.client import connection_error, ping, server_kind
@@ -17,6 +19,7 @@ from analytiq_data.errors import AnalytiqError, ConfigurationError, LockError
 from analytiq_data.migrations.base import Migration
 from analytiq_data.migrations.engine import checks
 from analytiq_data.migrations.engine.checksum import migration_checksum
+from analytiq_data.migrations.engine.clients import EngineClients, open_clients
 from analytiq_data.migrations.engine.housekeeping import release_tidily
 from analytiq_data.migrations.engine.lock import MigrationLock, delete_lock, format_time, held_error, read_lock
 from analytiq_data.migrations.engine.plan import check_version, target_for_down, target_for_up, validate_migrations
@@ -39,7 +42,7 @@ from analytiq_data.settings import DEFAULT_TIMEOUT_S
 class ClientLike(Protocol):
     """What the verbs need of a client: the async Mongo client and the database name (``env``)."""
 
-    mongodb_async: AsyncMongoClient[Any]
+    mongodb_async: Any  # AsyncMongoClient or motor's AsyncIOMotorClient
     env: str
 
 
@@ -55,14 +58,22 @@ async def _driver_errors(target: ClientLike) -> AsyncIterator[None]:
         raise connection_error(uri, exc, float(getattr(target, "timeout_s", DEFAULT_TIMEOUT_S))) from exc
 
 
-async def _transactions(target: ClientLike) -> bool:
+@contextlib.asynccontextmanager
+async def _connected(target: ClientLike, *, for_steps: bool = False) -> AsyncIterator[EngineClients]:
+    """Yield the verb's clients (see ``clients``), driver errors turned into one line; close them after."""
+    async with open_clients(target.mongodb_async, for_steps=for_steps) as clients, _driver_errors(target):
+        yield clients
+
+
+async def _transactions(target: ClientLike, client: AsyncMongoClient[Any]) -> bool:
     timeout_s = float(getattr(target, "timeout_s", DEFAULT_TIMEOUT_S))
-    hello = await ping(target.mongodb_async, str(getattr(target, "uri", "")), timeout_s)
+    hello = await ping(client, str(getattr(target, "uri", "")), timeout_s)
     return server_kind(hello).supports_transactions
 
 
 async def _runner(
     target: ClientLike,
+    clients: EngineClients,
     migrations: Sequence[Migration],
     options: RunOptions | None,
     progress: Progress | None,
@@ -70,10 +81,10 @@ async def _runner(
 ) -> Runner:
     checked = validate_migrations(migrations)
     return Runner(
-        target.mongodb_async,
+        clients,
         target.env,
         checked,
-        transactions=await _transactions(target),
+        transactions=await _transactions(target, clients.bookkeeping),
         options=options,
         progress=progress,
         stop=stop,
@@ -95,8 +106,8 @@ async def migrate(
     """
     if target_version is not None:
         check_version(target_version, len(migrations))
-    async with _driver_errors(target):
-        runner = await _runner(target, migrations, options, progress, stop)
+    async with _connected(target, for_steps=True) as clients:
+        runner = await _runner(target, clients, migrations, options, progress, stop)
         if target_version is None:
             return await runner.run(lambda current, head: head, ahead_is_ok=True)
         return await runner.run(lambda current, head: check_version(target_version, head))
@@ -117,8 +128,8 @@ async def up(
     """
     if to is not None:
         check_version(to, len(migrations))
-    async with _driver_errors(target):
-        runner = await _runner(target, migrations, options, progress, stop)
+    async with _connected(target, for_steps=True) as clients:
+        runner = await _runner(target, clients, migrations, options, progress, stop)
         return await runner.run(lambda current, head: target_for_up(current, head, to), ahead_is_ok=to is None)
 
 
@@ -137,17 +148,17 @@ async def down(
     ``steps`` counts from the version found once the lock is held (after any run in progress).
     """
     target_for_down(len(migrations), len(migrations), to, steps)  # the checks that need no database
-    async with _driver_errors(target):
-        runner = await _runner(target, migrations, options, progress, stop)
+    async with _connected(target, for_steps=True) as clients:
+        runner = await _runner(target, clients, migrations, options, progress, stop)
         return await runner.run(lambda current, head: target_for_down(current, head, to, steps))
 
 
 async def status(target: ClientLike, migrations: Sequence[Migration]) -> StatusResult:
     """Return where the database stands: applied and pending steps, and anything needing attention."""
     checked = validate_migrations(migrations)
-    async with _driver_errors(target):
-        transactions = await _transactions(target)
-        db = target.mongodb_async[target.env]
+    async with _connected(target) as clients:
+        transactions = await _transactions(target, clients.bookkeeping)
+        db = clients.bookkeeping[target.env]
         state = StateStore(db)
         version = await state.read_version()
         current, head = version.version, len(checked)
@@ -158,6 +169,7 @@ async def status(target: ClientLike, migrations: Sequence[Migration]) -> StatusR
             record = await state.dirty_record()
             if record is not None and record.outcome == "started" and current != checks.dirty_target(record):
                 dirty = record  # left "started" by a runner that is gone
+        found = await checks.mismatches(state, checked, current)
     steps: list[StepStatus] = []
     for version_no, m in enumerate(checked, start=1):
         rec = in_effect.get(version_no) if version_no <= current else None
@@ -176,7 +188,6 @@ async def status(target: ClientLike, migrations: Sequence[Migration]) -> StatusR
                 reversible=m.reversible,
             )
         )
-    found = await checks.mismatches(state, checked, current)
     changed = tuple(s.version for s in steps if s.code_changed)
     problems = _problems(current, head, found, changed, steps, dirty, lock)
     return StatusResult(
@@ -221,21 +232,21 @@ def _problems(
 
 async def history(target: ClientLike, *, limit: int = 0, version: int | None = None) -> HistoryResult:
     """Return the migration history, newest first (``limit`` 0 = all; ``version`` filters)."""
-    async with _driver_errors(target):
-        records = await StateStore(target.mongodb_async[target.env]).records(limit=limit, version=version)
+    async with _connected(target) as clients:
+        records = await StateStore(clients.bookkeeping[target.env]).records(limit=limit, version=version)
     return HistoryResult(database=target.env, records=tuple(records))
 
 
 async def applied_records(target: ClientLike, upto: int) -> dict[int, HistoryRecord]:
     """Return, for each version up to ``upto``, the newest history record that applied it (if any)."""
-    async with _driver_errors(target):
-        return await StateStore(target.mongodb_async[target.env]).in_effect(upto)
+    async with _connected(target) as clients:
+        return await StateStore(clients.bookkeeping[target.env]).in_effect(upto)
 
 
 async def unlock(target: ClientLike, *, force: bool = False) -> UnlockResult:
     """Clear the migration lock after saying who held it; refuse a live lock unless ``force``."""
-    async with _driver_errors(target):
-        db = target.mongodb_async[target.env]
+    async with _connected(target) as clients:
+        db = clients.bookkeeping[target.env]
         info = await read_lock(db)
         if info is None:
             return UnlockResult(database=target.env, lock=None, cleared=False)
@@ -256,7 +267,17 @@ async def _locked(
     """Hold the migration lock (waiting for another runner, LockError after the wait) around a block
     that reads the state and decides from it."""
     opts = options or RunOptions()
-    db = target.mongodb_async[target.env]
+    async with (
+        _connected(target) as clients,
+        _locked_on(clients.bookkeeping[target.env], opts, progress) as state,
+    ):
+        yield state
+
+
+@contextlib.asynccontextmanager
+async def _locked_on(
+    db: AsyncDatabase[Any], opts: RunOptions, progress: Progress | None = None
+) -> AsyncIterator[StateStore]:
     lock = MigrationLock(db, lease_s=opts.lease_s)
     got = await lock.acquire(opts.lock_wait_s, progress=progress or NULL_PROGRESS)
     if got.outcome != "held":
@@ -282,7 +303,7 @@ async def stamp(
     """
     checked = validate_migrations(migrations)
     check_version(version, len(checked))
-    async with _driver_errors(target), _locked(target, options, progress) as state:
+    async with _locked(target, options, progress) as state:
         current = (await state.read_version()).version
         await checks.refuse_if_dirty(state, current, under_lock=True)
         docs = [_stamp_doc(v, checked[v - 1], "up") for v in range(1, version + 1)]
@@ -318,7 +339,7 @@ async def resolve(
     if mark not in ("applied", "reverted"):
         raise ConfigurationError(f"unknown mark {mark!r}", hint="use --mark applied or --mark reverted")
     checked = validate_migrations(migrations)
-    async with _driver_errors(target), _locked(target, options, progress) as state:
+    async with _locked(target, options, progress) as state:
         current = (await state.read_version()).version
         record = await checks.live_dirty(state, current, under_lock=True)
         if record is None:

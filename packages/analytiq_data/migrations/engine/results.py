@@ -25,6 +25,7 @@ class StepResult:
     reversible: bool
     outcome: str  # "applied" | "planned"
     duration_s: float | None = None
+    transaction_note: str | None = None  # why it ran outside a transaction the server offered
 
 
 @dataclass(frozen=True)

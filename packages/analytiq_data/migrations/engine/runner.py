@@ -1,8 +1,9 @@
 """Applying a plan: the lock, each step in its transaction (or not), the version and the history.
 
-The runner knows nothing of Analytiq: it is given a client, a database name and a list of
-Migration objects. It never prints; it reports through a Progress and returns a RunResult, or
-raises StepFailedError / LockError / RunInterrupted / MigrationError with one line for a person.
+The runner knows nothing of Analytiq: it is given the clients (``clients.EngineClients``), a database
+name and a list of Migration objects; how one step runs (in a transaction or not) is ``stepexec``'s.
+It never prints; it reports through a Progress and returns a RunResult, or raises StepFailedError /
+LockError / RunInterrupted / MigrationError with one line for a person.
 """
 
 from __future__ import annotations
@@ -17,14 +18,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pymongo import AsyncMongoClient
-from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
 from analytiq_data.errors import AnalytiqError, LockError
 from analytiq_data.migrations.base import Migration
 from analytiq_data.migrations.engine import checks
 from analytiq_data.migrations.engine.checksum import migration_checksum
+from analytiq_data.migrations.engine.clients import EngineClients
+from analytiq_data.migrations.engine.failures import describe_cause
 from analytiq_data.migrations.engine.hooks import RunHooks, run_hook_of
 from analytiq_data.migrations.engine.housekeeping import release_tidily
 from analytiq_data.migrations.engine.lock import (
@@ -38,8 +39,8 @@ from analytiq_data.migrations.engine.lock import (
 from analytiq_data.migrations.engine.plan import Plan, Step, database_ahead_error, plan
 from analytiq_data.migrations.engine.prestep import PreStepHook, run_hook
 from analytiq_data.migrations.engine.results import RunInterrupted, RunResult, StepFailedError, StepResult
-from analytiq_data.migrations.engine.session import run_in_transaction, transaction_database
 from analytiq_data.migrations.engine.state import StateStore, VersionConflict, utcnow
+from analytiq_data.migrations.engine.stepexec import StepExecution, StepRun
 from analytiq_data.progress import NULL_PROGRESS, Progress
 from analytiq_data.uri import redact_text
 
@@ -93,15 +94,9 @@ class StopRequest:
         return self.count > 0
 
 
-class StepReturned(Exception):
-    """A step returned something other than True."""
-
-    def __init__(self, value: object) -> None:
-        shown = "False" if value is False else f"{value!r} (up/down must return True)"
-        super().__init__(f"returned {shown}")
-
-
-def _planned(step: Step, transactions: bool, outcome: str, duration_s: float | None = None) -> StepResult:
+def _planned(
+    step: Step, transactions: bool, outcome: str, duration_s: float | None = None, note: str | None = None
+) -> StepResult:
     m = step.migration
     return StepResult(
         version=step.version,
@@ -113,6 +108,7 @@ def _planned(step: Step, transactions: bool, outcome: str, duration_s: float | N
         reversible=m.reversible,
         outcome=outcome,
         duration_s=duration_s,
+        transaction_note=note,
     )
 
 
@@ -121,7 +117,7 @@ class Runner:
 
     def __init__(
         self,
-        client: AsyncMongoClient[Any],
+        clients: EngineClients,
         db_name: str,
         migrations: tuple[Migration, ...],
         *,
@@ -130,11 +126,14 @@ class Runner:
         progress: Progress | None = None,
         stop: StopRequest | None = None,
     ) -> None:
-        self.client = client
+        self.clients = clients
+        self.client = clients.bookkeeping
         self.db_name = db_name
-        self.db: AsyncDatabase[Any] = client[db_name]
+        self.db: AsyncDatabase[Any] = self.client[db_name]
         self.migrations = migrations
         self.transactions = transactions
+        # Steps get the server's transactions only where their operations can join the engine's session.
+        self.step_transactions = transactions and clients.steps_can_join_transactions
         self.options = options or RunOptions()
         self.progress = progress or NULL_PROGRESS
         self.stop = stop or StopRequest()
@@ -243,14 +242,16 @@ class Runner:
         await self._check(current, under_lock=under_lock)
         if steps.is_empty or not self.options.dry_run:
             return self._result(current, target)
-        planned = tuple(_planned(s, self.transactions, "planned") for s in steps.steps)
+        planned = tuple(_planned(s, self.step_transactions, "planned") for s in steps.steps)
         return self._result(current, target, steps=planned, dry_run=True, direction=steps.direction)
 
     async def _hooks(self, lock: MigrationLock, steps: Plan, when: Literal["before", "after"]) -> None:
         """Await the application's ``before`` or ``after`` run hook under the lock (renewed meanwhile)."""
         if self.options.hooks is not None:
             lock.start_renewing()
-            await run_hook_of(self.options.hooks, when, self.db, steps, tuple(self.applied))
+            await run_hook_of(
+                self.options.hooks, when, self.clients.step_database(self.db_name), steps, tuple(self.applied)
+            )
             lock.check()
 
     async def _before_steps(self, steps: Plan, lock: MigrationLock) -> None:
@@ -284,10 +285,17 @@ class Runner:
             version=at,
         )
 
+    def _step_run(self, step: Step) -> StepRun:
+        m = step.migration
+        in_tx = self.step_transactions and m.use_transaction
+        note = None
+        if self.transactions and m.use_transaction and not in_tx:
+            note = f"the app's {self.clients.kind} client cannot join the engine's transaction"
+        return StepRun(in_tx=in_tx, dirty=not in_tx and not m.idempotent, idempotent=m.idempotent, note=note)
+
     async def _apply_step(self, step: Step, lock: MigrationLock) -> StepResult:
         m = step.migration
-        in_tx = self.transactions and m.use_transaction
-        dirty = not in_tx and not m.idempotent
+        run = self._step_run(step)
         task = f"{step.label()} {step.direction}"
         self.progress.start(task, None, "steps")
         started = utcnow()
@@ -299,77 +307,69 @@ class Runner:
                 "description": m.description,
                 "direction": step.direction,
                 "checksum": migration_checksum(m),
-                "transactional": in_tx,
+                "transactional": run.in_tx,
                 "idempotent": m.idempotent,
-                "dirty": dirty,
+                "dirty": run.dirty,
                 "from_version": step.from_version,
                 "to_version": step.to_version,
                 "run_id": self.run_id,
+                **({"transaction_note": run.note} if run.note else {}),
                 **self.step_fields,
             }
         )
-        worker = asyncio.create_task(self._execute_reporting(step, in_tx, record, started, lock))
+        execution = StepExecution(self.clients, self.db_name, self.state, record, started, lock)
+        worker = asyncio.create_task(self._execute_reporting(execution, step, run))
         self.stop.attach(worker)
         try:
             await worker
         except asyncio.CancelledError:
-            await self._record_failure(record, started, "interrupted", None)
+            await self._record_failure(record, started, "interrupted", None, run)
             self.progress.finish(task, "interrupted")
             if _being_cancelled():
                 raise
-            raise self._interrupted_during(step, in_tx, dirty) from None
+            raise self._interrupted_during(step, run.in_tx, run.dirty) from None
         except Exception as exc:
-            await self._record_failure(record, started, "failed", exc)
+            await self._record_failure(record, started, "failed", exc, run)
             self.progress.finish(task, "failed")
-            raise self._failure(step, exc, in_tx, dirty) from exc
+            raise self._failure(step, exc, run) from exc
         finally:
             self.stop.attach(None)
         duration = round(time.monotonic() - t0, 3)
         done = "applied" if step.direction == "up" else "reverted"
-        self.progress.finish(task, f"{done} in a transaction" if in_tx else done)
-        return _planned(step, self.transactions, "applied", duration)
+        if run.in_tx:
+            done += " in a transaction"
+        elif run.fell_back:
+            done += " outside a transaction (refused in one)"
+        self.progress.finish(task, done)
+        return _planned(step, run.in_tx, "applied", duration, run.note)
 
-    async def _execute_reporting(self, step: Step, in_tx: bool, record: Any, started: Any, lock: MigrationLock) -> None:
+    async def _execute_reporting(self, execution: StepExecution, step: Step, run: StepRun) -> None:
         """Run the step with this run's Progress as the batch helper's default (set in the step's task only)."""
         with _step_progress(self.progress):
-            await self._execute(step, in_tx, record, started, lock)
+            await execution.run(step, run)
 
-    async def _execute(self, step: Step, in_tx: bool, record: Any, started: Any, lock: MigrationLock) -> None:
-        if not in_tx:
-            await _call(step, self.db)
-            await self.state.write_version(step.from_version, step.to_version)
-            await self.state.finish_record(record, "applied", started, dirty=False)
-            return
-        tx_db = transaction_database(self.client, self.db_name)
-
-        async def body(session: AsyncClientSession) -> None:
-            await _call(step, tx_db)
-            await self.state.write_version(step.from_version, step.to_version, session=session)
-            await self.state.finish_record(record, "applied", started, session=session)
-
-        try:
-            await run_in_transaction(self.client, body, on_session=lock.set_transaction, before_commit=lock.confirm)
-        finally:
-            if lock.held and not lock.lost:
-                await lock.set_transaction(None)
-
-    async def _record_failure(self, record: Any, started: Any, outcome: str, exc: BaseException | None) -> None:
+    async def _record_failure(
+        self, record: Any, started: Any, outcome: str, exc: BaseException | None, run: StepRun
+    ) -> None:
         fields: dict[str, Any] = {}
         if exc is not None:
-            fields["error"] = redact_text(_cause(exc))
+            fields["error"] = redact_text(describe_cause(exc, run.capture))
+            failed = [f.describe() for f in run.capture.relevant()]
+            if failed:
+                fields["failed_commands"] = [redact_text(text) for text in failed]
             fields["traceback"] = redact_text("".join(traceback.format_exception(exc)))
         try:
             await self.state.finish_record(record, outcome, started, **fields)
         except Exception as write_error:  # the step's failure matters more than the record's
             log.error("could not record the step's %s: %s", outcome, write_error)
 
-    def _failure(self, step: Step, exc: BaseException, in_tx: bool, dirty: bool) -> AnalytiqError:
+    def _failure(self, step: Step, exc: BaseException, run: StepRun) -> AnalytiqError:
         if isinstance(exc, LockError | VersionConflict):
             return exc  # lost the lease, or another runner moved the version: already a sentence
         at = step.from_version
-        if in_tx:
+        if run.in_tx:
             after = "its writes were rolled back"
-        elif dirty:
+        elif run.dirty:
             after = (
                 "the database is now dirty (the step is not idempotent and ran outside a transaction): check "
                 f"its data, then analytiq-db resolve --version {step.version} --mark applied|reverted"
@@ -378,7 +378,7 @@ class Runner:
             after = "it ran outside a transaction and will run again next time"
         extra = checks.hint_for(exc)
         return StepFailedError(
-            f"{step.label()} failed ({step.direction}): {redact_text(_cause(exc))}",
+            f"{step.label()} failed ({step.direction}): {redact_text(describe_cause(exc, run.capture))}",
             hint=f"the database is at version {at}; {after}; {extra or 'the traceback is in analytiq-db history'}",
             version=step.version,
             name=step.name,
@@ -412,17 +412,3 @@ def _step_progress(progress: Progress) -> contextlib.AbstractContextManager[None
 def _being_cancelled() -> bool:
     task = asyncio.current_task()
     return task is not None and task.cancelling() > 0
-
-
-async def _call(step: Step, db: AsyncDatabase[Any]) -> None:
-    method = step.migration.up if step.direction == "up" else step.migration.down
-    result = await method(db)
-    if result is not True:
-        raise StepReturned(result)
-
-
-def _cause(exc: BaseException) -> str:
-    if isinstance(exc, StepReturned):
-        return str(exc)
-    text = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

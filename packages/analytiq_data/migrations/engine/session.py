@@ -8,7 +8,7 @@ given no explicit session uses the bound one, so it joins the transaction.
 Two things the driver would otherwise trip on inside a transaction are handled here: the database
 handed to the step has the server's default write concern (an operation-level write concern, such
 as ``w=majority`` from the URI, is refused inside a transaction), and transient transaction errors
-are retried a few times — safe because an aborted transaction leaves nothing behind.
+are retried by the caller (``stepexec``) — safe because an aborted transaction leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 TRANSACTION_RETRIES = 3
-TRANSIENT = "TransientTransactionError"
 UNKNOWN_COMMIT = "UnknownTransactionCommitResult"
 
 
@@ -55,19 +54,19 @@ async def _commit(session: AsyncClientSession) -> None:
             raise
 
 
-async def run_in_transaction(
+async def attempt_in_transaction(
     client: AsyncMongoClient[Any],
     body: Callable[[AsyncClientSession], Awaitable[T]],
     *,
     on_session: Callable[[Any], Awaitable[None]] | None = None,
     before_commit: Callable[[], Awaitable[None]] | None = None,
 ) -> T:
-    """Run ``body(session)`` inside one transaction with the session bound, then commit.
+    """Run ``body(session)`` once inside one transaction with the session bound, then commit.
 
     ``on_session(lsid)`` runs before the transaction starts (to record the session id, so a new
     lock holder can kill it if this process dies); ``await before_commit()`` may raise to abort instead
-    of committing (e.g. when the lock was lost). A TransientTransactionError retries the whole
-    body up to three times; any other error aborts the transaction and propagates.
+    of committing (e.g. when the lock was lost). Any error aborts the transaction and propagates:
+    whether to try again, in a transaction or outside one, is the caller's decision (``stepexec``).
     """
     async with client.start_session() as session:
         if not hasattr(session, "bind"):
@@ -77,23 +76,18 @@ async def run_in_transaction(
             )
         if on_session is not None:
             await on_session(session.session_id)
-        for attempt in range(1, TRANSACTION_RETRIES + 1):
-            await session.start_transaction(write_concern=WriteConcern("majority"))
-            try:
-                async with session.bind(end_session=False):
-                    result = await body(session)
-                if before_commit is not None:
-                    await before_commit()
-                await _commit(session)
-                return result
-            except BaseException as exc:
-                if session.in_transaction:
-                    await _abort_quietly(session)
-                if has_label(exc, TRANSIENT) and attempt < TRANSACTION_RETRIES:
-                    log.warning("transient transaction error (%s); running the step again", exc)
-                    continue
-                raise
-    raise AssertionError("unreachable")  # pragma: no cover
+        await session.start_transaction(write_concern=WriteConcern("majority"))
+        try:
+            async with session.bind(end_session=False):
+                result = await body(session)
+            if before_commit is not None:
+                await before_commit()
+            await _commit(session)
+            return result
+        except BaseException:
+            if session.in_transaction:
+                await _abort_quietly(session)
+            raise
 
 
 async def _abort_quietly(session: AsyncClientSession) -> None:

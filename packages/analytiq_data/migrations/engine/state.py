@@ -67,6 +67,8 @@ class HistoryRecord:
     error: str | None
     traceback: str | None
     run_id: str | None
+    transaction_note: str | None = None  # why the step ran outside a transaction the server offered
+    failed_commands: tuple[str, ...] = ()  # server commands that failed during the failed step
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> HistoryRecord:
@@ -89,6 +91,8 @@ class HistoryRecord:
             error=doc.get("error"),
             traceback=doc.get("traceback"),
             run_id=doc.get("run_id"),
+            transaction_note=doc.get("transaction_note"),
+            failed_commands=tuple(doc.get("failed_commands") or ()),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -177,6 +181,10 @@ class StateStore:
         ended = utcnow()
         values = {"outcome": outcome, "ended_at": ended, "duration_s": (ended - started_at).total_seconds(), **fields}
         await coll.update_one({"_id": record_id}, {"$set": values}, session=session)
+
+    async def update_record(self, record_id: Any, **fields: Any) -> None:
+        """Set ``fields`` on a history record (e.g. a step leaving its transaction)."""
+        await self.history.update_one({"_id": record_id}, {"$set": fields})
 
     async def add_records(self, docs: list[dict[str, Any]]) -> None:
         """Insert finished records (stamp, resolve) in one write."""
