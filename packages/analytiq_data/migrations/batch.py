@@ -20,9 +20,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -37,7 +35,9 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, PyMongoError
 
 from analytiq_data.errors import MigrationError
-from analytiq_data.progress import NULL_PROGRESS, Progress
+from analytiq_data.migrations.engine.step_progress import current_progress as current_progress
+from analytiq_data.migrations.engine.step_progress import use_progress as use_progress
+from analytiq_data.progress import Progress
 from analytiq_data.uri import redact_text
 
 logger = logging.getLogger(__name__)
@@ -103,25 +103,6 @@ class BatchResult:
         return self.seen / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
 
-_progress: ContextVar[Progress] = ContextVar("analytiq_batch_progress", default=NULL_PROGRESS)
-
-
-def current_progress() -> Progress:
-    """Return the progress sink set by the innermost ``use_progress`` (NULL_PROGRESS outside any)."""
-    return _progress.get()
-
-
-@contextmanager
-def use_progress(progress: Progress) -> Iterator[None]:
-    """Make ``batch_update`` calls inside this block report to ``progress`` unless given another.
-
-    The migration runner wraps each step in it, so migrations need not pass progress around.
-    """
-    token = _progress.set(progress)
-    try:
-        yield
-    finally:
-        _progress.reset(token)
 
 
 # MongoDB's sort order across BSON types, as ``$type`` aliases (arrays cannot be an ``_id``).
@@ -285,7 +266,7 @@ async def batch_update(
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     walk = _Walk(collection, transform, job, filter, projection, batch_size, prepare, journal)
-    sink = progress if progress is not None else _progress.get()
+    sink = progress if progress is not None else current_progress()
     started = time.monotonic()
     try:
         await walk.run(sink, count)

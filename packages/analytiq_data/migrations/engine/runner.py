@@ -9,7 +9,6 @@ LockError / RunInterrupted / MigrationError with one line for a person.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import traceback
@@ -40,6 +39,7 @@ from analytiq_data.migrations.engine.plan import Plan, Step, database_ahead_erro
 from analytiq_data.migrations.engine.prestep import PreStepHook, run_hook
 from analytiq_data.migrations.engine.results import RunInterrupted, RunResult, StepFailedError, StepResult
 from analytiq_data.migrations.engine.state import StateStore, VersionConflict, utcnow
+from analytiq_data.migrations.engine.step_progress import use_progress
 from analytiq_data.migrations.engine.stepexec import StepExecution, StepRun
 from analytiq_data.progress import NULL_PROGRESS, Progress
 from analytiq_data.uri import redact_text
@@ -345,7 +345,7 @@ class Runner:
 
     async def _execute_reporting(self, execution: StepExecution, step: Step, run: StepRun) -> None:
         """Run the step with this run's Progress as the batch helper's default (set in the step's task only)."""
-        with _step_progress(self.progress):
+        with use_progress(self.progress):
             await execution.run(step, run)
 
     async def _record_failure(
@@ -398,15 +398,6 @@ class Runner:
             applied=tuple(self.applied),
             version=step.from_version,
         )
-
-
-def _step_progress(progress: Progress) -> contextlib.AbstractContextManager[None]:
-    """Return the batch helper's ``use_progress(progress)``, so ``batch_update`` in a step reports here."""
-    try:
-        from analytiq_data.migrations.batch import use_progress
-    except ImportError:  # the batch helper is optional to the engine
-        return contextlib.nullcontext()
-    return use_progress(progress)
 
 
 def _being_cancelled() -> bool:
