@@ -3,7 +3,10 @@
 The state lives in the ``__backup_state`` collection of the destination (the source is never
 written). It holds the plan (so a resumed run copies exactly the same ``_id`` ranges), one
 document per finished range with the digest of what was read from the source, and one per
-finished collection with its verification outcome. It is removed when the copy completes.
+finished collection with its verification outcome. It is removed when the copy completes, right
+after the manifest (``manifest.py``) records the backup as complete: a database that still holds
+this state is an interrupted backup, never a complete one. A copy that saw its source start being
+changed is marked ``unusable`` in the header: resuming it would mix two states of the source.
 
 Order makes it safe: a range is recorded only after every batch of it was acknowledged, and a
 server keeps writes in order, so after a crash of either side the state never claims more than
@@ -108,6 +111,10 @@ class BackupState:
                 "intents": len(docs),
             }
         )
+
+    async def mark_unusable(self, reason: str) -> None:
+        """Record in the header that this copy must not be resumed, and why (e.g. the source changed)."""
+        await self.coll.update_one({"_id": _HEADER}, {"$set": {"unusable": reason}})
 
     async def load_plan(self) -> Plan:
         """Return the saved plan, in the order it was made."""
