@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import socket
-import subprocess
+from subprocess import PIPE
 from typing import Any
 
 import pytest
@@ -41,10 +41,12 @@ async def test_a_held_migration_lock_refuses_the_backup_and_names_its_holder(
         assert dest not in await db.client.list_database_names()  # nothing was written
 
         args = ["--src-uri", mongo_uri, "--src", db_name, "--dest", dest]
-        result = subprocess.run(cli(*args), cwd=ROOT, capture_output=True, text=True, timeout=120)
-        assert result.returncode == 5
-        assert result.stderr.startswith(f"backup_db.py: error: source database {db_name!r} on ")
-        assert "is being changed: the migration lock" in result.stderr and result.stderr.count("\n") == 1
+        proc = await asyncio.create_subprocess_exec(*cli(*args), cwd=ROOT, stdout=PIPE, stderr=PIPE)
+        _, raw_err = await asyncio.wait_for(proc.communicate(), 120)
+        err_text = raw_err.decode()
+        assert proc.returncode == 5
+        assert err_text.startswith(f"backup_db.py: error: source database {db_name!r} on ")
+        assert "is being changed: the migration lock" in err_text and err_text.count("\n") == 1
 
         await set_phase(lock, "backup")  # the holder is making a backup itself (up --backup): only reading
         assert await busy_marker(db) is None

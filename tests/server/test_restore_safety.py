@@ -39,9 +39,7 @@ async def test_a_complete_backup_records_what_it_holds(mongo_uri: str, db_name: 
     assert (manifest.verified, manifest.src_db, manifest.documents, manifest.resumed) == (True, db_name, 200, False)
     (users,) = [e for e in manifest.entries if e.name == "users"]
     assert users.digest == result.collections[0].source  # the digest the verification compared
-    assert [(e.name, e.kind, e.digest) for e in manifest.entries if e.kind == "view"] == [
-        ("first_users", "view", None)
-    ]
+    assert [(e.name, e.kind, e.digest) for e in manifest.entries if e.kind == "view"] == [("first_users", "view", None)]
     names = await bk.list_collection_names()
     assert MANIFEST_COLLECTION in names and STATE_COLLECTION not in names
 
@@ -119,9 +117,7 @@ async def test_a_backup_holding_no_documents_does_not_empty_a_database_unless_fo
     assert await db.users.count_documents({}) == 0
 
 
-async def test_an_unverified_or_changed_backup_is_refused(
-    mongo_uri: str, db_name: str, db: AsyncDatabase[Any]
-) -> None:
+async def test_an_unverified_or_changed_backup_is_refused(mongo_uri: str, db_name: str, db: AsyncDatabase[Any]) -> None:
     await _fill(db)
     unverified, bk = f"{db_name}_nv", f"{db_name}_bk"
     await backup(BackupOptions(src_uri=mongo_uri, src_db=db_name, dest_db=unverified, verify=False))
