@@ -88,7 +88,7 @@ def check_not_emptying(*, backup: str, db: str, backup_documents: int, db_docume
 
 def stopped_error(
     exc: BaseException, *, db: str, tmp: str, backup: str, swap: SwapProgress, tmp_removed: bool
-) -> BaseException | None:
+) -> AnalytiqError | None:
     """Return the error describing where a stopped restore left things, or None to let ``exc`` through as is.
 
     ``exc`` is what stopped it: a cancellation (Ctrl-C) or an error.
