@@ -1,4 +1,4 @@
-"""Re-inserting a batch over documents an interrupted run's in-flight batch still landed.
+"""Writes of a stopped run that land late: batches over documents, records in the resume state.
 
 After a killed run, a batch the server was still executing may land after ``--resume`` cleared its
 range; the resumed copy then meets duplicate ``_id``s. The destination must end up holding exactly
@@ -17,6 +17,9 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
 from analytiq_data.backup.copy import insert_batch
+from analytiq_data.backup.digest import Digest
+from analytiq_data.backup.plan import IdRange, Intent, Kind, Plan
+from analytiq_data.backup.state import BackupState
 
 RAW: CodecOptions[RawBSONDocument] = CodecOptions(document_class=RawBSONDocument)
 
@@ -59,3 +62,25 @@ async def test_a_duplicate_of_another_unique_key_still_fails(db: AsyncDatabase[A
             db.get_collection("users", codec_options=RAW), [raw({"_id": 2, "email": "a@example.com"})], ordered=False
         )
     assert await db.users.count_documents({}) == 1
+
+
+async def test_records_of_the_stopped_run_landing_after_the_resume_began_do_not_count(db: AsyncDatabase[Any]) -> None:
+    plan = Plan((Intent("c", Kind.COLLECTION, count=10, ranges=(IdRange(0, None, 5), IdRange(1, 5, None))),), ())
+    stopped = BackupState(db)
+    await stopped.save_plan(plan, src_db="src", source="here")
+    await stopped.range_done("c", 0, Digest(5, 50, 1))
+
+    resumed = BackupState(db)
+    await resumed.adopt()
+    assert await resumed.done_ranges() == {("c", 0): Digest(5, 50, 1)}
+
+    await stopped.range_done("c", 1, Digest(5, 50, 2))  # was on its way when the run stopped
+    await stopped.collection_done("c", {"name": "c"})
+    assert await resumed.done_ranges() == {("c", 0): Digest(5, 50, 1)}
+    assert await resumed.done_collections() == {}
+    await resumed.range_done("c", 1, Digest(5, 50, 3))
+    assert set(await resumed.done_ranges()) == {("c", 0), ("c", 1)}
+
+    again = BackupState(db)  # a second resume takes over what the first one recorded, no more
+    await again.adopt()
+    assert await again.done_ranges() == {("c", 0): Digest(5, 50, 1), ("c", 1): Digest(5, 50, 3)}

@@ -111,6 +111,7 @@ async def _prepare_destination(options: BackupOptions, ends: Endpoints, state: B
         if has_state:
             async with dst.errors("resuming the copy"):
                 await remove_manifest(dst.db)
+                await state.adopt()
             return True
         if names <= {STATE_COLLECTION}:
             progress.note("Nothing to resume in the destination: starting a new backup")
