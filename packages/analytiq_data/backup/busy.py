@@ -19,15 +19,18 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import PyMongoError
 
 from analytiq_data.errors import LockError
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 #: Marker collections (each holds one document with the same ``_id``), and what they are called.
 MARKERS = {"migration_lock": "the migration lock"}
@@ -106,7 +109,11 @@ async def watched(
     async def watch() -> Busy:
         while True:
             await asyncio.sleep(interval_s)
-            found = await busy_marker(db)
+            try:
+                found = await busy_marker(db)
+            except PyMongoError as exc:  # a lost source stops the copy itself; the last look is made after it
+                log.debug("could not read the busy markers: %s", exc)
+                continue
             if found is not None:
                 return found
 
