@@ -34,6 +34,8 @@ READ_AHEAD = 8
 #: Writers per range: while one waits for the server's answer, the next batch is on its way.
 WRITERS = 2
 
+#: How long a stopping run waits for the answer to a batch it already sent (seconds).
+DRAIN_S = 60.0
 #: The server's error code for a duplicate key.
 DUPLICATE_KEY = 11000
 
@@ -175,8 +177,10 @@ async def insert_batch(target: AsyncCollection[RawBSONDocument], docs: list[RawB
     try:
         await asyncio.shield(sent)
     except asyncio.CancelledError:
-        await asyncio.wait([sent])  # the batch is on the server: let its answer arrive, then stop
-        if not sent.cancelled():
+        await asyncio.wait([sent], timeout=DRAIN_S)  # the batch is on the server: let its answer arrive
+        if not sent.done():
+            sent.cancel()  # a hung server: stop anyway (a resume copes with the batch landing later)
+        elif not sent.cancelled():
             sent.exception()  # retrieved: the run is stopping anyway
         raise
 
