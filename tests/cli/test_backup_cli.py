@@ -141,7 +141,12 @@ def test_drop_and_its_old_name_force_replace_the_destination(
         assert result.returncode == 0, result.stderr
         assert f"Dropped destination database '{db_name_2}'" in result.stdout
     with sync(mongo_uri_2) as client:
-        assert sorted(client[db_name_2].list_collection_names()) == ["documents", "first_users", "users"]
+        assert sorted(client[db_name_2].list_collection_names()) == [
+            "__backup_manifest",
+            "documents",
+            "first_users",
+            "users",
+        ]
 
 
 @pytest.fixture

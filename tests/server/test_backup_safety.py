@@ -108,7 +108,13 @@ async def test_non_empty_destination_is_refused_then_replaced_with_drop(
     result = await backup(BackupOptions(**options, drop=True))
 
     assert result.verified is True
-    assert sorted(await dst_client[db_name_2].list_collection_names()) == ["active", "logs_2024", "logs_old", "users"]
+    assert sorted(await dst_client[db_name_2].list_collection_names()) == [
+        "__backup_manifest",  # the record of a complete backup
+        "active",
+        "logs_2024",
+        "logs_old",
+        "users",
+    ]
 
 
 async def test_missing_source_database_is_refused(mongo_uri: str, mongo_uri_2: str, db_name: str) -> None:
@@ -146,7 +152,7 @@ async def test_include_exclude_and_dry_run(
 
     result = await backup(BackupOptions(**base, include=("logs_*", "users"), exclude=("logs_old",)))
     assert sorted(r.name for r in result.reports) == ["logs_2024", "users"]
-    assert sorted(await dst_client[db_name_2].list_collection_names()) == ["logs_2024", "users"]
+    assert sorted(await dst_client[db_name_2].list_collection_names()) == ["__backup_manifest", "logs_2024", "users"]
     with pytest.raises(ConfigurationError, match="no collection"):
         await backup(BackupOptions(**base, drop=True, include=("nothing*",)))
 

@@ -20,6 +20,7 @@ from bson import CodecOptions
 from bson.raw_bson import RawBSONDocument
 from bson.son import SON
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import BulkWriteError
 
 from analytiq_data.backup.batches import Turnstile
 from analytiq_data.backup.digest import Digest, digest_documents
@@ -32,6 +33,11 @@ RAW: CodecOptions[RawBSONDocument] = CodecOptions(document_class=RawBSONDocument
 READ_AHEAD = 8
 #: Writers per range: while one waits for the server's answer, the next batch is on its way.
 WRITERS = 2
+
+#: How long a stopping run waits for the answer to a batch it already sent (seconds).
+DRAIN_S = 60.0
+#: The server's error code for a duplicate key.
+DUPLICATE_KEY = 11000
 
 Advance = Callable[[int, int], None]
 
@@ -151,11 +157,70 @@ class _RangeCopy:
         while (item := await self.queue.get()) is not None:
             docs, nbytes = item
             async with self.dst.errors(self.what):
-                await target.insert_many(docs, ordered=self.capped)
+                await insert_batch(target, docs, ordered=self.capped)
             self.held -= 1
             self.flow.budget.release()
             self.advance(len(docs), nbytes)
         await self.queue.put(None)  # let the other writers of this range stop too
+
+
+async def insert_batch(target: AsyncCollection[RawBSONDocument], docs: list[RawBSONDocument], *, ordered: bool) -> None:
+    """Insert one batch so that nothing of it lands after this run stops, and so that re-inserting is safe.
+
+    Cancelled (Ctrl-C) while the batch is on its way, it waits for the server's answer before
+    stopping: a batch the server is still executing would otherwise land after the run ended,
+    possibly after a ``--resume`` cleared its range. Documents of an earlier run that still landed
+    that way (the run was killed) meet a duplicate ``_id``: the document already there is kept when
+    it is byte for byte the one being inserted, and replaced by it otherwise (see ``_settle``).
+    """
+    sent = asyncio.ensure_future(_insert_settled(target, docs, ordered))
+    try:
+        await asyncio.shield(sent)
+    except asyncio.CancelledError:
+        await asyncio.wait([sent], timeout=DRAIN_S)  # the batch is on the server: let its answer arrive
+        if not sent.done():
+            sent.cancel()  # a hung server: stop anyway (a resume copes with the batch landing later)
+        elif not sent.cancelled():
+            sent.exception()  # retrieved: the run is stopping anyway
+        raise
+
+
+async def _insert_settled(target: AsyncCollection[RawBSONDocument], docs: list[RawBSONDocument], ordered: bool) -> None:
+    while docs:
+        try:
+            await target.insert_many(docs, ordered=ordered)
+            return
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors") or []
+            if not errors or any(not _duplicate_id(e) for e in errors):
+                raise
+            for error in errors:
+                await _settle(target, docs[int(error["index"])])
+            if not ordered:
+                return  # an unordered batch inserted every other document
+            docs = docs[int(errors[-1]["index"]) + 1 :]  # an ordered one stopped at its error
+
+
+def _duplicate_id(error: dict[str, Any]) -> bool:
+    """Return whether a write error is a duplicate ``_id`` (not another unique index)."""
+    if error.get("code") != DUPLICATE_KEY:
+        return False
+    key = error.get("keyPattern") or error.get("keyValue") or {"_id": 1}
+    return list(key) == ["_id"]
+
+
+async def _settle(target: AsyncCollection[RawBSONDocument], doc: RawBSONDocument) -> None:
+    """Make the destination's document with ``doc``'s ``_id`` be exactly ``doc`` (a range is copied whole).
+
+    The verification still counts and hashes the whole collection afterwards, so a document an
+    earlier run left that the source no longer has shows as a difference, never as a silent extra.
+    """
+    query = {"_id": doc["_id"]}
+    found = await target.find_one(query)
+    if found is None:
+        await target.insert_one(doc)
+    elif found.raw != doc.raw:
+        await target.replace_one(query, doc)
 
 
 async def create_collection(dst: Side, intent: Intent) -> None:

@@ -11,8 +11,10 @@ import logging
 import time
 from typing import Any
 
+from analytiq_data.backup.busy import Busy, busy_error, busy_marker, watched
 from analytiq_data.backup.copy import clear_ranges, create_collection, gather_all
 from analytiq_data.backup.endpoints import Endpoints, Side, open_endpoints
+from analytiq_data.backup.manifest import Manifest, remove_manifest, write_manifest
 from analytiq_data.backup.options import BackupOptions
 from analytiq_data.backup.pipeline import Pipeline, create_view
 from analytiq_data.backup.plan import STATE_COLLECTION, Intent, Plan, build_plan, copied_namespace
@@ -29,8 +31,11 @@ async def backup(options: BackupOptions, progress: Progress = NULL_PROGRESS) -> 
     """Copy the source database to the destination, verify it, and return what was done.
 
     Refuses (ConfigurationError) a source and destination that are the same database, a missing
-    source database, and a non-empty destination unless ``drop`` or ``resume``. Never writes to
-    the source. With ``dry_run``, only plans and returns what would be copied.
+    source database, and a non-empty destination unless ``drop`` or ``resume``; refuses (LockError)
+    a source another tool is changing (a live busy marker such as the migration lock), and stops
+    with LockError if one appears during the copy. Never writes to the source. A copy that did not
+    fail verification is recorded as complete in the destination (``manifest``). With ``dry_run``,
+    only plans and returns what would be copied.
     """
     started = time.monotonic()
     async with open_endpoints(options) as ends:
@@ -38,26 +43,52 @@ async def backup(options: BackupOptions, progress: Progress = NULL_PROGRESS) -> 
         state = BackupState(ends.dst.db)
         if options.dry_run:
             return await _dry_run(options, ends, state, started)
+        await _refuse_busy(ends)
         resumed = await _prepare_destination(options, ends, state, progress)
         plan = await _plan(options, ends, state, resumed)
         progress.note(f"Found {len(plan.intents)} collections to backup")
-        reports = await _copy(options, ends, state, plan, resumed, progress)
-        async with ends.dst.errors("removing the resume state"):
+
+        async def stopped(busy: Busy) -> BaseException:
+            return await _stopped_by(ends, state, busy)
+
+        reports = await watched(_copy(options, ends, state, plan, resumed, progress), ends.src.db, stopped)
+        async with ends.src.errors("reading the busy markers"):
+            busy = await busy_marker(ends.src.db)
+        if busy is not None:
+            raise await _stopped_by(ends, state, busy)
+        result = BackupResult(
+            mode="copy",
+            src_db=options.src_db,
+            dest_db=options.dest_db,
+            source=ends.src_uri,
+            destination=ends.dst_uri,
+            collections=tuple(r for r in reports if r.kind != "view"),
+            views=tuple(r for r in reports if r.kind == "view"),
+            seconds=time.monotonic() - started,
+            resumed=resumed,
+        )
+        async with ends.dst.errors("recording the backup as complete"):
+            if result.verified is not False:
+                await write_manifest(ends.dst.db, Manifest.from_result(result))
             await state.clear()
-    result = BackupResult(
-        mode="copy",
-        src_db=options.src_db,
-        dest_db=options.dest_db,
-        source=ends.src_uri,
-        destination=ends.dst_uri,
-        collections=tuple(r for r in reports if r.kind != "view"),
-        views=tuple(r for r in reports if r.kind == "view"),
-        seconds=time.monotonic() - started,
-        resumed=resumed,
-    )
     if result.verified is False:
         raise CopyMismatch(result)
     return result
+
+
+async def _refuse_busy(ends: Endpoints) -> None:
+    """Raise LockError if another tool is changing the source (a live busy marker)."""
+    async with ends.src.errors("reading the busy markers"):
+        busy = await busy_marker(ends.src.db)
+    if busy is not None:
+        raise busy_error(busy, ends.src.db.name, ends.src.where, during=False)
+
+
+async def _stopped_by(ends: Endpoints, state: BackupState, busy: Busy) -> BaseException:
+    """Mark the interrupted copy as not resumable (it saw the source change) and return the error to raise."""
+    async with ends.dst.errors("recording why the copy stopped"):
+        await state.mark_unusable(f"the source started being changed during the copy: {busy.describe()}")
+    return busy_error(busy, ends.src.db.name, ends.src.where, during=True)
 
 
 async def _require_source(ends: Endpoints) -> dict[str, dict[str, Any]]:
@@ -78,6 +109,9 @@ async def _prepare_destination(options: BackupOptions, ends: Endpoints, state: B
         has_state = await state.exists()
     if options.resume:
         if has_state:
+            async with dst.errors("resuming the copy"):
+                await remove_manifest(dst.db)
+                await state.adopt()
             return True
         if names <= {STATE_COLLECTION}:
             progress.note("Nothing to resume in the destination: starting a new backup")
@@ -108,6 +142,11 @@ async def _plan(options: BackupOptions, ends: Endpoints, state: BackupState, res
         async with ends.dst.errors("reading the resume state"):
             header = await state.header() or {}
             plan = await state.load_plan()
+        if header.get("unusable"):
+            raise ConfigurationError(
+                f"the interrupted backup in {options.dest_db!r} cannot be resumed: {header['unusable']}",
+                hint="start over with --drop",
+            )
         if header.get("src_db") != options.src_db:
             raise ConfigurationError(
                 f"the interrupted backup in {options.dest_db!r} copied from {header.get('src_db')!r}, "
@@ -172,6 +211,10 @@ async def _dry_run(options: BackupOptions, ends: Endpoints, state: BackupState, 
     async with ends.src.errors("planning the copy"):
         plan = await build_plan(ends.src.db, options, sizes=True)
     notes: list[str] = []
+    async with ends.src.errors("reading the busy markers"):
+        busy = await busy_marker(ends.src.db)
+    if busy is not None:
+        notes.append(f"the source is being changed ({busy.describe()}): a copy would be refused now")
     names = set(await collection_infos(ends.dst))
     if names:
         notes.append(

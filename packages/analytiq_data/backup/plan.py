@@ -25,6 +25,9 @@ from analytiq_data.backup.options import BackupOptions
 #: Where an interrupted backup keeps its state (in the destination database; never copied).
 STATE_COLLECTION = "__backup_state"
 
+#: Where a finished backup records that it completed, and what it holds (see ``manifest``; never copied).
+MANIFEST_COLLECTION = "__backup_manifest"
+
 #: Collection options applied only after the documents are in and verified (see ``deferred_options``).
 DEFERRED_OPTIONS = ("validator", "validationLevel", "validationAction", "expireAfterSeconds")
 
@@ -107,7 +110,7 @@ def copied_namespace(name: str) -> bool:
     data is copied through its namespace), ``system.profile`` and the like are skipped;
     ``system.js`` (stored functions) is data and is copied.
     """
-    if name == STATE_COLLECTION:
+    if name in (STATE_COLLECTION, MANIFEST_COLLECTION):
         return False
     return not name.startswith("system.") or name == "system.js"
 

@@ -3,16 +3,25 @@
 The state lives in the ``__backup_state`` collection of the destination (the source is never
 written). It holds the plan (so a resumed run copies exactly the same ``_id`` ranges), one
 document per finished range with the digest of what was read from the source, and one per
-finished collection with its verification outcome. It is removed when the copy completes.
+finished collection with its verification outcome. It is removed when the copy completes, right
+after the manifest (``manifest.py``) records the backup as complete: a database that still holds
+this state is an interrupted backup, never a complete one. A copy that saw its source start being
+changed is marked ``unusable`` in the header: resuming it would mix two states of the source.
 
 Order makes it safe: a range is recorded only after every batch of it was acknowledged, and a
 server keeps writes in order, so after a crash of either side the state never claims more than
 the destination holds. A range not recorded is deleted from the destination and copied again.
+
+Each run stamps its records with its own token (``run``); a resumed run takes over the records of
+the run it resumes (``adopt``) and from then on counts only records carrying its token. So a record
+the stopped run still had on its way, landing after the resume began (as its batches may, see
+``copy.insert_batch``), never marks a range done that the resume cleared and is copying again.
 """
 
 from __future__ import annotations
 
 import datetime
+import uuid
 from typing import Any
 
 import bson
@@ -76,6 +85,7 @@ class BackupState:
     def __init__(self, db: AsyncDatabase[Any]) -> None:
         self.db = db
         self.coll: AsyncCollection[Any] = db.get_collection(STATE_COLLECTION, write_concern=JOURNALED)
+        self.run = uuid.uuid4().hex
 
     async def exists(self) -> bool:
         """Return whether an interrupted backup left a complete plan here."""
@@ -106,8 +116,21 @@ class BackupState:
                 "source": source,
                 "started_at": datetime.datetime.now(datetime.UTC),
                 "intents": len(docs),
+                "run": self.run,
             }
         )
+
+    async def adopt(self) -> None:
+        """Take over the interrupted run's records: they count for this run, later ones of that run do not."""
+        header = await self.header() or {}
+        previous = header.get("run")  # None (a state from before run tokens) matches records without one
+        records = {"$or": [{"_id.range": {"$exists": True}}, {"_id.done": {"$exists": True}}], "run": previous}
+        await self.coll.update_many(records, {"$set": {"run": self.run}})
+        await self.coll.update_one({"_id": _HEADER}, {"$set": {"run": self.run}})
+
+    async def mark_unusable(self, reason: str) -> None:
+        """Record in the header that this copy must not be resumed, and why (e.g. the source changed)."""
+        await self.coll.update_one({"_id": _HEADER}, {"$set": {"unusable": reason}})
 
     async def load_plan(self) -> Plan:
         """Return the saved plan, in the order it was made."""
@@ -121,23 +144,25 @@ class BackupState:
 
     async def range_done(self, name: str, index: int, digest: Digest) -> None:
         """Record that range ``index`` of ``name`` is fully written, with the digest of what was read."""
-        await self.coll.replace_one({"_id": {"range": index, "c": name}}, digest.to_doc(), upsert=True)
+        record = {**digest.to_doc(), "run": self.run}
+        await self.coll.replace_one({"_id": {"range": index, "c": name}}, record, upsert=True)
 
     async def done_ranges(self) -> dict[tuple[str, int], Digest]:
         """Return the digest of every finished range, by (collection, range index)."""
         out: dict[tuple[str, int], Digest] = {}
-        async for doc in self.coll.find({"_id.range": {"$exists": True}}):
+        async for doc in self.coll.find({"_id.range": {"$exists": True}, "run": self.run}):
             out[(str(doc["_id"]["c"]), int(doc["_id"]["range"]))] = Digest.from_doc(doc)
         return out
 
     async def collection_done(self, name: str, outcome: dict[str, Any]) -> None:
         """Record that ``name`` is complete (data, indexes, options, checked) with its outcome."""
-        await self.coll.replace_one({"_id": {"done": name}}, {"outcome": outcome}, upsert=True)
+        await self.coll.replace_one({"_id": {"done": name}}, {"outcome": outcome, "run": self.run}, upsert=True)
 
     async def done_collections(self) -> dict[str, dict[str, Any]]:
         """Return the recorded outcome of every completed collection or view."""
         return {
-            str(d["_id"]["done"]): dict(d["outcome"]) async for d in self.coll.find({"_id.done": {"$exists": True}})
+            str(d["_id"]["done"]): dict(d["outcome"])
+            async for d in self.coll.find({"_id.done": {"$exists": True}, "run": self.run})
         }
 
     async def clear(self) -> None:

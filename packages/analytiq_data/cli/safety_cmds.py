@@ -33,6 +33,12 @@ Replace the database (--db) with a backup (--from): under the migration lock, th
 beside the database (<db>__restore_tmp), verified, swapped in collection by collection, and the
 result verified against the backup. Collections the backup does not have are dropped. Asks you to
 type the database name on a terminal; pass --yes otherwise. Not available through mongos.
+Refused, changing nothing (exit 3): an interrupted backup (it still holds __backup_state), even with
+--force; without --force, a database this tool did not record as a complete backup, a backup made
+with --no-verify, and a source with no documents when the database holds some. A backup that no
+longer holds what it held when it was made is refused too (exit 7). Ctrl-C before the swap leaves
+the database unchanged and removes <db>__restore_tmp; later, the error line says what state the
+database is in and how to finish (run the same restore again).
 With --archive FILE or --dir DIR, the backup is a dump in mongodump's formats (written by
 mongodump or by analytiq-db backup --archive/--out): loaded beside, checked (each archive
 collection's CRC-64, counts, content hashes, indexes, options), then swapped in the same way;
@@ -70,6 +76,12 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
         "--from-uri", metavar="URI", help="the backup's server, or env:NAME / file:PATH (default: the --uri server)"
     )
     p.add_argument("--yes", action="store_true", help="do not ask for confirmation (required when not on a terminal)")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="restore from a database not recorded (or not verified) as a backup, or holding no documents; "
+        "never from an interrupted backup",
+    )
     add_restore_file_arguments(p)
     lock_options(p)
     p.set_defaults(handler=cmd_restore)
@@ -140,15 +152,18 @@ def _restore_options(args: argparse.Namespace) -> RestoreOptions:
         timeout_s=settings.timeout_s,
         lock_wait_s=run.lock_wait_s,
         lease_s=run.lease_s,
+        force=args.force,
     )
 
 
 def _confirm(options: RestoreOptions, info: BackupInfo) -> None:
     """Ask on the terminal for the database name; raise ConfigurationError unless it is typed exactly."""
+    kind = "backup" if info.recorded else "database (not recorded as a backup: --force)"
+    unverified = " NOT verified when it was made (--force);" if info.recorded and info.verified is not True else ""
     print(
-        f"restore replaces database {options.db!r} with backup {info.name!r} on {info.where} (version "
-        f"{info.version}, {info.collections} collections, about {info.documents:,} documents); collections "
-        "the backup does not have are dropped.",
+        f"restore replaces database {options.db!r} with {kind} {info.name!r} on {info.where} (version "
+        f"{info.version}, {info.collections} collections, about {info.documents:,} documents);{unverified} "
+        "collections the backup does not have are dropped.",
         file=sys.stderr,
     )
     print(f"Type the database name ({options.db}) to confirm: ", end="", file=sys.stderr, flush=True)

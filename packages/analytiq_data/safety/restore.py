@@ -30,9 +30,11 @@ from typing import Any
 
 from bson.son import SON
 from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
-from analytiq_data.backup import BackupOptions, backup, verify
+from analytiq_data.backup import BackupOptions, BackupResult, backup, verify
+from analytiq_data.backup.manifest import Manifest, read_manifest
 from analytiq_data.backup.plan import (
     Intent,
     Kind,
@@ -43,13 +45,15 @@ from analytiq_data.backup.plan import (
     kind_of,
     order_views,
 )
+from analytiq_data.backup.state import BackupState
 from analytiq_data.client import connection_error, make_client, ping, server_kind
-from analytiq_data.errors import AnalytiqError, ConfigurationError
+from analytiq_data.errors import AnalytiqError, ConfigurationError, VerificationError
 from analytiq_data.migrations.engine.lock import DEFAULT_LEASE_S, DEFAULT_LOCK_WAIT_S, LOCK_COLLECTION, MigrationLock
 from analytiq_data.migrations.engine.prestep import acquire_patiently, set_phase
 from analytiq_data.migrations.engine.state import StateStore
 from analytiq_data.progress import NULL_PROGRESS, Progress
 from analytiq_data.safety.backup_first import fit_name
+from analytiq_data.safety.restore_guard import SwapProgress, check_not_emptying, check_source, stopped_error
 from analytiq_data.safety.results import RestoreResult
 from analytiq_data.safety.sample_copy import copy_collection
 from analytiq_data.settings import DEFAULT_TIMEOUT_S, validate_db_name
@@ -72,6 +76,7 @@ class RestoreOptions:
     timeout_s: float = DEFAULT_TIMEOUT_S
     lock_wait_s: float = DEFAULT_LOCK_WAIT_S
     lease_s: float = DEFAULT_LEASE_S
+    force: bool = False  # restore from a source not recorded (or not verified) as a backup, or holding no documents
 
     def __post_init__(self) -> None:
         validate_db_name(self.db)
@@ -103,6 +108,8 @@ class BackupInfo:
     version: int
     collections: int
     documents: int
+    recorded: bool = False  # this tool recorded it as a complete backup (its manifest)
+    verified: bool | None = None  # whether it verified when it was made (None: not recorded, or --no-verify)
 
 
 def _where(uri: str) -> str:
@@ -138,16 +145,19 @@ async def _clients(options: RestoreOptions) -> AsyncIterator[tuple[AsyncMongoCli
             await other.close()
 
 
-async def _inspect(client: AsyncMongoClient[Any], options: RestoreOptions) -> BackupInfo:
+async def _inspect(client: AsyncMongoClient[Any], options: RestoreOptions) -> tuple[BackupInfo, Manifest | None]:
     db = client[options.backup]
+    where = _where(options.source_uri)
     infos = {str(i["name"]): dict(i) async for i in await db.list_collections() if copied_namespace(str(i["name"]))}
     infos.pop(LOCK_COLLECTION, None)
-    if not infos:
+    header = await BackupState(db).header()
+    manifest = await read_manifest(db)
+    if not infos and header is None and manifest is None:
         raise ConfigurationError(
-            f"backup database {options.backup!r} does not exist on {_where(options.source_uri)} "
-            "(it has no collections)",
+            f"backup database {options.backup!r} does not exist on {where} (it has no collections)",
             hint="check --from and --from-uri",
         )
+    check_source(backup=options.backup, where=where, state_header=header, manifest=manifest, force=options.force)
     series = sorted(n for n, i in infos.items() if kind_of(i) is Kind.TIMESERIES)
     if series:
         raise ConfigurationError(
@@ -155,60 +165,75 @@ async def _inspect(client: AsyncMongoClient[Any], options: RestoreOptions) -> Ba
             "swap in (renameCollection refuses them)",
             hint=f"copy it back with analytiq-db backup --src {options.backup} --dest {options.db} --drop",
         )
-    documents = 0
-    for name, info in infos.items():
-        if kind_of(info) is not Kind.VIEW:
-            documents += await db[name].estimated_document_count()
+    documents = await _documents(db, infos)
     version = (await StateStore(db).read_version()).version
-    return BackupInfo(options.backup, _where(options.source_uri), version, len(infos), documents)
+    verified = manifest.verified if manifest is not None else None
+    info = BackupInfo(options.backup, where, version, len(infos), documents, manifest is not None, verified)
+    return info, manifest
+
+
+async def _documents(db: AsyncDatabase[Any], infos: dict[str, dict[str, Any]] | None = None) -> int:
+    """Return about how many documents the collections of ``db`` hold (its lock and our state left out)."""
+    if infos is None:
+        infos = {str(i["name"]): dict(i) async for i in await db.list_collections() if copied_namespace(str(i["name"]))}
+        infos.pop(LOCK_COLLECTION, None)
+    return sum([await db[n].estimated_document_count() for n, i in infos.items() if kind_of(i) is not Kind.VIEW])
 
 
 async def inspect_backup(options: RestoreOptions) -> BackupInfo:
     """Return what the backup holds (read only); raise ConfigurationError if it is missing or cannot be restored."""
     async with _clients(options) as (_, source):
-        return await _inspect(source, options)
+        return (await _inspect(source, options))[0]
 
 
 async def restore(options: RestoreOptions, progress: Progress = NULL_PROGRESS) -> RestoreResult:
     """Replace database ``options.db`` with the backup, under the migration lock, and verify it.
 
-    Raises ConfigurationError (missing backup, mongos, time-series), LockError (another runner
-    holds the lock past the wait) or VerificationError (the result differs from the backup).
+    Raises ConfigurationError (missing backup; a source that is an interrupted backup, or without
+    ``force`` not recorded or not verified as a backup, or holding no documents when the database
+    holds some; mongos; time-series), LockError (another runner holds the lock past the wait),
+    VerificationError (the backup no longer holds what was recorded, or the result differs from
+    it), RestoreInterrupted (cancelled: says what state the database is in) or RestoreIncomplete
+    (failed during the swap). Before the swap nothing is changed and the rebuild database is
+    removed on any failure.
     """
     started = time.monotonic()
     async with _clients(options) as (live, source):
-        info = await _inspect(source, options)
+        info, manifest = await _inspect(source, options)
+        check_not_emptying(
+            backup=options.backup,
+            db=options.db,
+            backup_documents=info.documents,
+            db_documents=await _documents(live[options.db]),
+            force=options.force,
+        )
         lock = MigrationLock(live[options.db], lease_s=options.lease_s)
         await acquire_patiently(
             lock, options.lock_wait_s, on_wait=lambda h: progress.note("waiting for the migration lock")
         )
+        swap = SwapProgress()
         try:
             lock.start_renewing()
             await set_phase(lock, PHASE)
-            copy = BackupOptions(
-                src_uri=options.source_uri,
-                src_db=options.backup,
-                dest_uri=options.uri,
-                dest_db=options.tmp_db,
-                drop=True,
-                exclude=(LOCK_COLLECTION,),
-                timeout_s=options.timeout_s,
-            )
-            progress.note(f"copying backup {options.backup} into {options.tmp_db} on {_where(options.uri)}")
-            copied = await backup(copy, progress)
-            lock.check()
-            collections, dropped, views = await _swap(live, options, progress)
-            lock.check()
-            progress.note(f"verifying {options.db} against backup {options.backup}")
-            check = BackupOptions(
-                src_uri=options.source_uri,
-                src_db=options.backup,
-                dest_uri=options.uri,
-                dest_db=options.db,
-                exclude=(LOCK_COLLECTION,),
-                timeout_s=options.timeout_s,
-            )
-            await verify(check, progress)
+            try:
+                copied = await _rebuild(options, manifest, progress)
+                lock.check()
+                swap.started = True
+                collections, dropped, views = await _swap(live, options, progress, track=swap)
+                swap.swapped = True
+                lock.check()
+                progress.note(f"verifying {options.db} against backup {options.backup}")
+                check = BackupOptions(
+                    src_uri=options.source_uri,
+                    src_db=options.backup,
+                    dest_uri=options.uri,
+                    dest_db=options.db,
+                    exclude=(LOCK_COLLECTION,),
+                    timeout_s=options.timeout_s,
+                )
+                await verify(check, progress)
+            except BaseException as exc:
+                raise await _stopped(live, options, swap, exc) from exc
             await live.drop_database(options.tmp_db)
         finally:
             await lock.release()
@@ -225,6 +250,48 @@ async def restore(options: RestoreOptions, progress: Progress = NULL_PROGRESS) -
         verified=True,
         seconds=time.monotonic() - started,
     )
+
+
+async def _rebuild(options: RestoreOptions, manifest: Manifest | None, progress: Progress) -> BackupResult:
+    """Copy the backup into the rebuild database (replacing a leftover one) and check it against its record."""
+    copy = BackupOptions(
+        src_uri=options.source_uri,
+        src_db=options.backup,
+        dest_uri=options.uri,
+        dest_db=options.tmp_db,
+        drop=True,
+        exclude=(LOCK_COLLECTION,),
+        timeout_s=options.timeout_s,
+    )
+    progress.note(f"copying backup {options.backup} into {options.tmp_db} on {_where(options.uri)}")
+    copied = await backup(copy, progress)
+    if manifest is not None:
+        selected = frozenset(e.name for e in manifest.entries if copy.selects(e.name))
+        differences = manifest.differences(copied.collections, selected=selected)
+        if differences and not options.force:
+            shown = "; ".join(differences[:3]) + (f"; and {len(differences) - 3} more" if len(differences) > 3 else "")
+            raise VerificationError(
+                f"backup {options.backup!r} no longer holds what it held when it was made: {shown}; nothing changed",
+                hint="restore another backup, or pass --force to restore this one as it is now",
+            )
+        for line in differences:
+            progress.note(f"backup changed since it was made (--force): {line}")
+    return copied
+
+
+async def _stopped(
+    live: AsyncMongoClient[Any], options: RestoreOptions, swap: SwapProgress, exc: BaseException
+) -> BaseException:
+    """Clean up after a stopped restore and return the error to raise (``exc`` itself when it says enough)."""
+    removed = False
+    if not swap.started or swap.swapped:
+        try:
+            await live.drop_database(options.tmp_db)
+            removed = True
+        except PyMongoError as failure:
+            log.warning("could not drop %s: %s", options.tmp_db, failure)
+    said = stopped_error(exc, db=options.db, tmp=options.tmp_db, backup=options.backup, swap=swap, tmp_removed=removed)
+    return exc if said is None else said
 
 
 async def _move(client: AsyncMongoClient[Any], options: RestoreOptions, name: str, info: dict[str, Any]) -> None:
@@ -251,9 +318,13 @@ async def _move(client: AsyncMongoClient[Any], options: RestoreOptions, name: st
 
 
 async def _swap(
-    client: AsyncMongoClient[Any], options: RestoreOptions, progress: Progress
+    client: AsyncMongoClient[Any], options: RestoreOptions, progress: Progress, track: SwapProgress | None = None
 ) -> tuple[list[str], list[str], list[str]]:
-    """Move the rebuilt collections into the database, drop what the backup lacks, recreate views."""
+    """Move the rebuilt collections into the database, drop what the backup lacks, recreate views.
+
+    ``track`` (if given) learns the collections planned and each one moved, as they are.
+    """
+    track = track if track is not None else SwapProgress()
     tmp, live = client[options.tmp_db], client[options.db]
     rebuilt = {str(i["name"]): dict(i) async for i in await tmp.list_collections() if copied_namespace(str(i["name"]))}
     current = {str(i["name"]): dict(i) async for i in await live.list_collections() if copied_namespace(str(i["name"]))}
@@ -265,11 +336,13 @@ async def _swap(
             if kind_of(i) is Kind.VIEW
         ]
     )
+    track.planned = list(collections)
     for name, info in current.items():
         if kind_of(info) is Kind.VIEW:
             await live.drop_collection(name)
     for name in collections:
         await _move(client, options, name, rebuilt[name])
+        track.moved.append(name)
     progress.note(f"swapped {len(collections)} collections into {live.name}")
     backup_views = {v.name for v in views}
     dropped = sorted(
