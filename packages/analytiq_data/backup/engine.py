@@ -14,6 +14,7 @@ from typing import Any
 from analytiq_data.backup.copy import clear_ranges, create_collection, gather_all
 from analytiq_data.backup.endpoints import Endpoints, Side, open_endpoints
 from analytiq_data.backup.options import BackupOptions
+from analytiq_data.backup.pacing import ConcurrencyReport
 from analytiq_data.backup.pipeline import Pipeline, create_view
 from analytiq_data.backup.plan import STATE_COLLECTION, Intent, Plan, build_plan, copied_namespace
 from analytiq_data.backup.results import BackupResult, CollectionReport, CopyMismatch
@@ -41,7 +42,7 @@ async def backup(options: BackupOptions, progress: Progress = NULL_PROGRESS) -> 
         resumed = await _prepare_destination(options, ends, state, progress)
         plan = await _plan(options, ends, state, resumed)
         progress.note(f"Found {len(plan.intents)} collections to backup")
-        reports = await _copy(options, ends, state, plan, resumed, progress)
+        reports, concurrency = await _copy(options, ends, state, plan, resumed, progress)
         async with ends.dst.errors("removing the resume state"):
             await state.clear()
     result = BackupResult(
@@ -54,6 +55,7 @@ async def backup(options: BackupOptions, progress: Progress = NULL_PROGRESS) -> 
         views=tuple(r for r in reports if r.kind == "view"),
         seconds=time.monotonic() - started,
         resumed=resumed,
+        concurrency=concurrency,
     )
     if result.verified is False:
         raise CopyMismatch(result)
@@ -128,8 +130,11 @@ async def _plan(options: BackupOptions, ends: Endpoints, state: BackupState, res
 
 async def _copy(
     options: BackupOptions, ends: Endpoints, state: BackupState, plan: Plan, resumed: bool, progress: Progress
-) -> list[CollectionReport]:
-    """Copy every collection of ``plan`` (in parallel, largest first), then its views in order."""
+) -> tuple[list[CollectionReport], ConcurrencyReport]:
+    """Copy every collection of ``plan`` (in parallel, largest first), then its views in order.
+
+    Return the reports and the levels of inserts in flight the copy used.
+    """
     async with ends.dst.errors("reading the resume state"):
         done_ranges = await state.done_ranges() if resumed else {}
         done = await state.done_collections() if resumed else {}
@@ -154,7 +159,7 @@ async def _copy(
         await state.collection_done(view.name, report.to_dict())
         progress.note(f"✓ Created view {view.name} on {view.view_on}")
         reports[view.name] = report
-    return [reports[i.name] for i in plan.intents if i.name in reports]
+    return [reports[i.name] for i in plan.intents if i.name in reports], pipeline.concurrency()
 
 
 async def _make_ready(dst: Side, intent: Intent, exists: bool, pipeline: Pipeline) -> None:
