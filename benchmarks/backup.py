@@ -361,6 +361,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for home in homes:
             shutil.rmtree(home, ignore_errors=True)
             shutil.rmtree(home.parent / f"{home.name}-snapshot", ignore_errors=True)
+            (home.parent / f"{home.name}.log").unlink(missing_ok=True)  # the server's log, beside its storage
     return 0
 
 
