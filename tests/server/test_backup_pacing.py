@@ -49,7 +49,7 @@ async def test_a_copy_reports_the_levels_it_used_within_the_ceiling(
     assert c is not None
     assert c.ceiling == 3
     assert 1 == c.lowest <= c.final <= c.highest <= 3
-    assert 1.0 <= c.mean <= c.highest
+    assert 0.99 <= c.mean <= c.highest + 0.01  # time-weighted: between the levels used
     assert c.batches == sum(math.ceil(n / BATCH) for n in COUNTS.values())  # one paced insert per batch
     assert result.to_dict()["concurrency"]["batches"] == c.batches
 
