@@ -66,6 +66,8 @@ def test_the_guides_command_prints_the_guides_lines(
     assert any(line.startswith("✓ Copied 300 documents (users") for line in lines)
     assert any(line.startswith("✓ Copied 40 documents (documents") for line in lines)
     assert lines.index("Backing up collection: users") < lines.index(next(x for x in lines if "(users" in x))
+    summary = next(line for line in lines if line.startswith("Copied 340 documents in "))
+    assert summary.endswith(", at most 8)") and "1 write in flight (mean 1.0" in summary  # 2 batches: no trial yet
     assert lines[-1] == "Backup completed successfully!"
     assert result.stderr == ""
 
@@ -82,6 +84,7 @@ def test_analytiq_db_backup_is_the_same_command_with_json(
     assert [v["name"] for v in report["views"]] == ["first_users"]
     users = next(c for c in report["collections"] if c["name"] == "users")
     assert users["source"] == users["destination"] and users["indexes"] == 1
+    assert report["concurrency"]["ceiling"] == 8 and report["concurrency"]["batches"] == 2
 
     again = run(ANALYTIQ_DB, *pair(mongo_uri, mongo_uri_2, source, db_name_2), "--verify-only", "--json")
     assert again.returncode == 0, again.stderr

@@ -41,7 +41,7 @@ async def verify(options: BackupOptions, progress: Progress = NULL_PROGRESS) -> 
                 hint="check --src, --src-uri and --include/--exclude",
             )
         dst_infos = await _selected(ends.dst, options)
-        slots = asyncio.Semaphore(options.parallel)
+        slots = asyncio.Semaphore(max(1, options.parallel // 2))  # collections read at once: 4 by default
         gates = (Turnstile(), Turnstile())
         names = sorted(src_infos.keys() | dst_infos.keys())
         reports = await gather_all(

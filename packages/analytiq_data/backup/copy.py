@@ -2,17 +2,19 @@
 
 Documents travel as raw BSON (``RawBSONDocument``): never decoded, re-encoded by copying bytes.
 The reader hashes each batch as it arrives (the source side of the verification) and hands it
-to the writer, so the next read overlaps the current write. Across all ranges at most
-``parallel * READ_AHEAD`` batches are read and not yet written (``Flow``), which bounds memory at
-about ``batch_size * parallel * READ_AHEAD`` documents whatever the size of the database.
-Writes are unordered ``insert_many`` batches, except for capped collections: one reader in
-``$natural`` order and ordered inserts, so the copy keeps the insertion order a capped collection
-depends on.
+to the writers, so the next read overlaps the current write. How many inserts are in flight, across
+all ranges, is chosen while copying by a ``WritePacer`` (``pacing.py``: as many as the destination
+absorbs, at most ``--parallel``). Across all ranges at most ``parallel * READ_AHEAD`` batches are
+read and not yet written (``Flow``), which bounds memory at about ``batch_size * parallel *
+READ_AHEAD`` documents whatever the size of the database. Writes are unordered ``insert_many``
+batches, except for capped collections: one reader in ``$natural`` order and one writer with
+ordered inserts, so the copy keeps the insertion order a capped collection depends on.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any, TypeVar
 
@@ -25,14 +27,13 @@ from pymongo.errors import BulkWriteError
 from analytiq_data.backup.batches import Turnstile
 from analytiq_data.backup.digest import Digest, digest_documents
 from analytiq_data.backup.endpoints import Side
+from analytiq_data.backup.pacing import Gate, WritePacer
 from analytiq_data.backup.plan import IdRange, Intent, Kind, creation_options
 
 T = TypeVar("T")
 RAW: CodecOptions[RawBSONDocument] = CodecOptions(document_class=RawBSONDocument)
-#: Batches per ``--parallel`` slot that may be read and not yet written (the read-ahead budget).
-READ_AHEAD = 8
-#: Writers per range: while one waits for the server's answer, the next batch is on its way.
-WRITERS = 2
+#: Batches per unit of ``--parallel`` that may be read and not yet written (the read-ahead budget).
+READ_AHEAD = 4
 
 #: How long a stopping run waits for the answer to a batch it already sent (seconds).
 DRAIN_S = 60.0
@@ -70,18 +71,21 @@ def raw_collection(side: Side, name: str) -> AsyncCollection[RawBSONDocument]:
 
 
 class Flow:
-    """What every range of a run shares: a read-ahead budget and the turnstile for opening cursors.
+    """What every range of a run shares: read-ahead budget, turnstile for opening cursors, write pacer.
 
     At most ``parallel * READ_AHEAD`` batches are read and not yet written, across all ranges,
     and one range may hold at most half of them: memory stays bounded by batch size times
     parallelism, while a small collection can be read ahead whole and keep the destination busy
-    as the source prepares the next big scan.
+    as the source prepares the next big scan. Inserts in flight, across all ranges, are paced:
+    at most as many as the pacer's level (1 to ``parallel``, chosen while copying).
     """
 
-    def __init__(self, parallel: int) -> None:
+    def __init__(self, parallel: int, pacer: WritePacer | None = None) -> None:
         self.budget = asyncio.Semaphore(parallel * READ_AHEAD)
         self.per_range = max(2, parallel * READ_AHEAD // 2)
         self.gate = Turnstile()
+        self.pacer = pacer or WritePacer.starting_now(parallel)
+        self.writers = parallel  # writer tasks per range: the pacer decides how many insert at once
 
 
 async def copy_range(
@@ -117,7 +121,7 @@ class _RangeCopy:
         self.what = f"copying {intent.name!r}"
 
     async def run(self) -> Digest:
-        writers = 1 if self.capped else WRITERS
+        writers = 1 if self.capped else self.flow.writers
         try:
             await gather_all([self.read(), *(self.write() for _ in range(writers))])
         finally:
@@ -157,7 +161,8 @@ class _RangeCopy:
         while (item := await self.queue.get()) is not None:
             docs, nbytes = item
             async with self.dst.errors(self.what):
-                await insert_batch(target, docs, ordered=self.capped)
+                insert = functools.partial(insert_batch, target, docs, ordered=self.capped)
+                await self.flow.pacer.run(insert, len(docs), nbytes)
             self.held -= 1
             self.flow.budget.release()
             self.advance(len(docs), nbytes)
@@ -246,7 +251,7 @@ async def clear_ranges(dst: Side, intent: Intent, ranges: list[IdRange]) -> None
             await dst.db[intent.name].delete_many(rng.filter())
 
 
-async def bounded(slots: asyncio.Semaphore, work: Callable[[], Awaitable[Any]]) -> Any:
+async def bounded(slots: asyncio.Semaphore | Gate, work: Callable[[], Awaitable[Any]]) -> Any:
     """Run ``work`` holding one of the ``--parallel`` slots."""
     async with slots:
         return await work()

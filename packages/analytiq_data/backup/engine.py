@@ -16,6 +16,7 @@ from analytiq_data.backup.copy import clear_ranges, create_collection, gather_al
 from analytiq_data.backup.endpoints import Endpoints, Side, open_endpoints
 from analytiq_data.backup.manifest import Manifest, remove_manifest, write_manifest
 from analytiq_data.backup.options import BackupOptions
+from analytiq_data.backup.pacing import ConcurrencyReport
 from analytiq_data.backup.pipeline import Pipeline, create_view
 from analytiq_data.backup.plan import STATE_COLLECTION, Intent, Plan, build_plan, copied_namespace
 from analytiq_data.backup.results import BackupResult, CollectionReport, CopyMismatch
@@ -51,7 +52,7 @@ async def backup(options: BackupOptions, progress: Progress = NULL_PROGRESS) -> 
         async def stopped(busy: Busy) -> BaseException:
             return await _stopped_by(ends, state, busy)
 
-        reports = await watched(_copy(options, ends, state, plan, resumed, progress), ends.src.db, stopped)
+        reports, concurrency = await watched(_copy(options, ends, state, plan, resumed, progress), ends.src.db, stopped)
         async with ends.src.errors("reading the busy markers"):
             busy = await busy_marker(ends.src.db)
         if busy is not None:
@@ -66,6 +67,7 @@ async def backup(options: BackupOptions, progress: Progress = NULL_PROGRESS) -> 
             views=tuple(r for r in reports if r.kind == "view"),
             seconds=time.monotonic() - started,
             resumed=resumed,
+            concurrency=concurrency,
         )
         async with ends.dst.errors("recording the backup as complete"):
             if result.verified is not False:
@@ -167,8 +169,11 @@ async def _plan(options: BackupOptions, ends: Endpoints, state: BackupState, res
 
 async def _copy(
     options: BackupOptions, ends: Endpoints, state: BackupState, plan: Plan, resumed: bool, progress: Progress
-) -> list[CollectionReport]:
-    """Copy every collection of ``plan`` (in parallel, largest first), then its views in order."""
+) -> tuple[list[CollectionReport], ConcurrencyReport]:
+    """Copy every collection of ``plan`` (in parallel, largest first), then its views in order.
+
+    Return the reports and the levels of inserts in flight the copy used.
+    """
     async with ends.dst.errors("reading the resume state"):
         done_ranges = await state.done_ranges() if resumed else {}
         done = await state.done_collections() if resumed else {}
@@ -193,7 +198,7 @@ async def _copy(
         await state.collection_done(view.name, report.to_dict())
         progress.note(f"✓ Created view {view.name} on {view.view_on}")
         reports[view.name] = report
-    return [reports[i.name] for i in plan.intents if i.name in reports]
+    return [reports[i.name] for i in plan.intents if i.name in reports], pipeline.concurrency()
 
 
 async def _make_ready(dst: Side, intent: Intent, exists: bool, pipeline: Pipeline) -> None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from analytiq_data.errors import ConfigurationError
 from analytiq_data.settings import DEFAULT_TIMEOUT_S, validate_db_name
 
-DEFAULT_PARALLEL = 4
+DEFAULT_PARALLEL = 8
 DEFAULT_BATCH_SIZE = 1000
 DEFAULT_RANGE_DOCS = 500_000
 MAX_BATCH_SIZE = 100_000
@@ -33,9 +33,11 @@ class BackupOptions:
     """A database copy from ``src_uri``/``src_db`` to ``dest_uri``/``dest_db`` (same server if ``dest_uri`` is None).
 
     ``drop`` replaces a non-empty destination; ``resume`` finishes an interrupted copy into it.
-    ``include``/``exclude`` are collection names or glob patterns (``logs_*``). ``parallel`` ranges
-    copy at once, each a reader feeding a writer ``batch_size`` documents at a time; collections over
-    ``range_docs`` documents are split into ``_id`` ranges (the unit of parallelism and of resume).
+    ``include``/``exclude`` are collection names or glob patterns (``logs_*``). ``parallel`` is the
+    ceiling of inserts in flight (the copy starts at one and adds more while the destination's
+    throughput grows with them; ranges read at once: one more than that); documents move
+    ``batch_size`` at a time; collections over ``range_docs`` documents are split into ``_id``
+    ranges (the unit of parallelism and of resume).
     ``verify`` compares counts, content hashes, indexes and options after the copy.
     """
 

@@ -1,15 +1,19 @@
 """One collection from start to finish, while others run beside it: data, indexes, check, options.
 
-For each collection: copy its ranges (each holding one of the ``--parallel`` slots; ranges
-finished by an interrupted run are skipped), build its indexes right away, read it back and
-compare it with what was read from the source, then build its TTL indexes and apply its
-validator (so nothing is rejected or expires between the read and the check), then compare
-indexes and options. Views are created last, each after the view it reads.
+For each collection: copy its ranges (each holding a slot; ranges finished by an interrupted run
+are skipped), build its indexes right away, read it back and compare it with what was read from
+the source, then build its TTL indexes and apply its validator (so nothing is rejected or expires
+between the read and the check), then compare indexes and options. Views are created last, each
+after the view it reads.
+
+Slots (ranges being copied, index builds, read-backs) follow the write pacer: one more than the
+inserts it allows in flight, at most ``--parallel``. A destination that takes one insert at a time
+gets two ranges at once, the second one's cursor opening on the source while the first is written;
+one that takes eight gets up to nine. The source is never asked for more scans than the copy can use.
 """
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -23,6 +27,7 @@ from analytiq_data.backup.copy import Flow, bounded, copy_range, gather_all, raw
 from analytiq_data.backup.digest import Digest
 from analytiq_data.backup.endpoints import Side
 from analytiq_data.backup.options import BackupOptions
+from analytiq_data.backup.pacing import ConcurrencyReport, Gate
 from analytiq_data.backup.plan import IdRange, Intent, creation_options, deferred_options, is_ttl
 from analytiq_data.backup.results import CollectionReport
 from analytiq_data.backup.state import BackupState
@@ -37,7 +42,7 @@ VERIFY_UNIT = "verify"
 
 @dataclass
 class Pipeline:
-    """Runs collection intents concurrently, at most ``options.parallel`` heavy steps at a time."""
+    """Runs collection intents concurrently: heavy steps at most one more than the inserts allowed in flight."""
 
     src: Side
     dst: Side
@@ -45,14 +50,21 @@ class Pipeline:
     progress: Progress
     state: BackupState
     done_ranges: Mapping[tuple[str, int], Digest] = field(default_factory=dict)
-    slots: asyncio.Semaphore = field(init=False)
+    slots: Gate = field(init=False)
     flow: Flow = field(init=False)
     begun: set[str] = field(init=False, default_factory=set)
     dst_gate: Turnstile = field(init=False, default_factory=Turnstile)
 
     def __post_init__(self) -> None:
-        self.slots = asyncio.Semaphore(self.options.parallel)
-        self.flow = Flow(self.options.parallel)
+        parallel = self.options.parallel
+        self.flow = Flow(parallel)
+        pacer = self.flow.pacer
+        self.slots = Gate(lambda: min(parallel, pacer.limit + 1))
+        pacer.follow(self.slots)
+
+    def concurrency(self) -> ConcurrencyReport:
+        """Return the levels of inserts in flight the run used."""
+        return self.flow.pacer.report()
 
     async def _slot(self, work: Callable[[], Awaitable[T]]) -> T:
         result: T = await bounded(self.slots, work)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from analytiq_data.backup.digest import Digest
+from analytiq_data.backup.pacing import ConcurrencyReport
 from analytiq_data.errors import AnalytiqError, ExitCode, VerificationError
 
 
@@ -79,7 +80,11 @@ class CollectionReport:
 
 @dataclass(frozen=True)
 class BackupResult:
-    """A whole run: ``mode`` is ``copy``, ``dry-run`` or ``verify-only``."""
+    """A whole run: ``mode`` is ``copy``, ``dry-run`` or ``verify-only``.
+
+    ``concurrency`` (a copy only) says how many inserts were kept in flight: the levels the
+    pacer chose within ``1..--parallel`` from what the destination absorbed.
+    """
 
     mode: str
     src_db: str
@@ -91,6 +96,7 @@ class BackupResult:
     seconds: float = 0.0
     resumed: bool = False
     notes: tuple[str, ...] = field(default=())
+    concurrency: ConcurrencyReport | None = None
 
     @property
     def reports(self) -> tuple[CollectionReport, ...]:
@@ -138,6 +144,7 @@ class BackupResult:
             "views": [r.to_dict() for r in self.views],
             "differences": self.differences,
             "notes": list(self.notes),
+            "concurrency": self.concurrency.to_dict() if self.concurrency else None,
         }
 
 

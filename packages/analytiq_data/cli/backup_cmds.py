@@ -9,7 +9,7 @@ from typing import Any
 
 from analytiq_data.backup import BackupOptions, BackupResult, CopyMismatch, backup, verify
 from analytiq_data.backup.options import DEFAULT_BATCH_SIZE, DEFAULT_PARALLEL, DEFAULT_RANGE_DOCS, split_patterns
-from analytiq_data.cli.backup_render import make_backup_progress, print_summary
+from analytiq_data.cli.backup_render import concurrency_note, make_backup_progress, print_summary
 from analytiq_data.cli.dump_cmds import add_file_arguments, cmd_dump, wants_files
 from analytiq_data.cli.options import output_options, positive, settings_from, timeout_option
 from analytiq_data.cli.render import print_json
@@ -83,7 +83,8 @@ def _how_arguments(parser: argparse.ArgumentParser) -> None:
         type=positive,
         default=DEFAULT_PARALLEL,
         metavar="N",
-        help="ranges copied at once (default: %(default)s)",
+        help="most inserts in flight: the copy starts at one and adds more while the destination "
+        "absorbs them (default: %(default)s)",
     )
     how.add_argument(
         "--batch-size",
@@ -208,5 +209,5 @@ def _print_result(result: BackupResult, args: argparse.Namespace) -> None:
         print(f"Would copy {len(result.reports)} collections and views, {result.documents:,} documents")
     else:
         checked = "verified" if result.verified else "not verified (--no-verify)"
-        print(f"Copied {result.documents:,} documents in {seconds}, {checked}")
+        print(f"Copied {result.documents:,} documents in {seconds}, {checked}{concurrency_note(result)}")
         print("Backup completed successfully!")

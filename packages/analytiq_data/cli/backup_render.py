@@ -172,6 +172,11 @@ def summary_rows(result: BackupResult) -> list[list[Any]]:
     return rows
 
 
+def concurrency_note(result: BackupResult) -> str:
+    """Return ``"; 1-2 writes in flight (mean 1.2, at most 8)"`` for a copy, else an empty string."""
+    return f"; {result.concurrency.describe()}" if result.concurrency and result.concurrency.batches else ""
+
+
 def print_summary(result: BackupResult) -> None:
     """Write the per-collection summary table to stdout."""
     title = {"copy": "Backup", "dry-run": "Dry run: would copy", "verify-only": "Comparison"}[result.mode]
