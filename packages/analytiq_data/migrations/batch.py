@@ -37,7 +37,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, PyMongoError
 
 from analytiq_data.errors import MigrationError
-from analytiq_data.progress import NULL_PROGRESS, Progress
+from analytiq_data.progress import NULL_PROGRESS, Progress, compatible
 from analytiq_data.uri import redact_text
 
 logger = logging.getLogger(__name__)
@@ -285,7 +285,7 @@ async def batch_update(
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     walk = _Walk(collection, transform, job, filter, projection, batch_size, prepare, journal)
-    sink = progress if progress is not None else _progress.get()
+    sink = compatible(progress if progress is not None else _progress.get())
     started = time.monotonic()
     try:
         await walk.run(sink, count)

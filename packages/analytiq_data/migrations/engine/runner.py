@@ -32,7 +32,7 @@ from analytiq_data.migrations.engine.prestep import PreStepHook, acquire_patient
 from analytiq_data.migrations.engine.results import RunInterrupted, RunResult, StepFailedError, StepResult
 from analytiq_data.migrations.engine.session import run_in_transaction, transaction_database
 from analytiq_data.migrations.engine.state import StateStore, VersionConflict, utcnow
-from analytiq_data.progress import NULL_PROGRESS, Progress
+from analytiq_data.progress import Outcome, Progress, TaskKind, compatible
 from analytiq_data.uri import redact_text
 
 log = logging.getLogger(__name__)
@@ -126,7 +126,8 @@ class Runner:
         self.migrations = migrations
         self.transactions = transactions
         self.options = options or RunOptions()
-        self.progress = progress or NULL_PROGRESS
+        self.progress = compatible(progress)
+        self.step_of: tuple[int, int] | None = None
         self.stop = stop or StopRequest()
         self.state = StateStore(self.db)
         self.run_id = uuid.uuid4().hex
@@ -243,7 +244,8 @@ class Runner:
             )
 
     async def _apply_all(self, steps: Plan, lock: MigrationLock) -> None:
-        for step in steps.steps:
+        for i, step in enumerate(steps.steps, 1):
+            self.step_of = (i, len(steps.steps))
             if self.stop.requested:
                 raise self._stopped_between(step, steps)
             lock.check()
@@ -269,7 +271,7 @@ class Runner:
         in_tx = self.transactions and m.use_transaction
         dirty = not in_tx and not m.idempotent
         task = f"{step.label()} {step.direction}"
-        self.progress.start(task, None, "steps")
+        self.progress.start(task, None, "steps", kind=TaskKind.STEP, step=self.step_of)
         started = utcnow()
         t0 = time.monotonic()
         record = await self.state.start_record(
@@ -294,13 +296,13 @@ class Runner:
             await worker
         except asyncio.CancelledError:
             await self._record_failure(record, started, "interrupted", None)
-            self.progress.finish(task, "interrupted")
+            self.progress.finish(task, "interrupted", outcome=Outcome.INTERRUPTED)
             if _being_cancelled():
                 raise
             raise self._interrupted_during(step, in_tx, dirty) from None
         except Exception as exc:
             await self._record_failure(record, started, "failed", exc)
-            self.progress.finish(task, "failed")
+            self.progress.finish(task, "failed", outcome=Outcome.FAILED)
             raise self._failure(step, exc, in_tx, dirty) from exc
         finally:
             self.stop.attach(None)
