@@ -148,3 +148,45 @@ def _takes(params: Mapping[str, inspect.Parameter], *names: str) -> bool:
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         return True
     return all(n in params for n in names)
+
+
+class Rollup:
+    """Shows the many tasks of one piece of work (a whole-database copy) as one task of ``progress``.
+
+    Documents copied by the inner tasks count towards the one task; read-back checks are not
+    counted twice; notes pass through. ``close(message)`` ends the one task.
+    """
+
+    def __init__(self, progress: Progress, task: str, label: str | None = None) -> None:
+        self.progress, self.task = progress, task
+        self.skipped: set[str] = set()
+        self.failed = False
+        progress.start(task, None, "docs", kind=TaskKind.WORK, label=label)
+
+    def start(
+        self,
+        task: str,
+        total: int | None = None,
+        unit: str = "docs",
+        *,
+        kind: TaskKind = TaskKind.WORK,
+        label: str | None = None,
+        step: tuple[int, int] | None = None,
+    ) -> None:
+        if kind in (TaskKind.VERIFY, TaskKind.PHASE) or unit != "docs":
+            self.skipped.add(task)
+
+    def advance(self, task: str, amount: int = 1, nbytes: int = 0) -> None:
+        if task not in self.skipped:
+            self.progress.advance(self.task, amount, nbytes)
+
+    def finish(self, task: str, message: str | None = None, *, outcome: Outcome = Outcome.OK) -> None:
+        self.skipped.discard(task)
+        self.failed = self.failed or outcome is not Outcome.OK
+
+    def note(self, message: str) -> None:
+        self.progress.note(message)
+
+    def close(self, message: str | None = None) -> None:
+        """End the one task with ``message``."""
+        self.progress.finish(self.task, message, outcome=Outcome.DIFFERS if self.failed else Outcome.OK)

@@ -74,7 +74,7 @@ class Pipeline:
         parts = await gather_all(self._copy(intent, rng, source) for rng in pending)
         for part in parts:
             source += part
-        self.progress.finish(name, f"{source.count} documents")
+        self.progress.finish(name, f"{source.count:,} documents")
         differences, destination = await self._finish(intent, source)
         verified = (not differences) if self.options.verify else (False if differences else None)
         report = CollectionReport(

@@ -106,6 +106,8 @@ def eta_text(done: int, total: int | None, rate: float | None) -> str:
 
 def title(started: TaskStarted) -> str:
     """Return what to call a task: ``step 2 of 4: 0002_x up`` for a step, else its label."""
+    if started.kind is TaskKind.VERIFY:
+        return f"verifying {started.label}"
     if started.step is None:
         return started.label
     i, n = started.step
@@ -127,11 +129,11 @@ def finished_line(ev: TaskFinished) -> str:
     s = ev.started
     head = f"{mark(ev.outcome)} {title(s)}"
     parts: list[str] = []
-    if s.kind is not TaskKind.STEP or ev.done:
+    if not ev.message and (s.kind not in (TaskKind.STEP, TaskKind.PHASE) or ev.done):
         parts.append(count_text(ev.done, None, s.unit))
     if ev.nbytes:
         parts.append(megabytes(ev.nbytes))
-    rate = rate_text(ev.done, ev.seconds, s.unit) if ev.seconds >= 0.5 else ""
+    rate = rate_text(ev.done, ev.seconds, s.unit) if ev.seconds >= 0.5 and s.kind is not TaskKind.PHASE else ""
     parts += [p for p in (rate, duration_text(ev.seconds)) if p]
     said = f": {ev.message}" if ev.message else ""
     return f"{head}{said} ({', '.join(parts)})"
@@ -253,7 +255,7 @@ class _BarOrSpinnerColumn(ProgressColumn):
 class _CountColumn(ProgressColumn):
     def render(self, task: RichTask) -> Text:
         unit = str(task.fields.get("unit", "docs"))
-        if task.fields.get("kind") is TaskKind.STEP and not task.completed:
+        if task.fields.get("kind") in (TaskKind.STEP, TaskKind.PHASE) and not task.completed:
             return Text("")
         total = None if task.total is None else int(task.total)
         return Text(count_text(int(task.completed), total, unit), style="progress.download")
