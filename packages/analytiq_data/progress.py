@@ -154,7 +154,8 @@ class Rollup:
     """Shows the many tasks of one piece of work (a whole-database copy) as one task of ``progress``.
 
     Documents copied by the inner tasks count towards the one task; read-back checks are not
-    counted twice; notes pass through. ``close(message)`` ends the one task.
+    counted twice; the inner narrative ("Found 6 collections…") is left out: the one task's line
+    says it. ``close(message)`` ends the one task (✗ if an inner task did not end well).
     """
 
     def __init__(self, progress: Progress, task: str, label: str | None = None) -> None:
@@ -185,7 +186,7 @@ class Rollup:
         self.failed = self.failed or outcome is not Outcome.OK
 
     def note(self, message: str) -> None:
-        self.progress.note(message)
+        return None
 
     def close(self, message: str | None = None) -> None:
         """End the one task with ``message``."""
