@@ -37,7 +37,8 @@ def backup_line(ev: TaskFinished) -> str:
     rate = rate_text(ev.done, ev.seconds, s.unit)
     detail = ", ".join(p for p in (s.label, megabytes(ev.nbytes), duration_text(ev.seconds), rate) if p)
     if s.kind is TaskKind.PHASE or s.unit != "docs":
-        return f"{mark(ev.outcome)} {s.label}: {ev.message or count_text(ev.done, None, s.unit)}"
+        said = ev.message or count_text(ev.done, None, s.unit)
+        return f"{mark(ev.outcome)} {s.label}: {said} ({duration_text(ev.seconds)})"
     return f"{mark(ev.outcome)} Copied {ev.done:,} documents ({detail})"
 
 
