@@ -188,6 +188,8 @@ class Rollup:
     def note(self, message: str) -> None:
         return None
 
-    def close(self, message: str | None = None) -> None:
-        """End the one task with ``message``."""
-        self.progress.finish(self.task, message, outcome=Outcome.DIFFERS if self.failed else Outcome.OK)
+    def close(self, message: str | None = None, outcome: Outcome | None = None) -> None:
+        """End the one task with ``message`` and ``outcome`` (default: DIFFERS if an inner task did not end well)."""
+        if outcome is None:
+            outcome = Outcome.DIFFERS if self.failed else Outcome.OK
+        self.progress.finish(self.task, message, outcome=outcome)
