@@ -74,13 +74,13 @@ class StepMeter:
         self.counter, self.figures, self.direction = counter, figures, direction
         self._open: dict[str, tuple[int, float]] = {}
 
-    def start(self, task: str, total: int | None = None, unit: str = "docs") -> None:
+    def start(self, task: str, total: int | None = None, unit: str = "docs", **event: Any) -> None:
         self._open[task] = (self.counter.count, time.perf_counter())
 
     def advance(self, task: str, amount: int = 1, nbytes: int = 0) -> None:
         return None
 
-    def finish(self, task: str, message: str | None = None) -> None:
+    def finish(self, task: str, message: str | None = None, **event: Any) -> None:
         if task not in self._open or not task.startswith("version "):
             return
         cmds, t0 = self._open.pop(task)

@@ -35,13 +35,13 @@ class Recorder:
         self.documents = 0
         self.notes: list[str] = []
 
-    def start(self, task: str, total: int | None = None, unit: str = "docs") -> None:
+    def start(self, task: str, total: int | None = None, unit: str = "docs", **event: Any) -> None:
         self.started.append(task)
 
     def advance(self, task: str, amount: int = 1, nbytes: int = 0) -> None:
         self.documents += amount
 
-    def finish(self, task: str, message: str | None = None) -> None:
+    def finish(self, task: str, message: str | None = None, **event: Any) -> None:
         return None
 
     def note(self, message: str) -> None:

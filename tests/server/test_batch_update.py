@@ -47,13 +47,13 @@ class Recorder:
         self.advanced = 0
         self.finished: list[str | None] = []
 
-    def start(self, task: str, total: int | None = None, unit: str = "docs") -> None:
+    def start(self, task: str, total: int | None = None, unit: str = "docs", **event: object) -> None:
         self.started.append((task, total))
 
     def advance(self, task: str, amount: int = 1, nbytes: int = 0) -> None:
         self.advanced += amount
 
-    def finish(self, task: str, message: str | None = None) -> None:
+    def finish(self, task: str, message: str | None = None, **event: object) -> None:
         self.finished.append(message)
 
     def note(self, message: str) -> None:

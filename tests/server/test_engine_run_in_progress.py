@@ -33,13 +33,13 @@ class Notes:
     def __init__(self) -> None:
         self.lines: list[str] = []
 
-    def start(self, task: str, total: int | None = None, unit: str = "docs") -> None:
+    def start(self, task: str, total: int | None = None, unit: str = "docs", **event: Any) -> None:
         return None
 
     def advance(self, task: str, amount: int = 1, nbytes: int = 0) -> None:
         return None
 
-    def finish(self, task: str, message: str | None = None) -> None:
+    def finish(self, task: str, message: str | None = None, **event: Any) -> None:
         return None
 
     def note(self, message: str) -> None:

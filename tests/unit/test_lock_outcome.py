@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from analytiq_data.errors import ExitCode
 from analytiq_data.migrations.engine.lock import Acquisition, LockInfo, held_error, note_waiting
@@ -14,13 +15,13 @@ class Notes:
     def __init__(self) -> None:
         self.lines: list[str] = []
 
-    def start(self, task: str, total: int | None = None, unit: str = "docs") -> None:
+    def start(self, task: str, total: int | None = None, unit: str = "docs", **event: Any) -> None:
         return None
 
     def advance(self, task: str, amount: int = 1, nbytes: int = 0) -> None:
         return None
 
-    def finish(self, task: str, message: str | None = None) -> None:
+    def finish(self, task: str, message: str | None = None, **event: Any) -> None:
         return None
 
     def note(self, message: str) -> None:

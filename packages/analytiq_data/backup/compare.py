@@ -11,7 +11,6 @@ from analytiq_data.backup.copy import gather_all, raw_collection
 from analytiq_data.backup.digest import Digest
 from analytiq_data.backup.endpoints import Endpoints, Side, open_endpoints
 from analytiq_data.backup.options import BackupOptions
-from analytiq_data.backup.pipeline import VERIFY_UNIT
 from analytiq_data.backup.plan import Kind, copied_namespace, is_id_index, kind_of
 from analytiq_data.backup.results import BackupResult, CollectionReport, CopyMismatch
 from analytiq_data.backup.verify import (
@@ -22,7 +21,7 @@ from analytiq_data.backup.verify import (
     index_specs,
 )
 from analytiq_data.errors import ConfigurationError
-from analytiq_data.progress import NULL_PROGRESS, Progress
+from analytiq_data.progress import NULL_PROGRESS, Outcome, Progress, TaskKind, compatible
 
 
 async def verify(options: BackupOptions, progress: Progress = NULL_PROGRESS) -> BackupResult:
@@ -33,6 +32,7 @@ async def verify(options: BackupOptions, progress: Progress = NULL_PROGRESS) -> 
     written to either side. On a live source, collections written meanwhile will differ.
     """
     started = time.monotonic()
+    progress = compatible(progress)
     async with open_endpoints(options) as ends:
         src_infos = await _selected(ends.src, options)
         if not src_infos:
@@ -92,7 +92,7 @@ async def _check(
         differences = await check_definition(ends.src, ends.dst, name, indexes=False)
         return CollectionReport(name, kind.value, ranges=0, verified=not differences, differences=tuple(differences))
     async with slots:
-        progress.start(name, total=None, unit=VERIFY_UNIT)
+        progress.start(name, total=None, unit="docs", kind=TaskKind.VERIFY)
         source, destination = await gather_all(
             [_digest(ends.src, name, options, gates[0]), _digest(ends.dst, name, options, gates[1])]
         )
@@ -100,7 +100,11 @@ async def _check(
         differences += await check_definition(ends.src, ends.dst, name, indexes=True)
         indexes = [s for s in await index_specs(ends.src, name) if not is_id_index(s)]
         progress.advance(name, destination.count, destination.nbytes)
-        progress.finish(name, f"{destination.count} documents, {'matches' if not differences else 'DIFFERS'}")
+        progress.finish(
+            name,
+            f"{destination.count:,} documents, {'matches' if not differences else 'DIFFERS'}",
+            outcome=Outcome.DIFFERS if differences else Outcome.OK,
+        )
     return CollectionReport(
         name=name,
         kind=kind.value,

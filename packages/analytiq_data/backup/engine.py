@@ -23,7 +23,7 @@ from analytiq_data.backup.results import BackupResult, CollectionReport, CopyMis
 from analytiq_data.backup.state import BackupState
 from analytiq_data.backup.verify import collection_infos
 from analytiq_data.errors import ConfigurationError
-from analytiq_data.progress import NULL_PROGRESS, Progress
+from analytiq_data.progress import NULL_PROGRESS, Progress, compatible
 
 log = logging.getLogger(__name__)
 
@@ -39,14 +39,15 @@ async def backup(options: BackupOptions, progress: Progress = NULL_PROGRESS) -> 
     only plans and returns what would be copied.
     """
     started = time.monotonic()
+    progress = compatible(progress)
     async with open_endpoints(options) as ends:
         await _require_source(ends)
         state = BackupState(ends.dst.db)
         if options.dry_run:
-            return await _dry_run(options, ends, state, started)
+            return await _dry_run(options, ends, state, started, progress)
         await _refuse_busy(ends)
         resumed = await _prepare_destination(options, ends, state, progress)
-        plan = await _plan(options, ends, state, resumed)
+        plan = await _plan(options, ends, state, resumed, progress)
         progress.note(f"Found {len(plan.intents)} collections to backup")
 
         async def stopped(busy: Busy) -> BaseException:
@@ -138,7 +139,7 @@ async def _prepare_destination(options: BackupOptions, ends: Endpoints, state: B
     return False
 
 
-async def _plan(options: BackupOptions, ends: Endpoints, state: BackupState, resumed: bool) -> Plan:
+async def _plan(options: BackupOptions, ends: Endpoints, state: BackupState, resumed: bool, progress: Progress) -> Plan:
     """Return the saved plan when resuming, else a new one (saved before any data is written)."""
     if resumed:
         async with ends.dst.errors("reading the resume state"):
@@ -157,7 +158,7 @@ async def _plan(options: BackupOptions, ends: Endpoints, state: BackupState, res
             )
         return plan
     async with ends.src.errors("planning the copy"):
-        plan = await build_plan(ends.src.db, options)
+        plan = await build_plan(ends.src.db, options, progress=progress)
     if not plan.intents:
         raise ConfigurationError(
             f"no collection of {options.src_db!r} matches --include/--exclude", hint="check the patterns"
@@ -211,10 +212,12 @@ async def _make_ready(dst: Side, intent: Intent, exists: bool, pipeline: Pipelin
         await clear_ranges(dst, intent, pending)
 
 
-async def _dry_run(options: BackupOptions, ends: Endpoints, state: BackupState, started: float) -> BackupResult:
+async def _dry_run(
+    options: BackupOptions, ends: Endpoints, state: BackupState, started: float, progress: Progress
+) -> BackupResult:
     """Return what a copy would do (counts, sizes, ranges, indexes) without writing anything."""
     async with ends.src.errors("planning the copy"):
-        plan = await build_plan(ends.src.db, options, sizes=True)
+        plan = await build_plan(ends.src.db, options, sizes=True, progress=progress)
     notes: list[str] = []
     async with ends.src.errors("reading the busy markers"):
         busy = await busy_marker(ends.src.db)

@@ -32,11 +32,11 @@ from analytiq_data.backup.plan import IdRange, Intent, creation_options, deferre
 from analytiq_data.backup.results import CollectionReport
 from analytiq_data.backup.state import BackupState
 from analytiq_data.backup.verify import check_definition, compare_digests, digest_collection
-from analytiq_data.progress import Progress
+from analytiq_data.progress import Outcome, Progress, TaskKind
 
 T = TypeVar("T")
 
-#: Progress unit of the read-back of a copied collection (the copy itself counts "docs").
+#: The progress unit the read-back once reported with; it now passes ``kind=TaskKind.VERIFY`` (kept for importers).
 VERIFY_UNIT = "verify"
 
 
@@ -86,7 +86,7 @@ class Pipeline:
         parts = await gather_all(self._copy(intent, rng, source) for rng in pending)
         for part in parts:
             source += part
-        self.progress.finish(name, f"{source.count} documents")
+        self.progress.finish(name, f"{source.count:,} documents")
         differences, destination = await self._finish(intent, source)
         verified = (not differences) if self.options.verify else (False if differences else None)
         report = CollectionReport(
@@ -111,7 +111,7 @@ class Pipeline:
         if intent.name in self.begun:
             return
         self.begun.add(intent.name)
-        self.progress.start(intent.name, total=intent.count, unit="docs")
+        self.progress.start(intent.name, total=intent.count, unit="docs", kind=TaskKind.COPY)
         if resumed.count:
             self.progress.advance(intent.name, resumed.count, resumed.nbytes)
 
@@ -148,7 +148,7 @@ class Pipeline:
 
     async def _read_back(self, intent: Intent, source: Digest) -> Digest:
         task = f"{intent.name} (verify)"
-        self.progress.start(task, total=source.count, unit=VERIFY_UNIT)
+        self.progress.start(task, total=source.count, unit="docs", kind=TaskKind.VERIFY, label=intent.name)
         async with self.dst.errors(f"reading back {intent.name!r}"):
             digest = await digest_collection(
                 raw_collection(self.dst, intent.name),
@@ -157,8 +157,9 @@ class Pipeline:
                 priority=source.count,
             )
         self.progress.advance(task, digest.count, digest.nbytes)
-        status = "matches" if digest.matches(source) else "DIFFERS"
-        self.progress.finish(task, f"{digest.count} documents, {status}")
+        matches = digest.matches(source)
+        said = f"{digest.count:,} documents, {'matches' if matches else 'DIFFERS'}"
+        self.progress.finish(task, said, outcome=Outcome.OK if matches else Outcome.DIFFERS)
         return digest
 
     async def _build_indexes(self, intent: Intent, specs: list[Mapping[str, Any]]) -> list[str]:

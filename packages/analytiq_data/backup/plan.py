@@ -21,6 +21,7 @@ from bson import Binary, Decimal128, Int64, ObjectId
 from pymongo.asynchronous.database import AsyncDatabase
 
 from analytiq_data.backup.options import BackupOptions
+from analytiq_data.progress import NULL_PROGRESS, Progress, TaskKind
 
 #: Where an interrupted backup keeps its state (in the destination database; never copied).
 STATE_COLLECTION = "__backup_state"
@@ -265,11 +266,23 @@ async def describe(db: AsyncDatabase[Any], info: Mapping[str, Any], options: Bac
     return Intent(name, kind, opts, specs, count, ranges, size)
 
 
-async def build_plan(db: AsyncDatabase[Any], options: BackupOptions, *, sizes: bool = False) -> Plan:
-    """Return the plan for copying the selected namespaces of ``db`` (reads only)."""
+async def build_plan(
+    db: AsyncDatabase[Any], options: BackupOptions, *, sizes: bool = False, progress: Progress = NULL_PROGRESS
+) -> Plan:
+    """Return the plan for copying the selected namespaces of ``db`` (reads only).
+
+    Sizing and splitting large collections can take a while: it reports as a PHASE task counting
+    collections.
+    """
     infos = [i async for i in await db.list_collections() if copied_namespace(str(i["name"]))]
     chosen = [i for i in infos if options.selects(str(i["name"]))]
-    intents = [await describe(db, info, options, sizes=sizes) for info in chosen]
+    task = f"planning {db.name}"
+    progress.start(task, len(chosen), "collections", kind=TaskKind.PHASE, label=f"sizing the collections of {db.name}")
+    intents: list[Intent] = []
+    for info in chosen:
+        intents.append(await describe(db, info, options, sizes=sizes))
+        progress.advance(task)
+    progress.finish(task, f"{len(chosen)} {'collection' if len(chosen) == 1 else 'collections'} planned")
     collections = sorted((i for i in intents if i.kind is not Kind.VIEW), key=lambda i: (-i.count, i.name))
     views = order_views(sorted((i for i in intents if i.kind is Kind.VIEW), key=lambda i: i.name))
     return Plan(tuple(collections), tuple(views))

@@ -8,149 +8,81 @@ progress lines go to stderr. With ``--json`` stdout holds only the JSON and note
 from __future__ import annotations
 
 import sys
-import time
 from typing import Any, TextIO
 
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    ProgressColumn,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.progress import Progress as RichBars
-from rich.progress import Task as RichTask
-from rich.text import Text
-
-from analytiq_data.backup.pipeline import VERIFY_UNIT
 from analytiq_data.backup.results import BackupResult
+from analytiq_data.cli.progress_view import (
+    PlainLines,
+    RichLines,
+    TaskFinished,
+    TaskState,
+    count_text,
+    duration_text,
+    mark,
+    megabytes,
+    rate_text,
+)
 from analytiq_data.cli.render import ClosableProgress, QuietProgress, print_table, stderr_is_tty
+from analytiq_data.progress import TaskKind
 
-MB = 1024 * 1024
-
-
-def megabytes(nbytes: int) -> str:
-    """Return ``nbytes`` as megabytes with one decimal."""
-    return f"{nbytes / MB:,.1f} MB"
+__all__ = ["GuideLines", "RichBackupBars", "make_backup_progress", "megabytes", "print_summary", "summary_rows"]
 
 
-class GuideLines:
-    """The guide's lines as each collection starts and ends, and a progress line every ``interval`` s."""
+def backup_line(ev: TaskFinished) -> str:
+    """Return the line a finished collection leaves: the guide's ``✓ Copied N documents (...)`` or
+    ``✓ Verified name: ...`` for a read-back check (✗ when it differs)."""
+    s = ev.started
+    if s.kind is TaskKind.VERIFY:
+        return f"{mark(ev.outcome)} Verified {s.label}: {ev.message or 'done'}"
+    rate = rate_text(ev.done, ev.seconds, s.unit)
+    detail = ", ".join(p for p in (s.label, megabytes(ev.nbytes), duration_text(ev.seconds), rate) if p)
+    if s.kind is TaskKind.PHASE or s.unit != "docs":
+        said = ev.message or count_text(ev.done, None, s.unit)
+        return f"{mark(ev.outcome)} {s.label}: {said} ({duration_text(ev.seconds)})"
+    return f"{mark(ev.outcome)} Copied {ev.done:,} documents ({detail})"
+
+
+class GuideLines(PlainLines):
+    """The guide's lines as each collection starts and ends (stdout), and a progress line every
+    ``interval`` s (stderr) with count, MB, docs/s and ETA."""
 
     def __init__(self, out: TextIO | None = None, err: TextIO | None = None, interval: float = 5.0) -> None:
+        super().__init__(err or sys.stderr, interval)
         self.out = out or sys.stdout
-        self.err = err or sys.stderr
-        self.interval = interval
-        self._tasks: dict[str, dict[str, Any]] = {}
 
-    def start(self, task: str, total: int | None = None, unit: str = "docs") -> None:
-        now = time.monotonic()
-        self._tasks[task] = {"total": total, "done": 0, "nbytes": 0, "unit": unit, "t0": now, "last": now}
-        if unit != VERIFY_UNIT:
-            self._print(f"Backing up collection: {task}")
-
-    def advance(self, task: str, amount: int = 1, nbytes: int = 0) -> None:
-        state = self._tasks.get(task)
-        if state is None:
+    def on_start(self, state: TaskState) -> None:
+        s = state.started
+        if s.kind is TaskKind.VERIFY:
             return
-        state["done"] += amount
-        state["nbytes"] += nbytes
-        now = time.monotonic()
-        if now - state["last"] >= self.interval:
-            state["last"] = now
-            rate = state["done"] / max(now - state["t0"], 1e-9)
-            total = state["total"]
-            of = f"/{total:,}" if total else ""
-            eta = f", ETA {max(total - state['done'], 0) / rate:.0f}s" if total and rate > 0 else ""
-            line = f"{task}: {state['done']:,}{of} documents, {megabytes(state['nbytes'])} ({rate:,.0f}/s{eta})"
-            print(line, file=self.err, flush=True)
-
-    def finish(self, task: str, message: str | None = None) -> None:
-        state = self._tasks.pop(task, None) or {"done": 0, "nbytes": 0, "unit": "docs", "t0": time.monotonic()}
-        took = time.monotonic() - state["t0"]
-        if state["unit"] == VERIFY_UNIT:
-            mark = "✗" if message and "DIFFERS" in message else "✓"
-            self._print(f"{mark} Verified {task.removesuffix(' (verify)')}: {message or 'done'}")
+        if s.kind is TaskKind.PHASE or s.unit != "docs":
+            self.say(f"{s.label}" + (f" ({count_text(0, s.total, s.unit)})" if s.total is not None else ""))
             return
-        detail = f"{task}, {megabytes(state['nbytes'])}, {took:.1f}s"
-        self._print(f"✓ Copied {state['done']} documents ({detail})")
+        self.say(f"Backing up collection: {s.label}")
+
+    def running_line(self, state: TaskState, seconds: float) -> str:
+        line = super().running_line(state, seconds)
+        if not state.nbytes:
+            return line
+        head, _, tail = line.partition(" (")
+        return f"{head}, {megabytes(state.nbytes)}" + (f" ({tail}" if tail else "")
+
+    def on_finish(self, ev: TaskFinished, state: TaskState) -> None:
+        self.say(backup_line(ev))
 
     def note(self, message: str) -> None:
-        self._print(message)
+        self.say(message)
 
-    def close(self) -> None:
-        return None
-
-    def _print(self, text: str) -> None:
+    def say(self, text: str) -> None:
+        """Write one narrative line to stdout, as the guide's script did."""
         print(text, file=self.out, flush=True)
 
 
-class _MegabytesColumn(ProgressColumn):
-    """Megabytes moved so far."""
+class RichBackupBars(RichLines):
+    """One live bar per collection on stderr (documents, MB, docs/s, ETA); each collapses to the
+    guide's one line when the collection is done."""
 
-    def render(self, task: RichTask) -> Text:
-        return Text(megabytes(int(task.fields.get("nbytes", 0))), style="progress.filesize")
-
-
-class _RateColumn(ProgressColumn):
-    """Documents per second."""
-
-    def render(self, task: RichTask) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text(f"{speed:,.0f} docs/s" if speed else "", style="progress.data.speed")
-
-
-class RichBackupBars:
-    """One rich bar per collection on stderr: documents, MB, rate, elapsed and ETA."""
-
-    def __init__(self) -> None:
-        self.console = Console(stderr=True)
-        self.bars = RichBars(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            _MegabytesColumn(),
-            _RateColumn(),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=self.console,
-        )
-        self._ids: dict[str, TaskID] = {}
-        self._done: dict[str, list[int]] = {}  # task -> [documents, bytes]
-        self._live = False
-
-    def start(self, task: str, total: int | None = None, unit: str = "docs") -> None:
-        if not self._live:
-            self.bars.start()
-            self._live = True
-        self._ids[task] = self.bars.add_task(task, total=total, nbytes=0)
-        self._done[task] = [0, 0]
-
-    def advance(self, task: str, amount: int = 1, nbytes: int = 0) -> None:
-        task_id = self._ids.get(task)
-        if task_id is not None:
-            done = self._done[task]
-            done[0] += amount
-            done[1] += nbytes
-            self.bars.update(task_id, advance=amount, nbytes=done[1])
-
-    def finish(self, task: str, message: str | None = None) -> None:
-        task_id = self._ids.pop(task, None)
-        docs, _ = self._done.pop(task, [0, 0])
-        if task_id is not None:
-            mark = "✗" if message and "DIFFERS" in message else "✓"
-            self.bars.update(task_id, total=docs, completed=docs, description=f"{task} {mark}")
-
-    def note(self, message: str) -> None:
-        self.console.print(message, markup=False, highlight=False)
-
-    def close(self) -> None:
-        if self._live:
-            self.bars.stop()
-            self._live = False
+    def summary(self, ev: TaskFinished) -> str:
+        return backup_line(ev)
 
 
 def make_backup_progress(json_output: bool) -> ClosableProgress:

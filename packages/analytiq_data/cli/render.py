@@ -7,27 +7,15 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Protocol, TextIO
+from typing import Any, Protocol
 
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
-from rich.progress import (
-    Progress as RichBars,
-)
 from rich.table import Table
 
+from analytiq_data.cli.progress_view import PlainLines, RichLines
 from analytiq_data.progress import NullProgress, Progress
 
 
@@ -36,91 +24,14 @@ def stderr_is_tty() -> bool:
     return sys.stderr.isatty()
 
 
-class PlainProgress:
+class PlainProgress(PlainLines):
     """Progress as plain lines on stderr (logs, CI, pipes): a line per start and finish, and a
-    line at most every ``interval`` seconds per task while it runs."""
-
-    def __init__(self, stream: TextIO | None = None, interval: float = 5.0) -> None:
-        self.stream = stream or sys.stderr
-        self.interval = interval
-        self._tasks: dict[str, dict[str, Any]] = {}
-
-    def start(self, task: str, total: int | None = None, unit: str = "docs") -> None:
-        now = time.monotonic()
-        self._tasks[task] = {"total": total, "done": 0, "unit": unit, "t0": now, "last": now}
-        suffix = f" ({total:,} {unit.removesuffix('s') if total == 1 else unit})" if total is not None else ""
-        self._line(f"{task}: started{suffix}")
-
-    def advance(self, task: str, amount: int = 1, nbytes: int = 0) -> None:
-        state = self._tasks.get(task)
-        if state is None:
-            return
-        state["done"] += amount
-        now = time.monotonic()
-        if now - state["last"] >= self.interval:
-            state["last"] = now
-            rate = state["done"] / max(now - state["t0"], 1e-9)
-            total = state["total"]
-            of = f"/{total:,}" if total else ""
-            eta = f", ETA {(total - state['done']) / rate:.0f}s" if total and rate > 0 else ""
-            self._line(f"{task}: {state['done']:,}{of} {state['unit']} ({rate:,.0f}/s{eta})")
-
-    def finish(self, task: str, message: str | None = None) -> None:
-        state = self._tasks.pop(task, None)
-        took = f" in {time.monotonic() - state['t0']:.1f}s" if state else ""
-        self._line(f"{task}: {message or 'done'}{took}")
-
-    def note(self, message: str) -> None:
-        self._line(message)
-
-    def close(self) -> None:
-        return None
-
-    def _line(self, text: str) -> None:
-        print(text, file=self.stream, flush=True)
+    line at most every ``interval`` seconds per task while it runs (count, docs/s, ETA)."""
 
 
-class RichProgress:
-    """Progress as rich bars on stderr: one bar per task with count, rate and ETA."""
-
-    def __init__(self) -> None:
-        self.console = Console(stderr=True)
-        self.bars = RichBars(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TransferSpeedColumn(),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=self.console,
-            transient=False,
-        )
-        self._ids: dict[str, TaskID] = {}
-        self._live = False
-
-    def close(self) -> None:
-        if self._live:
-            self.bars.stop()
-            self._live = False
-
-    def start(self, task: str, total: int | None = None, unit: str = "docs") -> None:
-        if not self._live:
-            self.bars.start()
-            self._live = True
-        self._ids[task] = self.bars.add_task(task, total=total)
-
-    def advance(self, task: str, amount: int = 1, nbytes: int = 0) -> None:
-        if task in self._ids:
-            self.bars.advance(self._ids[task], amount)
-
-    def finish(self, task: str, message: str | None = None) -> None:
-        task_id = self._ids.pop(task, None)
-        if task_id is not None:
-            total = self.bars.tasks[task_id].completed if task_id in self.bars.task_ids else None
-            self.bars.update(task_id, total=total, description=f"{task} {message or ''}".strip())
-
-    def note(self, message: str) -> None:
-        self.console.print(message, markup=False, highlight=False)
+class RichProgress(RichLines):
+    """Progress as rich bars on stderr: a bar (or a spinner with a count when the total is unknown)
+    per running task, with rate and ETA; each finished task collapses to one line."""
 
 
 class QuietProgress(NullProgress):

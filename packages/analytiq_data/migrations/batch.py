@@ -37,7 +37,7 @@ from pymongo.errors import BulkWriteError, PyMongoError
 from analytiq_data.errors import MigrationError
 from analytiq_data.migrations.engine.step_progress import current_progress as current_progress
 from analytiq_data.migrations.engine.step_progress import use_progress as use_progress
-from analytiq_data.progress import Progress
+from analytiq_data.progress import Progress, compatible
 from analytiq_data.uri import redact_text
 
 logger = logging.getLogger(__name__)
@@ -266,7 +266,7 @@ async def batch_update(
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     walk = _Walk(collection, transform, job, filter, projection, batch_size, prepare, journal)
-    sink = progress if progress is not None else current_progress()
+    sink = compatible(progress if progress is not None else current_progress())
     started = time.monotonic()
     try:
         await walk.run(sink, count)

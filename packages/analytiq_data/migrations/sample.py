@@ -28,7 +28,7 @@ from pymongo.errors import PyMongoError
 
 from analytiq_data.errors import ConfigurationError, MigrationError
 from analytiq_data.migrations.analytiq.shapes import fields_to_json_schema
-from analytiq_data.progress import NULL_PROGRESS, Progress
+from analytiq_data.progress import NULL_PROGRESS, Progress, compatible
 
 BASE_TIME = datetime(2023, 1, 2, 8, 0, tzinfo=UTC)
 CHUNK_SIZE = 255 * 1024
@@ -68,8 +68,10 @@ def _ms(when: datetime) -> datetime:
 class _Writer:
     """Buffers documents per collection and inserts them in unordered batches."""
 
-    def __init__(self, db: AsyncDatabase[Any], batch_size: int, summary: SampleSummary) -> None:
-        self.db, self.batch_size, self.summary = db, batch_size, summary
+    def __init__(
+        self, db: AsyncDatabase[Any], batch_size: int, summary: SampleSummary, progress: Progress = NULL_PROGRESS
+    ) -> None:
+        self.db, self.batch_size, self.summary, self.progress = db, batch_size, summary, progress
         self.buffers: dict[str, list[dict[str, Any]]] = {}
 
     async def add(self, collection: str, doc: dict[str, Any]) -> None:
@@ -84,6 +86,7 @@ class _Writer:
             if buffer:
                 await self.db[name].insert_many(buffer, ordered=False)
                 self.summary.counts[name] += len(buffer)
+                self.progress.advance("sample", len(buffer))
                 self.buffers[name] = []
 
 
@@ -113,10 +116,12 @@ async def generate_sample(
         if drop:
             await db.client.drop_database(db.name)
         summary = SampleSummary(seed=seed, docs=docs)
-        writer = _Writer(db, batch_size, summary)
-        progress.start("sample", docs + _schema_count(docs) + _prompt_count(docs), unit="docs")
-        await _write_schemas_and_prompts(writer, docs, seed, progress)
-        await _write_documents(writer, docs, seed, progress)
+        progress = compatible(progress)
+        writer = _Writer(db, batch_size, summary, progress)
+        # Counted as written (every collection), so the total is not known in advance: a count, no bar.
+        progress.start("sample", None, unit="docs", label=f"writing the sample into {db.name}")
+        await _write_schemas_and_prompts(writer, docs, seed)
+        await _write_documents(writer, docs, seed)
         await writer.flush()
         await _create_indexes(db)
     except PyMongoError as exc:
@@ -170,14 +175,13 @@ def _schema(rng: random.Random, i: int) -> dict[str, Any]:
     return doc
 
 
-async def _write_schemas_and_prompts(writer: _Writer, docs: int, seed: int, progress: Progress) -> None:
+async def _write_schemas_and_prompts(writer: _Writer, docs: int, seed: int) -> None:
     rng = random.Random(f"{seed}:schemas")
     names: list[str] = []
     for i in range(_schema_count(docs)):
         schema = _schema(rng, i)
         names.append(schema["name"])
         await writer.add("schemas", schema)
-        progress.advance("sample")
     for i in range(_prompt_count(docs)):
         created = _ms(BASE_TIME + timedelta(hours=i * 5, seconds=rng.randint(0, 3599)))
         prompt: dict[str, Any] = {
@@ -192,7 +196,6 @@ async def _write_schemas_and_prompts(writer: _Writer, docs: int, seed: int, prog
             "organization_id": rng.choice(ORGS),
         }
         await writer.add("prompts", prompt)
-        progress.advance("sample")
 
 
 def _ocr_payload(rng: random.Random, document_id: str) -> bytes:
@@ -276,7 +279,7 @@ def _llm_run(rng: random.Random, document_id: str, prompt: str, when: datetime) 
     return run
 
 
-async def _write_documents(writer: _Writer, docs: int, seed: int, progress: Progress) -> None:
+async def _write_documents(writer: _Writer, docs: int, seed: int) -> None:
     rng = random.Random(f"{seed}:documents")
     prompts = ["default", *(f"extract_{i}" for i in range(_prompt_count(docs)))]
     for i in range(docs):
@@ -299,7 +302,6 @@ async def _write_documents(writer: _Writer, docs: int, seed: int, progress: Prog
         for k in range(2 if rng.random() < 0.1 else 1):
             ran = uploaded + timedelta(minutes=2 + k * 90)
             await writer.add("llm.runs", _llm_run(rng, str(doc_id), rng.choice(prompts), ran))
-        progress.advance("sample")
     odd_rng = random.Random(f"{seed}:odd")
     for n, name in enumerate(ODD_OCR_NAMES if docs >= 10 else ()):
         for collection, item in _ocr_file(odd_rng, name, f"odd_{n}", BASE_TIME + timedelta(days=n)):

@@ -24,6 +24,7 @@ from analytiq_data.errors import VerificationError
 from analytiq_data.migrations.engine.lock import LOCK_COLLECTION
 from analytiq_data.migrations.engine.prestep import BeforeSteps, HookRecord
 from analytiq_data.migrations.engine.state import HISTORY_COLLECTION, VERSION_COLLECTION
+from analytiq_data.progress import Outcome, Rollup
 from analytiq_data.settings import DEFAULT_TIMEOUT_S, validate_db_name
 from analytiq_data.uri import hosts_of, redact_uri
 
@@ -99,7 +100,13 @@ class BackupFirst:
         self.name = name
         ctx.progress.note(f"backing up {ctx.db_name} (version {ctx.from_version}) to {name} on {self.where()}")
         await ctx.set_phase(PHASE)
-        result = await backup(options, ctx.progress)
+        rollup = Rollup(ctx.progress, f"backup {name}", f"backup {name}")  # one line, not one per collection
+        try:
+            result = await backup(options, rollup)
+        except BaseException:
+            rollup.close("failed", Outcome.FAILED)
+            raise
+        rollup.close(f"{result.documents:,} documents")
         if result.verified is not True:
             raise VerificationError(
                 f"the backup {name!r} was not verified; nothing was migrated",

@@ -37,7 +37,7 @@ from analytiq_data.migrations.engine.lock import LOCK_COLLECTION
 from analytiq_data.migrations.engine.plan import database_ahead_error, target_for_up, validate_migrations
 from analytiq_data.migrations.engine.runner import RunOptions
 from analytiq_data.migrations.engine.state import StateStore
-from analytiq_data.progress import NULL_PROGRESS, Progress
+from analytiq_data.progress import NULL_PROGRESS, Progress, Rollup, TaskKind, compatible
 from analytiq_data.safety.backup_first import fit_name
 from analytiq_data.safety.results import (
     CHECKS,
@@ -130,6 +130,7 @@ async def rehearse(
     if goal == current:
         return RehearsalResult(db_name, None, False, current, goal, sample, 0, notes=("nothing to rehearse",))
     scratch = scratch_name(db_name)
+    progress = compatible(progress)
     rehearsal = _Rehearsal(_Target(client, scratch, uri, timeout_s), checked, progress)
     try:
         copied = await _make_scratch(client, uri, db_name, scratch, sample, checked[current:goal], timeout_s, progress)
@@ -154,15 +155,19 @@ async def _make_scratch(
     progress: Progress,
 ) -> int:
     """Copy the database (without its lock) into ``scratch``, whole or sampled; return the documents copied."""
-    progress.note(f"copying {db_name} into the scratch database {scratch}" + (f" (sample {sample})" if sample else ""))
+    label = f"copying {db_name} into the scratch database {scratch}" + (f" (sample {sample})" if sample else "")
+    rollup = Rollup(progress, f"scratch {scratch}", label)
     if sample is None:
         result = await copy_database(
-            client, uri, db_name, scratch, exclude=(LOCK_COLLECTION,), timeout_s=timeout_s, progress=progress
+            client, uri, db_name, scratch, exclude=(LOCK_COLLECTION,), timeout_s=timeout_s, progress=rollup
         )
-        return result.documents if result is not None else 0
-    options = BackupOptions(src_uri=uri, src_db=db_name, dest_db=scratch, exclude=(LOCK_COLLECTION,))
-    copied = await copy_sample(client, options, sample, sample_filters(pending), progress, whole=is_bookkeeping)
-    return copied.total
+        documents = result.documents if result is not None else 0
+    else:
+        options = BackupOptions(src_uri=uri, src_db=db_name, dest_db=scratch, exclude=(LOCK_COLLECTION,))
+        copied = await copy_sample(client, options, sample, sample_filters(pending), rollup, whole=is_bookkeeping)
+        documents = copied.total
+    rollup.close(f"{documents:,} documents")
+    return documents
 
 
 class _Rehearsal:
@@ -192,9 +197,17 @@ class _Rehearsal:
     async def snapshot(self, name: str) -> None:
         """Copy the scratch database's data (not its bookkeeping) into snapshot ``name``."""
         exclude = BOOKKEEPING
-        await copy_database(
-            self.client, self.scratch.uri, self.scratch.env, name, exclude=exclude, timeout_s=self.scratch.timeout_s
+        rollup = Rollup(self.progress, f"snapshot {name}", "snapshot of the scratch data")
+        result = await copy_database(
+            self.client,
+            self.scratch.uri,
+            self.scratch.env,
+            name,
+            exclude=exclude,
+            timeout_s=self.scratch.timeout_s,
+            progress=rollup,
         )
+        rollup.close(f"{result.documents if result is not None else 0:,} documents")
 
     async def step(self, direction: str, to: int) -> str | None:
         """Run the engine's ``up``/``down`` on the scratch database to version ``to``; return the error, if any."""
@@ -209,7 +222,11 @@ class _Rehearsal:
 
     async def compare_with(self, snapshot: str) -> Comparison:
         """Return how the scratch database differs from ``snapshot``."""
-        return await compare(self.client[snapshot], self.db)
+        task = f"compare {snapshot}"
+        self.progress.start(task, None, "steps", kind=TaskKind.PHASE, label="comparing with the snapshot")
+        found = await compare(self.client[snapshot], self.db)
+        self.progress.finish(task, "same" if found.same else found.summary())
+        return found
 
     async def one(self, version: int, m: Migration) -> MigrationRehearsal:
         """Rehearse one migration: up, idempotent, down restores, up again."""

@@ -41,7 +41,7 @@ from analytiq_data.migrations.engine.results import RunInterrupted, RunResult, S
 from analytiq_data.migrations.engine.state import StateStore, VersionConflict, utcnow
 from analytiq_data.migrations.engine.step_progress import use_progress
 from analytiq_data.migrations.engine.stepexec import StepExecution, StepRun
-from analytiq_data.progress import NULL_PROGRESS, Progress
+from analytiq_data.progress import Outcome, Progress, TaskKind, compatible
 from analytiq_data.uri import redact_text
 
 log = logging.getLogger(__name__)
@@ -135,7 +135,8 @@ class Runner:
         # Steps get the server's transactions only where their operations can join the engine's session.
         self.step_transactions = transactions and clients.steps_can_join_transactions
         self.options = options or RunOptions()
-        self.progress = progress or NULL_PROGRESS
+        self.progress = compatible(progress)
+        self.step_of: tuple[int, int] | None = None
         self.stop = stop or StopRequest()
         self.state = StateStore(self.db)
         self.run_id = uuid.uuid4().hex
@@ -264,7 +265,8 @@ class Runner:
             )
 
     async def _apply_all(self, steps: Plan, lock: MigrationLock) -> None:
-        for step in steps.steps:
+        for i, step in enumerate(steps.steps, 1):
+            self.step_of = (i, len(steps.steps))
             if self.stop.requested:
                 raise self._stopped_between(step, steps)
             lock.check()
@@ -297,7 +299,7 @@ class Runner:
         m = step.migration
         run = self._step_run(step)
         task = f"{step.label()} {step.direction}"
-        self.progress.start(task, None, "steps")
+        self.progress.start(task, None, "steps", kind=TaskKind.STEP, step=self.step_of)
         started = utcnow()
         t0 = time.monotonic()
         record = await self.state.start_record(
@@ -324,13 +326,13 @@ class Runner:
             await worker
         except asyncio.CancelledError:
             await self._record_failure(record, started, "interrupted", None, run)
-            self.progress.finish(task, "interrupted")
+            self.progress.finish(task, "interrupted", outcome=Outcome.INTERRUPTED)
             if _being_cancelled():
                 raise
             raise self._interrupted_during(step, run.in_tx, run.dirty) from None
         except Exception as exc:
             await self._record_failure(record, started, "failed", exc, run)
-            self.progress.finish(task, "failed")
+            self.progress.finish(task, "failed", outcome=Outcome.FAILED)
             raise self._failure(step, exc, run) from exc
         finally:
             self.stop.attach(None)
