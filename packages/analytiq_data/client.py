@@ -144,7 +144,13 @@ class AnalytiqClient:
         timeout_s: float | None = None,
     ) -> None:
         self.uri = uri or os.environ.get("MONGODB_URI") or DEFAULT_URI
-        self.env = env or os.environ.get("ENV") or DEFAULT_ENV
+        name = env if env is not None else os.environ.get("ENV", DEFAULT_ENV)
+        if not name:
+            raise ConfigurationError(
+                "the database name is empty (ENV is set to '' or env='' was given)",
+                hint="set ENV to the database name, or unset it to use 'dev'",
+            )
+        self.env = name
         self.timeout_s = timeout_s if timeout_s is not None else DEFAULT_TIMEOUT_S
         self.mongodb_async: AsyncMongoClient[Any] = client or make_client(self.uri, timeout_s=self.timeout_s)
         self._owns_client = client is None

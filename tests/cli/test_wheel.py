@@ -68,3 +68,17 @@ def test_a_fresh_virtualenv_with_only_the_wheel(tmp_path: Path, mongo_uri: str, 
         assert client[f"{db_name}_copy"].migrations.find_one({"_id": "schema_version"}, {"_id": 0, "version": 1}) == {
             "version": 1
         }
+
+    # Restore, as the README shows it: from the verified copy, and from an archive file.
+    restored = run("analytiq-db", "restore", "--uri", mongo_uri, "--db", db_name, "--from", f"{db_name}_copy", "--yes")
+    assert restored.returncode == 0, restored.stderr
+    archive = tmp_path / "shop.archive"
+    dumped = run("backup-db", "--src-uri", mongo_uri, "--src", db_name, "--archive", str(archive))
+    assert dumped.returncode == 0, dumped.stderr
+    loaded = run("analytiq-db", "restore", "--uri", mongo_uri, "--db", f"{db_name}_files", "--archive", str(archive))
+    assert loaded.returncode == 0, loaded.stderr
+    with MongoClient(mongo_uri) as client:
+        for name in (db_name, f"{db_name}_files"):
+            assert client[name].migrations.find_one({"_id": "schema_version"}, {"_id": 0, "version": 1}) == {
+                "version": 1
+            }

@@ -22,28 +22,11 @@ from analytiq_data.migrations import RunInterrupted, RunResult, StopRequest
 from analytiq_data.migrations.engine.lock import MigrationLock
 from tests.migrations_fixtures import held_down
 from tests.migrations_fixtures.helpers import CliProcess, effects, start_cli, version_doc, wait_until
+from tests.recorders import Notes
 
 HELD = "tests.migrations_fixtures.held_down:MIGRATIONS"
 WAITING = "waiting up to 60s for the migration lock held by"
 
-
-class Notes:
-    """A Progress keeping the notes it is given."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def start(self, task: str, total: int | None = None, unit: str = "docs", **event: Any) -> None:
-        return None
-
-    def advance(self, task: str, amount: int = 1, nbytes: int = 0) -> None:
-        return None
-
-    def finish(self, task: str, message: str | None = None, **event: Any) -> None:
-        return None
-
-    def note(self, message: str) -> None:
-        self.lines.append(message)
 
 
 @pytest.fixture

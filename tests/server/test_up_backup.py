@@ -26,6 +26,7 @@ from analytiq_data.safety import BackupFirst, RestoreOptions, backup_name, resto
 from tests.migrations_fixtures import basic
 from tests.migrations_fixtures import broken_migrations as broken
 from tests.migrations_fixtures.helpers import effects, history_docs, version_doc, wait_until
+from tests.recorders import Notes
 from tests.server.test_rehearse_support import databases, raw_state
 
 WAITER_LOCK_WAIT_S = 0.5
@@ -39,24 +40,6 @@ async def aclient(mongo_uri: str, db_name: str) -> AsyncIterator[AnalytiqClient]
     finally:
         await client.close()
 
-
-class Notes:
-    """A Progress keeping the notes it is given."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def start(self, task: str, total: int | None = None, unit: str = "docs", **event: object) -> None:
-        return None
-
-    def advance(self, task: str, amount: int = 1, nbytes: int = 0) -> None:
-        return None
-
-    def finish(self, task: str, message: str | None = None, **event: object) -> None:
-        return None
-
-    def note(self, message: str) -> None:
-        self.lines.append(message)
 
 
 async def test_backup_then_a_failing_step_then_restore_gives_back_the_original(

@@ -3,29 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from analytiq_data.errors import ExitCode
 from analytiq_data.migrations.engine.lock import Acquisition, LockInfo, held_error, note_waiting
+from tests.recorders import Notes
 
 AT = datetime(2026, 5, 1, 10, 0, tzinfo=UTC)
 
-
-class Notes:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def start(self, task: str, total: int | None = None, unit: str = "docs", **event: Any) -> None:
-        return None
-
-    def advance(self, task: str, amount: int = 1, nbytes: int = 0) -> None:
-        return None
-
-    def finish(self, task: str, message: str | None = None, **event: Any) -> None:
-        return None
-
-    def note(self, message: str) -> None:
-        self.lines.append(message)
 
 
 def _holder(**doc: object) -> LockInfo:

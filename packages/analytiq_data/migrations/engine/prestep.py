@@ -24,7 +24,7 @@ from pymongo import AsyncMongoClient
 
 from analytiq_data.migrations.engine.lock import LockInfo, MigrationLock, held_error
 from analytiq_data.migrations.engine.state import StateStore, utcnow
-from analytiq_data.progress import Progress
+from analytiq_data.progress import NullProgress, Progress
 
 OnWait = Callable[[LockInfo | None], None]
 
@@ -101,20 +101,11 @@ async def run_hook(
     return dict(record.fields)
 
 
-class _FirstNote:
+class _FirstNote(NullProgress):
     """A Progress whose first note calls ``on_wait`` (for ``acquire_patiently``'s callers)."""
 
     def __init__(self, on_wait: OnWait | None) -> None:
         self.on_wait = on_wait
-
-    def start(self, task: str, total: int | None = None, unit: str = "docs", **event: Any) -> None:
-        return None
-
-    def advance(self, task: str, amount: int = 1, nbytes: int = 0) -> None:
-        return None
-
-    def finish(self, task: str, message: str | None = None, **event: Any) -> None:
-        return None
 
     def note(self, message: str) -> None:
         if self.on_wait is not None:
