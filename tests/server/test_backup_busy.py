@@ -18,6 +18,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from analytiq_data.backup import BackupOptions, backup
 from analytiq_data.backup.busy import busy_marker
+from analytiq_data.backup.files import DumpOptions, dump
 from analytiq_data.backup.plan import STATE_COLLECTION
 from analytiq_data.errors import ConfigurationError, ExitCode, LockError
 from analytiq_data.migrations.engine.lock import MigrationLock
@@ -88,3 +89,29 @@ async def test_a_migration_starting_during_the_copy_stops_it_and_it_cannot_be_re
         await backup(BackupOptions(**{**options.__dict__, "resume": True}))
     result = await backup(BackupOptions(**{**options.__dict__, "drop": True}))
     assert result.verified is True and result.documents == 12_000
+
+
+@pytest.mark.parametrize("form", ["archive", "out"])
+async def test_a_held_migration_lock_refuses_a_dump_to_files_and_writes_nothing(
+    mongo_uri: str, db_name: str, db: AsyncDatabase[Any], tmp_path: Any, form: str
+) -> None:
+    await db.users.insert_many([{"_id": i} for i in range(10)])
+    target = str(tmp_path / "dump")
+
+    def options() -> DumpOptions:
+        if form == "archive":
+            return DumpOptions(src_uri=mongo_uri, src_db=db_name, archive=target)
+        return DumpOptions(src_uri=mongo_uri, src_db=db_name, out=target)
+
+    lock = MigrationLock(db)
+    assert await lock.try_acquire()
+    try:
+        with pytest.raises(LockError) as err:
+            await dump(options())
+        assert err.value.exit_code == ExitCode.LOCK
+        assert "is being changed: the migration lock" in err.value.message
+        assert [p for p in tmp_path.rglob("*") if not p.is_dir()] == []  # no file, no partial file
+    finally:
+        await lock.release()
+    result = await dump(options())
+    assert result.verified is True

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import BinaryIO, cast
 
 from analytiq_data.backup.batches import raw_batches
+from analytiq_data.backup.busy import Busy, busy_error, busy_marker, watched
 from analytiq_data.backup.copy import gather_all, raw_collection
 from analytiq_data.backup.digest import Digest, digest_batch, digest_documents
 from analytiq_data.backup.endpoints import Side
@@ -68,14 +69,20 @@ async def dump(
     notes: list[str] = []
     try:
         async with open_server(options.src_uri, options.src_db, options.timeout_s) as (side, server_version):
+            await _refuse_busy(side, during=False)
             plan, metas = await dump_catalog(side, options.plan_options())
             progress.note(f"Found {len(plan.intents)} collections to dump to {options.destination}")
             sink = _open_sink(options, target, stdout)
             try:
                 await asyncio.to_thread(sink.begin, [metas[i.name] for i in plan.intents], server_version)
-                digests = await _write(side, options, plan, metas, sink, progress)
+
+                async def stopped(busy: Busy) -> BaseException:
+                    return busy_error(busy, side.db.name, side.where, during=True)
+
+                digests = await watched(_write(side, options, plan, metas, sink, progress), side.db, stopped)
             finally:
                 await asyncio.to_thread(sink.close)
+            await _refuse_busy(side, during=True)  # a migration that started and ended between two looks
         reports = [_report(i, metas[i.name], digests.get(i.name)) for i in plan.intents]
         if options.verify and target.work is not None:
             progress.note(f"Reading {options.destination} back to verify it")
@@ -103,6 +110,14 @@ async def dump(
     if result.verified is False:
         raise CopyMismatch(result)
     return result
+
+
+async def _refuse_busy(side: Side, *, during: bool) -> None:
+    """Raise LockError if another tool is changing the source (a live busy marker such as the migration lock)."""
+    async with side.errors("reading the busy markers"):
+        busy = await busy_marker(side.db)
+    if busy is not None:
+        raise busy_error(busy, side.db.name, side.where, during=during)
 
 
 def _prepare(options: DumpOptions) -> _Target:
