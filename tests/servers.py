@@ -24,6 +24,7 @@ import pytest
 from pymongo import AsyncMongoClient, MongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
+from analytiq_data.client import AnalytiqClient
 from tools.testserver import TestServer
 
 REAL_URI = os.environ.get("MONGODB_URI") or None
@@ -118,6 +119,16 @@ async def client(mongo_uri: str) -> AsyncIterator[AsyncMongoClient[Any]]:
 async def db(client: AsyncMongoClient[Any], db_name: str) -> AsyncDatabase[Any]:
     """This test's own database on the shared server."""
     return client[db_name]
+
+
+@pytest.fixture
+async def aclient(mongo_uri: str, db_name: str) -> AsyncIterator[AnalytiqClient]:
+    """The application's client (``AnalytiqClient``) on this test's database, closed after the test."""
+    client = AnalytiqClient(uri=mongo_uri, env=db_name)
+    try:
+        yield client
+    finally:
+        await client.close()
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ than the code and a dirty step; it passes on a clean database; it never writes."
 from __future__ import annotations
 
 import signal
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,15 +20,6 @@ from tests.migrations_fixtures import basic, blocking, changed, failing
 from tests.migrations_fixtures.helpers import start_cli, wait_until
 
 REORDER_ACTION = "restore the list's order (append new migrations at the end, never insert or reorder)"
-
-
-@pytest.fixture
-async def aclient(mongo_uri: str, db_name: str) -> AsyncIterator[AnalytiqClient]:
-    client = AnalytiqClient(uri=mongo_uri, env=db_name)
-    try:
-        yield client
-    finally:
-        await client.close()
 
 
 def kinds(result: guard.CheckResult) -> list[tuple[str, int, str, bool]]:

@@ -9,7 +9,7 @@ on mongod) the step's writes stay, and the next run retries it — or, for a ste
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -31,15 +31,6 @@ CASES = [
     (failing.RETURNS_FALSE, "version 2 (ReturnsFalseMigration) failed (up): returned False"),
     (failing.RETURNS_NONE, "version 2 (ReturnsNoneMigration) failed (up): returned None (up/down must return True)"),
 ]
-
-
-@pytest.fixture
-async def aclient(mongo_uri: str, db_name: str) -> AsyncIterator[AnalytiqClient]:
-    client = AnalytiqClient(uri=mongo_uri, env=db_name)
-    try:
-        yield client
-    finally:
-        await client.close()
 
 
 @pytest.mark.parametrize(("migrations", "message"), CASES, ids=["raises", "returns-false", "returns-none"])

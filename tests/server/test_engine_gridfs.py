@@ -8,7 +8,6 @@ mongod (read concern "local", which the engine uses) the bucket's first upload m
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -19,15 +18,6 @@ import analytiq_data as ad
 from analytiq_data.client import AnalytiqClient
 from analytiq_data.migrations import StepFailedError
 from tests.migrations_fixtures import gridfs_steps
-
-
-@pytest.fixture
-async def aclient(mongo_uri: str, db_name: str) -> AsyncIterator[AnalytiqClient]:
-    client = AnalytiqClient(uri=mongo_uri, env=db_name)
-    try:
-        yield client
-    finally:
-        await client.close()
 
 
 async def _names(db: AsyncDatabase[Any]) -> list[str]:

@@ -8,7 +8,6 @@ stops the run with one line and changes no version.
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -22,15 +21,6 @@ from analytiq_data.errors import ConfigurationError, ExitCode, MigrationError
 from analytiq_data.migrations import HookFailedError, RunHooks, RunInfo
 from tests.migrations_fixtures import basic, readme_examples
 from tests.migrations_fixtures.helpers import effects, version_doc
-
-
-@pytest.fixture
-async def aclient(mongo_uri: str, db_name: str) -> AsyncIterator[AnalytiqClient]:
-    client = AnalytiqClient(uri=mongo_uri, env=db_name)
-    try:
-        yield client
-    finally:
-        await client.close()
 
 
 @pytest.fixture

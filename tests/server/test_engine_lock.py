@@ -4,7 +4,6 @@ a lost lease, and ``unlock``."""
 from __future__ import annotations
 
 import signal
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,15 +19,6 @@ from tests.migrations_fixtures import basic
 from tests.migrations_fixtures.helpers import CliProcess, effects, history_docs, start_cli, version_doc, wait_until
 
 BLOCKING = "tests.migrations_fixtures.blocking:MIGRATIONS"
-
-
-@pytest.fixture
-async def aclient(mongo_uri: str, db_name: str) -> AsyncIterator[AnalytiqClient]:
-    client = AnalytiqClient(uri=mongo_uri, env=db_name)
-    try:
-        yield client
-    finally:
-        await client.close()
 
 
 def _up(tmp_path: Path, name: str, uri: str, db_name: str, *extra: str) -> CliProcess:

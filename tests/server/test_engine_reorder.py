@@ -3,7 +3,6 @@ up and down refuse; code edited in place after it was applied is flagged by stat
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -20,15 +19,6 @@ REORDER_LINE = (
     "list has AddActiveMigration there (and 1 more) — restore the list's order (append new migrations at the "
     "end, never insert or reorder)"
 )
-
-
-@pytest.fixture
-async def aclient(mongo_uri: str, db_name: str) -> AsyncIterator[AnalytiqClient]:
-    client = AnalytiqClient(uri=mongo_uri, env=db_name)
-    try:
-        yield client
-    finally:
-        await client.close()
 
 
 async def test_reordered_list_is_named_by_status_and_refused_by_up_and_down(

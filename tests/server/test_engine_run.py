@@ -3,7 +3,6 @@ the original code migrated; a database newer than the code; stamp; dry runs."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,15 +16,6 @@ from tests.migrations_fixtures import basic, failing
 from tests.migrations_fixtures.helpers import effects, history_docs, version_doc
 
 LIST = basic.MIGRATIONS
-
-
-@pytest.fixture
-async def aclient(mongo_uri: str, db_name: str) -> AsyncIterator[AnalytiqClient]:
-    client = AnalytiqClient(uri=mongo_uri, env=db_name)
-    try:
-        yield client
-    finally:
-        await client.close()
 
 
 async def test_up_down_and_up_again_with_status_and_history(aclient: AnalytiqClient, db: AsyncDatabase[Any]) -> None:

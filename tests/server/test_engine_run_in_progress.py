@@ -9,7 +9,6 @@ and the recorded version is still 3, the newest. Every test synchronises on stat
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -27,15 +26,6 @@ from tests.recorders import Notes
 HELD = "tests.migrations_fixtures.held_down:MIGRATIONS"
 WAITING = "waiting up to 60s for the migration lock held by"
 
-
-
-@pytest.fixture
-async def aclient(mongo_uri: str, db_name: str) -> AsyncIterator[AnalytiqClient]:
-    client = AnalytiqClient(uri=mongo_uri, env=db_name)
-    try:
-        yield client
-    finally:
-        await client.close()
 
 
 async def _down_holding_the_lock(

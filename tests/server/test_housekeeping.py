@@ -4,7 +4,6 @@ runner's own live lease), whether the run succeeded or failed."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -33,15 +32,6 @@ class BatchedFlagMigration(Migration):
     async def down(self, db: AsyncDatabase[Any]) -> bool:
         await db.items.update_many({}, {"$unset": {"flag": ""}})
         return True
-
-
-@pytest.fixture
-async def aclient(mongo_uri: str, db_name: str) -> AsyncIterator[AnalytiqClient]:
-    client = AnalytiqClient(uri=mongo_uri, env=db_name)
-    try:
-        yield client
-    finally:
-        await client.close()
 
 
 async def bookkeeping(db: AsyncDatabase[Any]) -> list[str]:

@@ -3,11 +3,9 @@ a sizing phase during a dry run, outcomes as values."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
 from analytiq_data.backup import BackupOptions, backup
@@ -47,15 +45,6 @@ class Events:
 
     def note(self, message: str) -> None:
         return None
-
-
-@pytest.fixture
-async def aclient(mongo_uri: str, db_name: str) -> AsyncIterator[AnalytiqClient]:
-    client = AnalytiqClient(uri=mongo_uri, env=db_name)
-    try:
-        yield client
-    finally:
-        await client.close()
 
 
 async def test_sample_counts_every_document_it_writes(db: AsyncDatabase[Any]) -> None:
