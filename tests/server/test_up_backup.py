@@ -16,10 +16,10 @@ from pymongo.asynchronous.database import AsyncDatabase
 from analytiq_data.client import AnalytiqClient
 from analytiq_data.errors import ConfigurationError, LockError, VerificationError
 from analytiq_data.migrations import RunResult, StepFailedError, run_migrations
-from analytiq_data.migrations.engine import commands
+from analytiq_data.migrations.engine import verbs
 from analytiq_data.migrations.engine.lock import MigrationLock
+from analytiq_data.migrations.engine.options import RunOptions
 from analytiq_data.migrations.engine.prestep import BeforeSteps, HookRecord
-from analytiq_data.migrations.engine.runner import RunOptions
 from analytiq_data.migrations.sample import generate_sample
 from analytiq_data.safety import BackupFirst, RestoreOptions, backup_name, restore
 from tests.migrations_fixtures import basic
@@ -118,13 +118,13 @@ async def test_a_waiter_with_a_short_lock_wait_waits_out_the_backup(
     tasks: list[asyncio.Task[RunResult]] = []
     try:
         holder = asyncio.create_task(
-            commands.up(holder_client, basic.MIGRATIONS, options=RunOptions(before_steps=hook))
+            verbs.up(holder_client, basic.MIGRATIONS, options=RunOptions(before_steps=hook))
         )
         tasks.append(holder)
         await wait_until(lambda: _is_backing_up(db), "the holder in its backup phase")
         started = time.monotonic()
         waiter = asyncio.create_task(
-            commands.up(
+            verbs.up(
                 waiter_client, basic.MIGRATIONS, options=RunOptions(lock_wait_s=WAITER_LOCK_WAIT_S), progress=notes
             )
         )
@@ -163,7 +163,7 @@ async def test_the_same_short_wait_fails_while_the_holder_is_not_backing_up(
     try:
         t0 = time.monotonic()
         with pytest.raises(LockError, match="migration lock held by"):
-            await commands.up(aclient, basic.MIGRATIONS, options=RunOptions(lock_wait_s=WAITER_LOCK_WAIT_S))
+            await verbs.up(aclient, basic.MIGRATIONS, options=RunOptions(lock_wait_s=WAITER_LOCK_WAIT_S))
         assert time.monotonic() - t0 < 30
     finally:
         await other.release()
@@ -180,7 +180,7 @@ async def test_a_backup_that_does_not_verify_or_cannot_be_made_stops_the_run_bef
         raise VerificationError("verification failed for the copy: 1 document differs")
 
     with pytest.raises(VerificationError):
-        await commands.up(aclient, basic.MIGRATIONS, options=RunOptions(before_steps=differs))
+        await verbs.up(aclient, basic.MIGRATIONS, options=RunOptions(before_steps=differs))
     taken = db.client[f"{db_name}_taken"]
     await taken.x.insert_one({"_id": 1})
     with pytest.raises(ConfigurationError, match="not empty"):

@@ -1,7 +1,8 @@
 """Verbs of the migrate group: status, up, down, history, new, stamp, unlock, resolve.
 
-Parsing and wiring only: each handler loads the migration list, connects, calls the verb in
-``analytiq_data.migrations.engine.commands`` and hands the result to ``migrate_render``.
+Parsing and wiring only: each handler loads the migration list (checked once), builds the Target
+from the settings, calls the verb in ``analytiq_data.migrations.engine.verbs`` (the module
+``analytiq_data.migrations.run_migrations`` calls too) and hands the result to ``migrate_render``.
 """
 
 from __future__ import annotations
@@ -23,13 +24,14 @@ from analytiq_data.cli.migrate_options import (
     migration_spec,
     run_options,
 )
-from analytiq_data.cli.options import count, positive, settings_from
+from analytiq_data.cli.options import count, positive
 from analytiq_data.cli.render import ClosableProgress, make_progress, print_json
 from analytiq_data.errors import ConfigurationError
-from analytiq_data.migrations.engine import commands
+from analytiq_data.migrations.engine import verbs
 from analytiq_data.migrations.engine.loader import load_hooks
-from analytiq_data.migrations.engine.runner import StopRequest
+from analytiq_data.migrations.engine.options import StopRequest
 from analytiq_data.migrations.engine.scaffold import new as scaffold_new
+from analytiq_data.migrations.engine.target import Target
 from analytiq_data.safety.backup_first import BackupFirst
 from analytiq_data.uri import resolve_uri
 
@@ -50,15 +52,18 @@ def _backup_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _backup_hook(args: argparse.Namespace) -> BackupFirst | None:
-    """Return the backup-first hook asked for by ``--backup`` (None without it)."""
+def _check_backup_options(args: argparse.Namespace) -> None:
+    """Refuse ``--backup-uri``/``--backup-db`` without ``--backup`` (before connecting)."""
+    if not getattr(args, "backup", False) and (getattr(args, "backup_uri", None) or getattr(args, "backup_db", None)):
+        raise ConfigurationError("--backup-uri and --backup-db need --backup", hint="add --backup")
+
+
+def _backup_hook(args: argparse.Namespace, target: Target) -> BackupFirst | None:
+    """Return the backup-first hook asked for by ``--backup`` (None without it), for ``target``."""
     if not getattr(args, "backup", False):
-        if getattr(args, "backup_uri", None) or getattr(args, "backup_db", None):
-            raise ConfigurationError("--backup-uri and --backup-db need --backup", hint="add --backup")
         return None
-    settings = settings_from(args)
     backup_uri = resolve_uri(args.backup_uri, what="--backup-uri") if args.backup_uri else None
-    return BackupFirst(settings.uri, backup_uri=backup_uri, backup_db=args.backup_db, timeout_s=settings.timeout_s)
+    return BackupFirst.for_target(target, backup_uri=backup_uri, backup_db=args.backup_db)
 
 
 def _hooks_option(parser: argparse.ArgumentParser) -> None:
@@ -160,23 +165,23 @@ def _stop_on_signals(stop: StopRequest, progress: ClosableProgress) -> Iterator[
 async def _run(args: argparse.Namespace, verb: str) -> int:
     migrations = load_list(args)
     options = run_options(args, dry_run=args.dry_run)
-    hook = _backup_hook(args)
-    if hook is not None:
-        options = dataclasses.replace(options, before_steps=hook)
+    _check_backup_options(args)
     if args.hooks:
         options = dataclasses.replace(options, hooks=load_hooks(args.hooks))
     progress = make_progress(args.json)
     stop = StopRequest()
+    hook: BackupFirst | None = None
     try:
-        async with connected(args) as client:
+        async with connected(args) as target:
+            hook = _backup_hook(args, target)
+            if hook is not None:
+                options = dataclasses.replace(options, before_steps=hook)
             with _stop_on_signals(stop, progress):
                 if verb == "up":
-                    result = await commands.up(
-                        client, migrations, args.to, options=options, progress=progress, stop=stop
-                    )
+                    result = await verbs.up(target, migrations, args.to, options=options, progress=progress, stop=stop)
                 else:
-                    result = await commands.down(
-                        client, migrations, args.to, args.steps, options=options, progress=progress, stop=stop
+                    result = await verbs.down(
+                        target, migrations, args.to, args.steps, options=options, progress=progress, stop=stop
                     )
     finally:
         progress.close()
@@ -204,8 +209,8 @@ async def cmd_status(args: argparse.Namespace) -> int:
     that needs a person (the findings that fail ``check``: a reordered list, changed code, a
     database newer than the code, a dirty step). Pending steps and a running migration exit 0."""
     migrations = load_list(args)
-    async with connected(args) as client:
-        result = await commands.status(client, migrations)
+    async with connected(args) as target:
+        result = await verbs.status(target, migrations)
     render.status_result(result, args.json)
     needs_a_person = result.mismatches or result.changed or result.database_ahead or result.dirty is not None
     return 1 if needs_a_person else 0
@@ -213,8 +218,8 @@ async def cmd_status(args: argparse.Namespace) -> int:
 
 async def cmd_history(args: argparse.Namespace) -> int:
     """Show the migration history, newest first."""
-    async with connected(args) as client:
-        result = await commands.history(client, limit=args.limit, version=args.version)
+    async with connected(args) as target:
+        result = await verbs.history(target, limit=args.limit, version=args.version)
     render.history_result(result, args.json)
     return 0
 
@@ -231,9 +236,9 @@ async def cmd_stamp(args: argparse.Namespace) -> int:
     migrations = load_list(args)
     progress = make_progress(args.json)  # says so when it waits for the lock
     try:
-        async with connected(args) as client:
-            result = await commands.stamp(
-                client, migrations, args.version, options=run_options(args), progress=progress
+        async with connected(args) as target:
+            result = await verbs.stamp(
+                target, migrations, args.version, options=run_options(args), progress=progress
             )
     finally:
         progress.close()
@@ -243,8 +248,8 @@ async def cmd_stamp(args: argparse.Namespace) -> int:
 
 async def cmd_unlock(args: argparse.Namespace) -> int:
     """Clear a stale migration lock."""
-    async with connected(args) as client:
-        result = await commands.unlock(client, force=args.force)
+    async with connected(args) as target:
+        result = await verbs.unlock(target, force=args.force)
     render.unlock_result(result, args.json)
     return 0
 
@@ -254,9 +259,9 @@ async def cmd_resolve(args: argparse.Namespace) -> int:
     migrations = load_list(args)
     progress = make_progress(args.json)  # says so when it waits for the lock
     try:
-        async with connected(args) as client:
-            result = await commands.resolve(
-                client, migrations, args.mark, args.version, options=run_options(args), progress=progress
+        async with connected(args) as target:
+            result = await verbs.resolve(
+                target, migrations, args.mark, args.version, options=run_options(args), progress=progress
             )
     finally:
         progress.close()

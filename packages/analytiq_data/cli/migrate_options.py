@@ -1,8 +1,8 @@
 """Options and connection shared by the verbs that work on a migration list.
 
-``--migrations``, the lock options and the connected AnalytiqClient are the same for the
-migrate, guard and safety verbs; they live here once. Their values come from the command's one
-Settings object (flags > environment > pyproject.toml > defaults).
+``--migrations``, the lock options and the target (client, database, URI, timeout) are the same
+for the migrate, guard and safety verbs; they live here once. Their values come from the command's
+one Settings object (flags > environment > pyproject.toml > defaults), read nowhere else.
 """
 
 from __future__ import annotations
@@ -13,11 +13,12 @@ import sys
 from collections.abc import AsyncIterator
 
 from analytiq_data.cli.options import positive_seconds, seconds, settings_from
-from analytiq_data.client import AnalytiqClient, ping
-from analytiq_data.migrations.base import Migration
+from analytiq_data.client import make_client
 from analytiq_data.migrations.engine.loader import load_migrations
 from analytiq_data.migrations.engine.lock import DEFAULT_LEASE_S, DEFAULT_LOCK_WAIT_S
-from analytiq_data.migrations.engine.runner import RunOptions
+from analytiq_data.migrations.engine.options import RunOptions
+from analytiq_data.migrations.engine.plan import MigrationList
+from analytiq_data.migrations.engine.target import Target
 
 
 def migration_list_option(parser: argparse.ArgumentParser) -> None:
@@ -39,8 +40,8 @@ def migration_spec(args: argparse.Namespace) -> str:
     return spec
 
 
-def load_list(args: argparse.Namespace) -> tuple[Migration, ...]:
-    """Import and check the configured migration list."""
+def load_list(args: argparse.Namespace) -> MigrationList:
+    """Import and check the configured migration list (the verbs take it as checked)."""
     return load_migrations(migration_spec(args))
 
 
@@ -66,18 +67,16 @@ def lock_options(parser: argparse.ArgumentParser) -> None:
 def run_options(args: argparse.Namespace, dry_run: bool = False) -> RunOptions:
     """Return the runner options of the settings (``--lock-wait``/``--lease``, then the environment, ...)."""
     settings = settings_from(args)
-    wait = DEFAULT_LOCK_WAIT_S if settings.lock_wait_s is None else settings.lock_wait_s
-    lease = DEFAULT_LEASE_S if settings.lease_s is None else settings.lease_s
-    return RunOptions(lock_wait_s=wait, lease_s=lease, dry_run=dry_run)
+    return RunOptions.of(lock_wait_s=settings.lock_wait_s, lease_s=settings.lease_s, dry_run=dry_run)
 
 
 @contextlib.asynccontextmanager
-async def connected(args: argparse.Namespace) -> AsyncIterator[AnalytiqClient]:
-    """Yield an AnalytiqClient for the settings after checking the server answers; close it after."""
+async def connected(args: argparse.Namespace) -> AsyncIterator[Target]:
+    """Yield the Target of the settings (a client of our own, closed after). No I/O here: each verb
+    sends ``hello`` once when it connects, and says in one line when the server cannot be reached."""
     settings = settings_from(args)
-    client = AnalytiqClient(uri=settings.uri, env=settings.db, timeout_s=settings.timeout_s)
+    client = make_client(settings.uri, timeout_s=settings.timeout_s)
     try:
-        await ping(client.mongodb_async, settings.uri, settings.timeout_s)
-        yield client
+        yield Target(client, settings.db, settings.uri, settings.timeout_s)
     finally:
         await client.close()

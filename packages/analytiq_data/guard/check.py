@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from analytiq_data.guard.results import CheckResult, Finding
 from analytiq_data.guard.source import migration_list
 from analytiq_data.migrations.base import Migration
-from analytiq_data.migrations.engine import checks, commands
+from analytiq_data.migrations.engine import checks, verbs
 from analytiq_data.migrations.engine.lock import format_time
 from analytiq_data.migrations.engine.plan import database_ahead_error
 from analytiq_data.migrations.engine.results import StatusResult
@@ -29,7 +29,7 @@ from analytiq_data.migrations.engine.state import HistoryRecord
 
 
 async def check(
-    analytiq_client: commands.ClientLike,
+    analytiq_client: verbs.AnyTarget,
     *,
     migrations: Sequence[Migration] | None = None,
     fail_on_pending: bool = False,
@@ -41,10 +41,10 @@ async def check(
     DatabaseConnectionError. Reads only.
     """
     checked = migration_list(migrations)
-    status = await commands.status(analytiq_client, checked)
+    status = await verbs.status(analytiq_client, checked)
     beyond: dict[int, str] = {}
     if status.database_ahead:
-        records = await commands.applied_records(analytiq_client, status.current)
+        records = await verbs.applied_records(analytiq_client, status.current)
         beyond = {v: rec.name for v, rec in records.items() if v > status.head}
     return CheckResult(
         source="database",

@@ -7,24 +7,28 @@ As the guide uses it::
     await ad.migrations.run_migrations(analytiq_client)                    # up to the newest
     await ad.migrations.run_migrations(analytiq_client, target_version=1)  # up or down to 1
 
-Every verb takes an optional ``migrations=`` list; the default is Analytiq's,
-``analytiq_data.migrations.migration.MIGRATIONS`` (imported when first needed). The engine under
-``analytiq_data.migrations.engine`` knows nothing of Analytiq.
+The verbs are ``analytiq_data.migrations.engine.verbs``, the one module the command line calls
+too: each takes one target (``Target``, or the application's client object) and a migration list
+validated once. The functions here only add Analytiq's defaults: the list when ``migrations=`` is
+not given (``analytiq_data.migrations.migration.MIGRATIONS``, imported when first needed) and the
+verified backup of ``backup=True`` (``analytiq_data.safety``, imported only when asked for). The
+engine knows nothing of Analytiq. The CI gate's ``check``, ``check_lockfile`` and ``write_lockfile``
+are ``analytiq_data.guard``'s, offered here too (the guard depends on this package, not the reverse).
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Sequence
 from typing import Any, Literal
 
 from analytiq_data.errors import ConfigurationError
-from analytiq_data.guard import CheckResult, Finding, LockResult, check, check_lockfile, write_lockfile
 from analytiq_data.migrations.base import Migration
-from analytiq_data.migrations.engine import commands as _commands
+from analytiq_data.migrations.engine import verbs
 from analytiq_data.migrations.engine.hooks import HookFailedError, RunHooks, RunInfo
 from analytiq_data.migrations.engine.loader import load_migrations
-from analytiq_data.migrations.engine.lock import DEFAULT_LEASE_S, DEFAULT_LOCK_WAIT_S, LockInfo
+from analytiq_data.migrations.engine.lock import LockInfo
+from analytiq_data.migrations.engine.options import RunOptions, StopRequest
+from analytiq_data.migrations.engine.plan import MigrationList, validate_migrations
 from analytiq_data.migrations.engine.results import (
     HistoryResult,
     Mismatch,
@@ -39,12 +43,12 @@ from analytiq_data.migrations.engine.results import (
     StepStatus,
     UnlockResult,
 )
-from analytiq_data.migrations.engine.runner import RunOptions, StopRequest
 from analytiq_data.migrations.engine.scaffold import new as _new
 from analytiq_data.migrations.engine.state import HistoryRecord
+from analytiq_data.migrations.engine.target import Target
+from analytiq_data.migrations.engine.verbs import AnyTarget, history, unlock
 from analytiq_data.migrations.startup import DEFAULT_MIGRATIONS, get_current_version, schema_migrations_pending
 from analytiq_data.progress import Progress
-from analytiq_data.settings import DEFAULT_TIMEOUT_S
 
 __all__ = [
     "DEFAULT_MIGRATIONS",
@@ -57,6 +61,7 @@ __all__ = [
     "LockInfo",
     "LockResult",
     "Migration",
+    "MigrationList",
     "Mismatch",
     "NewResult",
     "ResolveResult",
@@ -71,6 +76,7 @@ __all__ = [
     "StepResult",
     "StepStatus",
     "StopRequest",
+    "Target",
     "UnlockResult",
     "check",
     "check_lockfile",
@@ -89,56 +95,54 @@ __all__ = [
     "write_lockfile",
 ]
 
+_FROM_GUARD = frozenset({"CheckResult", "Finding", "LockResult", "check", "check_lockfile", "write_lockfile"})
+
 
 def __getattr__(name: str) -> Any:
-    """Import Analytiq's ``MIGRATIONS`` on first use (checked: stated versions equal positions)."""
+    """Return Analytiq's ``MIGRATIONS`` (imported and checked on first use) or one of the guard's names."""
     if name == "MIGRATIONS":
         from analytiq_data.migrations import migration
 
-        load_migrations(DEFAULT_MIGRATIONS)
+        load_migrations(DEFAULT_MIGRATIONS)  # checks stated versions equal positions
         return migration.MIGRATIONS
+    if name in _FROM_GUARD:
+        from analytiq_data import guard  # on first use: the guard imports this package, not the reverse
+
+        return getattr(guard, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def _list(migrations: Sequence[Migration] | None) -> Sequence[Migration]:
-    return load_migrations(DEFAULT_MIGRATIONS) if migrations is None else migrations
+def _list(migrations: Sequence[Migration] | None) -> MigrationList:
+    """Return ``migrations`` validated (once), or Analytiq's list."""
+    return load_migrations(DEFAULT_MIGRATIONS) if migrations is None else validate_migrations(migrations)
 
 
 def _options(
-    lock_wait_s: float | None, lease_s: float | None, dry_run: bool = False, hooks: RunHooks | None = None
+    target: Target,
+    *,
+    lock_wait_s: float | None,
+    lease_s: float | None,
+    dry_run: bool = False,
+    hooks: RunHooks | None = None,
+    backup: bool = False,
+    backup_uri: str | None = None,
+    backup_db: str | None = None,
 ) -> RunOptions:
-    return RunOptions(
-        lock_wait_s=DEFAULT_LOCK_WAIT_S if lock_wait_s is None else lock_wait_s,
-        lease_s=DEFAULT_LEASE_S if lease_s is None else lease_s,
-        dry_run=dry_run,
-        hooks=hooks,
+    """Return the run's options; with ``backup``, a verified backup of ``target`` before the first step."""
+    before_steps = None
+    if backup:
+        from analytiq_data.safety.backup_first import BackupFirst  # the backup engine only when asked for
+
+        before_steps = BackupFirst.for_target(target, backup_uri=backup_uri, backup_db=backup_db)
+    elif backup_uri is not None or backup_db is not None:
+        raise ConfigurationError("backup_uri/backup_db need backup=True", hint="pass backup=True")
+    return RunOptions.of(
+        lock_wait_s=lock_wait_s, lease_s=lease_s, dry_run=dry_run, hooks=hooks, before_steps=before_steps
     )
-
-
-def _backing_up(
-    options: RunOptions, analytiq_client: Any, backup: bool, backup_uri: str | None, backup_db: str | None
-) -> RunOptions:
-    """Return ``options`` with a verified backup before the first step, when ``backup`` is set."""
-    if not backup:
-        if backup_uri is not None or backup_db is not None:
-            raise ConfigurationError("backup_uri/backup_db need backup=True", hint="pass backup=True")
-        return options
-    from analytiq_data.safety.backup_first import BackupFirst  # the backup engine only when asked for
-
-    uri = getattr(analytiq_client, "uri", None)
-    if not uri:
-        raise ConfigurationError("backup=True needs the client's URI", hint="pass an AnalytiqClient")
-    hook = BackupFirst(
-        uri,
-        backup_uri=backup_uri,
-        backup_db=backup_db,
-        timeout_s=float(getattr(analytiq_client, "timeout_s", DEFAULT_TIMEOUT_S)),
-    )
-    return dataclasses.replace(options, before_steps=hook)
 
 
 async def run_migrations(
-    analytiq_client: Any,
+    analytiq_client: AnyTarget,
     target_version: int | None = None,
     *,
     migrations: Sequence[Migration] | None = None,
@@ -165,19 +169,21 @@ async def run_migrations(
     default the same server); its name is in the history. If it does not verify, VerificationError
     is raised and nothing is migrated.
     """
-    options = _backing_up(_options(lock_wait_s, lease_s, hooks=hooks), analytiq_client, backup, backup_uri, backup_db)
-    return await _commands.migrate(
-        analytiq_client, _list(migrations), target_version, options=options, progress=progress
+    target = Target.of(analytiq_client)
+    options = _options(
+        target, lock_wait_s=lock_wait_s, lease_s=lease_s, hooks=hooks, backup=backup, backup_uri=backup_uri,
+        backup_db=backup_db,
     )
+    return await verbs.migrate(target, _list(migrations), target_version, options=options, progress=progress)
 
 
-async def status(analytiq_client: Any, *, migrations: Sequence[Migration] | None = None) -> StatusResult:
+async def status(analytiq_client: AnyTarget, *, migrations: Sequence[Migration] | None = None) -> StatusResult:
     """Return applied and pending steps and anything needing attention (reordered list, changed code, …)."""
-    return await _commands.status(analytiq_client, _list(migrations))
+    return await verbs.status(analytiq_client, _list(migrations))
 
 
 async def up(
-    analytiq_client: Any,
+    analytiq_client: AnyTarget,
     to: int | None = None,
     *,
     migrations: Sequence[Migration] | None = None,
@@ -192,14 +198,16 @@ async def up(
     hooks: RunHooks | None = None,
 ) -> RunResult:
     """Apply pending migrations up to ``to`` (default: the newest); ``backup=True``, ``hooks`` as in run_migrations."""
-    options = _backing_up(
-        _options(lock_wait_s, lease_s, dry_run, hooks), analytiq_client, backup, backup_uri, backup_db
+    target = Target.of(analytiq_client)
+    options = _options(
+        target, lock_wait_s=lock_wait_s, lease_s=lease_s, dry_run=dry_run, hooks=hooks, backup=backup,
+        backup_uri=backup_uri, backup_db=backup_db,
     )
-    return await _commands.up(analytiq_client, _list(migrations), to, options=options, progress=progress, stop=stop)
+    return await verbs.up(target, _list(migrations), to, options=options, progress=progress, stop=stop)
 
 
 async def down(
-    analytiq_client: Any,
+    analytiq_client: AnyTarget,
     to: int | None = None,
     steps: int | None = None,
     *,
@@ -212,35 +220,25 @@ async def down(
     hooks: RunHooks | None = None,
 ) -> RunResult:
     """Revert migrations down to version ``to`` or by ``steps`` (default: one step); ``hooks`` as in run_migrations."""
-    options = _options(lock_wait_s, lease_s, dry_run, hooks)
-    return await _commands.down(
-        analytiq_client, _list(migrations), to, steps, options=options, progress=progress, stop=stop
-    )
-
-
-async def history(analytiq_client: Any, *, limit: int = 0, version: int | None = None) -> HistoryResult:
-    """Return the migration history, newest first."""
-    return await _commands.history(analytiq_client, limit=limit, version=version)
+    target = Target.of(analytiq_client)
+    options = _options(target, lock_wait_s=lock_wait_s, lease_s=lease_s, dry_run=dry_run, hooks=hooks)
+    return await verbs.down(target, _list(migrations), to, steps, options=options, progress=progress, stop=stop)
 
 
 async def stamp(
-    analytiq_client: Any,
+    analytiq_client: AnyTarget,
     version: int,
     *,
     migrations: Sequence[Migration] | None = None,
     lock_wait_s: float | None = None,
 ) -> StampResult:
     """Record ``version`` without running any step."""
-    return await _commands.stamp(analytiq_client, _list(migrations), version, options=_options(lock_wait_s, None))
-
-
-async def unlock(analytiq_client: Any, *, force: bool = False) -> UnlockResult:
-    """Clear a stale migration lock (a live one only with ``force``)."""
-    return await _commands.unlock(analytiq_client, force=force)
+    options = RunOptions.of(lock_wait_s=lock_wait_s)
+    return await verbs.stamp(analytiq_client, _list(migrations), version, options=options)
 
 
 async def resolve(
-    analytiq_client: Any,
+    analytiq_client: AnyTarget,
     mark: Literal["applied", "reverted"],
     version: int | None = None,
     *,
@@ -248,9 +246,8 @@ async def resolve(
     lock_wait_s: float | None = None,
 ) -> ResolveResult:
     """Record whether a dirty step's change is in the data, so runs may continue."""
-    return await _commands.resolve(
-        analytiq_client, _list(migrations), mark, version, options=_options(lock_wait_s, None)
-    )
+    options = RunOptions.of(lock_wait_s=lock_wait_s)
+    return await verbs.resolve(analytiq_client, _list(migrations), mark, version, options=options)
 
 
 def new(description: str, *, migrations: str = DEFAULT_MIGRATIONS) -> NewResult:

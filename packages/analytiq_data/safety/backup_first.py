@@ -20,10 +20,11 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from analytiq_data.backup import BackupOptions, BackupResult, backup
 from analytiq_data.backup.plan import copied_namespace
-from analytiq_data.errors import VerificationError
+from analytiq_data.errors import ConfigurationError, VerificationError
 from analytiq_data.migrations.engine.lock import LOCK_COLLECTION
 from analytiq_data.migrations.engine.prestep import BeforeSteps, HookRecord
 from analytiq_data.migrations.engine.state import HISTORY_COLLECTION, VERSION_COLLECTION
+from analytiq_data.migrations.engine.target import Target
 from analytiq_data.progress import Outcome, Rollup
 from analytiq_data.settings import DEFAULT_TIMEOUT_S, validate_db_name
 from analytiq_data.uri import hosts_of, redact_uri
@@ -76,6 +77,13 @@ class BackupFirst:
         self.timeout_s = timeout_s
         self.name: str | None = None
         self.result: BackupResult | None = None
+
+    @classmethod
+    def for_target(cls, target: Target, *, backup_uri: str | None = None, backup_db: str | None = None) -> BackupFirst:
+        """Return the hook backing up ``target`` (its URI and timeout); ConfigurationError if its URI is unknown."""
+        if not target.uri:
+            raise ConfigurationError("backup=True needs the client's URI", hint="pass an AnalytiqClient")
+        return cls(target.uri, backup_uri=backup_uri, backup_db=backup_db, timeout_s=target.timeout_s)
 
     def where(self) -> str:
         """Return the server the backup goes to (hosts only; no credentials)."""

@@ -22,7 +22,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from pymongo import AsyncMongoClient
@@ -31,12 +31,13 @@ from analytiq_data.backup import BackupOptions
 from analytiq_data.client import ping
 from analytiq_data.errors import ConfigurationError, MigrationError
 from analytiq_data.migrations.base import Migration
-from analytiq_data.migrations.engine import commands
+from analytiq_data.migrations.engine import verbs
 from analytiq_data.migrations.engine.loader import load_migrations
 from analytiq_data.migrations.engine.lock import LOCK_COLLECTION
+from analytiq_data.migrations.engine.options import RunOptions
 from analytiq_data.migrations.engine.plan import database_ahead_error, target_for_up, validate_migrations
-from analytiq_data.migrations.engine.runner import RunOptions
 from analytiq_data.migrations.engine.state import StateStore
+from analytiq_data.migrations.engine.target import Target
 from analytiq_data.progress import NULL_PROGRESS, Progress, Rollup, TaskKind, compatible
 from analytiq_data.safety.backup_first import fit_name
 from analytiq_data.safety.results import (
@@ -64,16 +65,6 @@ from analytiq_data.uri import hosts_of
 DEFAULT_MIGRATIONS = "analytiq_data.migrations.migration:MIGRATIONS"
 Outcome = tuple[Check, Difference | None]  # a check, and the difference that made it fail
 SCRATCH_OPTIONS = RunOptions(lock_wait_s=30.0, lease_s=30.0)
-
-
-@dataclass
-class _Target:
-    """The scratch database as the engine's verbs want a client: ``mongodb_async``, ``env``, ``uri``."""
-
-    mongodb_async: AsyncMongoClient[Any]
-    env: str
-    uri: str
-    timeout_s: float
 
 
 def scratch_name(db: str) -> str:
@@ -131,7 +122,7 @@ async def rehearse(
         return RehearsalResult(db_name, None, False, current, goal, sample, 0, notes=("nothing to rehearse",))
     scratch = scratch_name(db_name)
     progress = compatible(progress)
-    rehearsal = _Rehearsal(_Target(client, scratch, uri, timeout_s), checked, progress)
+    rehearsal = _Rehearsal(Target(client, scratch, uri, timeout_s), checked, progress)
     try:
         copied = await _make_scratch(client, uri, db_name, scratch, sample, checked[current:goal], timeout_s, progress)
         rows = await rehearsal.run(current, goal)
@@ -173,7 +164,7 @@ async def _make_scratch(
 class _Rehearsal:
     """Runs the checks of each pending migration on the scratch database."""
 
-    def __init__(self, scratch: _Target, migrations: tuple[Migration, ...], progress: Progress) -> None:
+    def __init__(self, scratch: Target, migrations: tuple[Migration, ...], progress: Progress) -> None:
         self.scratch = scratch
         self.client = scratch.mongodb_async
         self.db = self.client[scratch.env]
@@ -213,9 +204,9 @@ class _Rehearsal:
         """Run the engine's ``up``/``down`` on the scratch database to version ``to``; return the error, if any."""
         try:
             if direction == "up":
-                await commands.up(self.scratch, self.migrations, to, options=SCRATCH_OPTIONS, progress=self.progress)
+                await verbs.up(self.scratch, self.migrations, to, options=SCRATCH_OPTIONS, progress=self.progress)
             else:
-                await commands.down(self.scratch, self.migrations, to, options=SCRATCH_OPTIONS, progress=self.progress)
+                await verbs.down(self.scratch, self.migrations, to, options=SCRATCH_OPTIONS, progress=self.progress)
         except MigrationError as exc:
             return " ".join(exc.message.split())  # the hint speaks of the scratch database: left out
         return None

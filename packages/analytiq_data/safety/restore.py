@@ -48,8 +48,14 @@ from analytiq_data.backup.plan import (
 from analytiq_data.backup.state import BackupState
 from analytiq_data.client import connection_error, make_client, ping, server_kind
 from analytiq_data.errors import AnalytiqError, ConfigurationError, VerificationError
-from analytiq_data.migrations.engine.lock import DEFAULT_LEASE_S, DEFAULT_LOCK_WAIT_S, LOCK_COLLECTION, MigrationLock
-from analytiq_data.migrations.engine.prestep import acquire_patiently, set_phase
+from analytiq_data.migrations.engine.lock import (
+    DEFAULT_LEASE_S,
+    DEFAULT_LOCK_WAIT_S,
+    LOCK_COLLECTION,
+    MigrationLock,
+    held_error,
+)
+from analytiq_data.migrations.engine.prestep import set_phase
 from analytiq_data.migrations.engine.state import StateStore
 from analytiq_data.progress import NULL_PROGRESS, Progress
 from analytiq_data.safety.backup_first import fit_name
@@ -208,9 +214,9 @@ async def restore(options: RestoreOptions, progress: Progress = NULL_PROGRESS) -
             force=options.force,
         )
         lock = MigrationLock(live[options.db], lease_s=options.lease_s)
-        await acquire_patiently(
-            lock, options.lock_wait_s, on_wait=lambda h: progress.note("waiting for the migration lock")
-        )
+        got = await lock.acquire(options.lock_wait_s, progress=progress)
+        if got.outcome != "held":
+            raise held_error(got.holder, options.lock_wait_s)
         swap = SwapProgress()
         try:
             lock.start_renewing()

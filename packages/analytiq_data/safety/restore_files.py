@@ -46,8 +46,14 @@ from analytiq_data.backup.options import DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE, RES
 from analytiq_data.backup.plan import STATE_COLLECTION, copied_namespace
 from analytiq_data.client import make_client
 from analytiq_data.errors import ConfigurationError, VerificationError
-from analytiq_data.migrations.engine.lock import DEFAULT_LEASE_S, DEFAULT_LOCK_WAIT_S, LOCK_COLLECTION, MigrationLock
-from analytiq_data.migrations.engine.prestep import acquire_patiently, set_phase
+from analytiq_data.migrations.engine.lock import (
+    DEFAULT_LEASE_S,
+    DEFAULT_LOCK_WAIT_S,
+    LOCK_COLLECTION,
+    MigrationLock,
+    held_error,
+)
+from analytiq_data.migrations.engine.prestep import set_phase
 from analytiq_data.migrations.engine.state import StateStore
 from analytiq_data.progress import NULL_PROGRESS, Progress
 from analytiq_data.safety.restore import PHASE, RestoreOptions, _swap
@@ -167,9 +173,9 @@ async def restore_files(options: FileRestoreOptions, progress: Progress = NULL_P
     try:
         async with _connected(options) as (client, live):
             lock = MigrationLock(live.db, lease_s=options.lease_s)
-            await acquire_patiently(
-                lock, options.lock_wait_s, on_wait=lambda h: progress.note("waiting for the migration lock")
-            )
+            got = await lock.acquire(options.lock_wait_s, progress=progress)
+            if got.outcome != "held":
+                raise held_error(got.holder, options.lock_wait_s)
             try:
                 lock.start_renewing()
                 await set_phase(lock, PHASE)

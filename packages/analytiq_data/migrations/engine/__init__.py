@@ -1,19 +1,10 @@
 """The migration engine: planning, state, lock, transactions, runner and verbs.
 
-It knows nothing of Analytiq: every verb takes a list of Migration objects.
+It knows nothing of Analytiq: every verb (``verbs``) takes one Target and a list of Migration objects.
 """
 
-from analytiq_data.migrations.engine.commands import (
-    down,
-    history,
-    migrate,
-    resolve,
-    stamp,
-    status,
-    unlock,
-    up,
-)
-from analytiq_data.migrations.engine.plan import Plan, Step, plan, validate_migrations
+from analytiq_data.migrations.engine.options import RunOptions, StopRequest
+from analytiq_data.migrations.engine.plan import MigrationList, Plan, Step, plan, validate_migrations
 from analytiq_data.migrations.engine.results import (
     HistoryResult,
     Mismatch,
@@ -28,10 +19,21 @@ from analytiq_data.migrations.engine.results import (
     StepStatus,
     UnlockResult,
 )
-from analytiq_data.migrations.engine.runner import RunOptions, StopRequest
+from analytiq_data.migrations.engine.target import Target
+from analytiq_data.migrations.engine.verbs import (
+    down,
+    history,
+    migrate,
+    resolve,
+    stamp,
+    status,
+    unlock,
+    up,
+)
 
 __all__ = [
     "HistoryResult",
+    "MigrationList",
     "Mismatch",
     "NewResult",
     "Plan",
@@ -46,6 +48,7 @@ __all__ = [
     "StepResult",
     "StepStatus",
     "StopRequest",
+    "Target",
     "UnlockResult",
     "down",
     "history",

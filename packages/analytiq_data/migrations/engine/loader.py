@@ -9,9 +9,8 @@ from pathlib import Path
 from types import ModuleType
 
 from analytiq_data.errors import ConfigurationError
-from analytiq_data.migrations.base import Migration
 from analytiq_data.migrations.engine.hooks import RunHooks
-from analytiq_data.migrations.engine.plan import validate_migrations
+from analytiq_data.migrations.engine.plan import MigrationList, validate_migrations
 
 SPEC_HINT = "give --migrations package.module:ATTRIBUTE, e.g. analytiq_data.migrations.migration:MIGRATIONS"
 
@@ -50,7 +49,7 @@ def import_module(name: str) -> ModuleType:
         ) from exc
 
 
-def load_migrations(spec: str) -> tuple[Migration, ...]:
+def load_migrations(spec: str) -> MigrationList:
     """Import the list named by ``spec`` and check it (Migration instances, stated versions = positions)."""
     module_name, attribute = split_spec(spec)
     module = import_module(module_name)

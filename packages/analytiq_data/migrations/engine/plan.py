@@ -68,9 +68,22 @@ class Plan:
         return not self.steps
 
 
-def validate_migrations(migrations: Sequence[object]) -> tuple[Migration, ...]:
-    """Return the list as a tuple after checking every entry is a Migration instance whose
-    stated ``version=`` (if any) equals its position; raise ConfigurationError naming the entry."""
+class MigrationList(tuple[Migration, ...]):
+    """A migration list that passed ``validate_migrations``: a tuple the verbs take as it is.
+
+    A run validates its list once: the loader (or the first verb) returns a MigrationList, and
+    ``validate_migrations`` hands a MigrationList back unchanged instead of checking it again.
+    """
+
+    __slots__ = ()
+
+
+def validate_migrations(migrations: Sequence[object]) -> MigrationList:
+    """Return the list as a MigrationList after checking every entry is a Migration instance whose
+    stated ``version=`` (if any) equals its position; raise ConfigurationError naming the entry.
+    A MigrationList is returned as it is (it was checked when it was made)."""
+    if isinstance(migrations, MigrationList):
+        return migrations
     checked: list[Migration] = []
     seen: dict[int, int] = {}
     for position, entry in enumerate(migrations, start=1):
@@ -97,7 +110,7 @@ def validate_migrations(migrations: Sequence[object]) -> tuple[Migration, ...]:
             )
         seen[id(entry)] = position
         checked.append(entry)
-    return tuple(checked)
+    return MigrationList(checked)
 
 
 def check_version(version: int, head: int, *, what: str = "target version") -> int:

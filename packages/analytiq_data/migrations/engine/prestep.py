@@ -22,11 +22,9 @@ from typing import Any
 
 from pymongo import AsyncMongoClient
 
-from analytiq_data.migrations.engine.lock import LockInfo, MigrationLock, held_error
+from analytiq_data.migrations.engine.lock import MigrationLock
 from analytiq_data.migrations.engine.state import StateStore, utcnow
-from analytiq_data.progress import NullProgress, Progress
-
-OnWait = Callable[[LockInfo | None], None]
+from analytiq_data.progress import Progress
 
 
 @dataclass(frozen=True)
@@ -99,26 +97,3 @@ async def run_hook(
     doc.update(run_id=run_id, started_at=started, ended_at=utcnow(), duration_s=duration)
     await state.add_records([{**doc, **record.fields}])
     return dict(record.fields)
-
-
-class _FirstNote(NullProgress):
-    """A Progress whose first note calls ``on_wait`` (for ``acquire_patiently``'s callers)."""
-
-    def __init__(self, on_wait: OnWait | None) -> None:
-        self.on_wait = on_wait
-
-    def note(self, message: str) -> None:
-        if self.on_wait is not None:
-            self.on_wait(None)
-            self.on_wait = None
-
-
-async def acquire_patiently(lock: MigrationLock, wait_s: float, *, on_wait: OnWait | None = None) -> None:
-    """Take ``lock`` as ``MigrationLock.acquire`` does, or raise LockError naming the holder after ``wait_s``.
-
-    Kept for callers outside the engine (``safety.restore``); ``on_wait`` is called once when
-    waiting begins. New code calls ``acquire`` and decides on its outcome.
-    """
-    got = await lock.acquire(wait_s, progress=_FirstNote(on_wait))
-    if got.outcome != "held":
-        raise held_error(got.holder, wait_s)

@@ -24,6 +24,7 @@ from analytiq_data.errors import ConfigurationError
 from analytiq_data.migrations.engine.imports import add_import
 from analytiq_data.migrations.engine.loader import split_spec
 from analytiq_data.migrations.engine.results import NewResult
+from analytiq_data.settings import PYPROJECT, TABLE, find_project, read_pyproject, validate_db_name
 
 STARTER_TEMPLATE = '''"""This project's MongoDB migrations, applied in order by analytiq-db.
 
@@ -282,8 +283,6 @@ migrations = {migrations}
 def init_project(spec: str = DEFAULT_STARTER, *, database: str | None = None, cwd: Path | None = None) -> InitResult:
     """Write a starter migrations module and a ``[tool.analytiq-db]`` table in the nearest pyproject.toml
     (created in ``cwd`` when there is none); refuse (ConfigurationError) to overwrite either."""
-    from analytiq_data.settings import PYPROJECT, TABLE, find_project, read_pyproject, validate_db_name
-
     module, attribute = split_spec(spec)
     if database is not None:
         validate_db_name(database)

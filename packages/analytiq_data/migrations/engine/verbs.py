@@ -1,27 +1,25 @@
-"""The user's verbs, one thin function each: status, upgrade, downgrade, migrate, history, stamp,
-unlock, resolve. Each takes the client (anything with ``mongodb_async`` and ``env``, such as
-``AnalytiqClient``; ``mongodb_async`` a PyMongo ``AsyncMongoClient`` or motor's
-``AsyncIOMotorClient``, see ``clients``) and a list of Migration objects, and returns a typed result.
+"""The verbs, one module for every caller: status, up, down, migrate, history, stamp, unlock, resolve.
+
+The command line and the Python API (``analytiq_data.migrations``: ``run_migrations``, ``up``, …)
+both call these. Each takes one target (a ``target.Target``, or an application's client object
+such as ``AnalytiqClient``, read once by ``Target.of``) and, where it needs one, the migration list
+(validated once: a ``plan.MigrationList`` is taken as it is). Each opens its clients and sends
+``hello`` once (``target.connect``), and returns a typed result. Nothing here knows of Analytiq.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Sequence
-from typing import Any, Literal, Protocol
+from typing import Any, Literal
 
-from pymongo import AsyncMongoClient
-from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import PyMongoError
-
-from analytiq_data.client import connection_error, ping, server_kind
-from analytiq_data.errors import AnalytiqError, ConfigurationError, LockError
+from analytiq_data.errors import ConfigurationError, LockError
 from analytiq_data.migrations.base import Migration
 from analytiq_data.migrations.engine import checks
 from analytiq_data.migrations.engine.checksum import migration_checksum
-from analytiq_data.migrations.engine.clients import EngineClients, open_clients
 from analytiq_data.migrations.engine.housekeeping import release_tidily
 from analytiq_data.migrations.engine.lock import MigrationLock, delete_lock, format_time, held_error, read_lock
+from analytiq_data.migrations.engine.options import RunOptions, StopRequest, TargetChooser
 from analytiq_data.migrations.engine.plan import check_version, target_for_down, target_for_up, validate_migrations
 from analytiq_data.migrations.engine.results import (
     HistoryResult,
@@ -33,66 +31,32 @@ from analytiq_data.migrations.engine.results import (
     StepStatus,
     UnlockResult,
 )
-from analytiq_data.migrations.engine.runner import Runner, RunOptions, StopRequest
+from analytiq_data.migrations.engine.runner import Runner
 from analytiq_data.migrations.engine.state import HistoryRecord, StateStore
+from analytiq_data.migrations.engine.target import ClientLike, Target, connect
 from analytiq_data.progress import NULL_PROGRESS, Progress
-from analytiq_data.settings import DEFAULT_TIMEOUT_S
+
+AnyTarget = Target | ClientLike
 
 
-class ClientLike(Protocol):
-    """What the verbs need of a client: the async Mongo client and the database name (``env``)."""
-
-    mongodb_async: Any  # AsyncMongoClient or motor's AsyncIOMotorClient
-    env: str
-
-
-@contextlib.asynccontextmanager
-async def _driver_errors(target: ClientLike) -> AsyncIterator[None]:
-    """Turn a driver error escaping a verb into a one-line DatabaseConnectionError."""
-    try:
-        yield
-    except AnalytiqError:
-        raise
-    except PyMongoError as exc:
-        uri = str(getattr(target, "uri", "") or "")
-        raise connection_error(uri, exc, float(getattr(target, "timeout_s", DEFAULT_TIMEOUT_S))) from exc
-
-
-@contextlib.asynccontextmanager
-async def _connected(target: ClientLike, *, for_steps: bool = False) -> AsyncIterator[EngineClients]:
-    """Yield the verb's clients (see ``clients``), driver errors turned into one line; close them after."""
-    async with open_clients(target.mongodb_async, for_steps=for_steps) as clients, _driver_errors(target):
-        yield clients
-
-
-async def _transactions(target: ClientLike, client: AsyncMongoClient[Any]) -> bool:
-    timeout_s = float(getattr(target, "timeout_s", DEFAULT_TIMEOUT_S))
-    hello = await ping(client, str(getattr(target, "uri", "")), timeout_s)
-    return server_kind(hello).supports_transactions
-
-
-async def _runner(
-    target: ClientLike,
-    clients: EngineClients,
+async def _run(
+    target: AnyTarget,
     migrations: Sequence[Migration],
     options: RunOptions | None,
     progress: Progress | None,
     stop: StopRequest | None,
-) -> Runner:
+    choose: TargetChooser,
+    *,
+    ahead_is_ok: bool = False,
+) -> RunResult:
     checked = validate_migrations(migrations)
-    return Runner(
-        clients,
-        target.env,
-        checked,
-        transactions=await _transactions(target, clients.bookkeeping),
-        options=options,
-        progress=progress,
-        stop=stop,
-    )
+    async with connect(Target.of(target), for_steps=True) as conn:
+        runner = Runner(conn, checked, options=options, progress=progress, stop=stop)
+        return await runner.run(choose, ahead_is_ok=ahead_is_ok)
 
 
 async def migrate(
-    target: ClientLike,
+    target: AnyTarget,
     migrations: Sequence[Migration],
     target_version: int | None = None,
     *,
@@ -104,17 +68,16 @@ async def migrate(
 
     A database newer than the list is left alone with a warning (never an implicit downgrade).
     """
-    if target_version is not None:
-        check_version(target_version, len(migrations))
-    async with _connected(target, for_steps=True) as clients:
-        runner = await _runner(target, clients, migrations, options, progress, stop)
-        if target_version is None:
-            return await runner.run(lambda current, head: head, ahead_is_ok=True)
-        return await runner.run(lambda current, head: check_version(target_version, head))
+    if target_version is None:
+        return await _run(target, migrations, options, progress, stop, lambda current, head: head, ahead_is_ok=True)
+    check_version(target_version, len(migrations))
+    return await _run(
+        target, migrations, options, progress, stop, lambda current, head: check_version(target_version, head)
+    )
 
 
 async def up(
-    target: ClientLike,
+    target: AnyTarget,
     migrations: Sequence[Migration],
     to: int | None = None,
     *,
@@ -128,13 +91,19 @@ async def up(
     """
     if to is not None:
         check_version(to, len(migrations))
-    async with _connected(target, for_steps=True) as clients:
-        runner = await _runner(target, clients, migrations, options, progress, stop)
-        return await runner.run(lambda current, head: target_for_up(current, head, to), ahead_is_ok=to is None)
+    return await _run(
+        target,
+        migrations,
+        options,
+        progress,
+        stop,
+        lambda current, head: target_for_up(current, head, to),
+        ahead_is_ok=to is None,
+    )
 
 
 async def down(
-    target: ClientLike,
+    target: AnyTarget,
     migrations: Sequence[Migration],
     to: int | None = None,
     steps: int | None = None,
@@ -148,17 +117,18 @@ async def down(
     ``steps`` counts from the version found once the lock is held (after any run in progress).
     """
     target_for_down(len(migrations), len(migrations), to, steps)  # the checks that need no database
-    async with _connected(target, for_steps=True) as clients:
-        runner = await _runner(target, clients, migrations, options, progress, stop)
-        return await runner.run(lambda current, head: target_for_down(current, head, to, steps))
+    return await _run(
+        target, migrations, options, progress, stop, lambda current, head: target_for_down(current, head, to, steps)
+    )
 
 
-async def status(target: ClientLike, migrations: Sequence[Migration]) -> StatusResult:
+async def status(target: AnyTarget, migrations: Sequence[Migration]) -> StatusResult:
     """Return where the database stands: applied and pending steps, and anything needing attention."""
     checked = validate_migrations(migrations)
-    async with _connected(target) as clients:
-        transactions = await _transactions(target, clients.bookkeeping)
-        db = clients.bookkeeping[target.env]
+    where = Target.of(target)
+    async with connect(where) as conn:
+        transactions = conn.transactions
+        db = conn.db
         state = StateStore(db)
         version = await state.read_version()
         current, head = version.version, len(checked)
@@ -191,7 +161,7 @@ async def status(target: ClientLike, migrations: Sequence[Migration]) -> StatusR
     changed = tuple(s.version for s in steps if s.code_changed)
     problems = _problems(current, head, found, changed, steps, dirty, lock)
     return StatusResult(
-        database=target.env,
+        database=where.database,
         current=current,
         head=head,
         updated_at=version.updated_at,
@@ -230,26 +200,27 @@ def _problems(
     return problems
 
 
-async def history(target: ClientLike, *, limit: int = 0, version: int | None = None) -> HistoryResult:
+async def history(target: AnyTarget, *, limit: int = 0, version: int | None = None) -> HistoryResult:
     """Return the migration history, newest first (``limit`` 0 = all; ``version`` filters)."""
-    async with _connected(target) as clients:
-        records = await StateStore(clients.bookkeeping[target.env]).records(limit=limit, version=version)
-    return HistoryResult(database=target.env, records=tuple(records))
+    async with connect(Target.of(target)) as conn:
+        records = await StateStore(conn.db).records(limit=limit, version=version)
+    return HistoryResult(database=conn.target.database, records=tuple(records))
 
 
-async def applied_records(target: ClientLike, upto: int) -> dict[int, HistoryRecord]:
+async def applied_records(target: AnyTarget, upto: int) -> dict[int, HistoryRecord]:
     """Return, for each version up to ``upto``, the newest history record that applied it (if any)."""
-    async with _connected(target) as clients:
-        return await StateStore(clients.bookkeeping[target.env]).in_effect(upto)
+    async with connect(Target.of(target)) as conn:
+        return await StateStore(conn.db).in_effect(upto)
 
 
-async def unlock(target: ClientLike, *, force: bool = False) -> UnlockResult:
+async def unlock(target: AnyTarget, *, force: bool = False) -> UnlockResult:
     """Clear the migration lock after saying who held it; refuse a live lock unless ``force``."""
-    async with _connected(target) as clients:
-        db = clients.bookkeeping[target.env]
+    where = Target.of(target)
+    async with connect(where) as conn:
+        db = conn.db
         info = await read_lock(db)
         if info is None:
-            return UnlockResult(database=target.env, lock=None, cleared=False)
+            return UnlockResult(database=where.database, lock=None, cleared=False)
         if info.live and not force:
             ends = f"; its lease ends at {format_time(info.expires_at)}" if info.expires_at else ""
             raise LockError(
@@ -257,39 +228,27 @@ async def unlock(target: ClientLike, *, force: bool = False) -> UnlockResult:
                 hint="wait for the runner to finish; if it is dead, wait for the lease to end or use --force",
             )
         cleared = await delete_lock(db, info)
-    return UnlockResult(database=target.env, lock=info, cleared=cleared)
+    return UnlockResult(database=where.database, lock=info, cleared=cleared)
 
 
 @contextlib.asynccontextmanager
-async def _locked(
-    target: ClientLike, options: RunOptions | None, progress: Progress | None
-) -> AsyncIterator[StateStore]:
+async def _locked(target: Target, options: RunOptions | None, progress: Progress | None) -> AsyncIterator[StateStore]:
     """Hold the migration lock (waiting for another runner, LockError after the wait) around a block
     that reads the state and decides from it."""
     opts = options or RunOptions()
-    async with (
-        _connected(target) as clients,
-        _locked_on(clients.bookkeeping[target.env], opts, progress) as state,
-    ):
-        yield state
-
-
-@contextlib.asynccontextmanager
-async def _locked_on(
-    db: AsyncDatabase[Any], opts: RunOptions, progress: Progress | None = None
-) -> AsyncIterator[StateStore]:
-    lock = MigrationLock(db, lease_s=opts.lease_s)
-    got = await lock.acquire(opts.lock_wait_s, progress=progress or NULL_PROGRESS)
-    if got.outcome != "held":
-        raise held_error(got.holder, opts.lock_wait_s)
-    try:
-        yield StateStore(db)
-    finally:
-        await release_tidily(lock)
+    async with connect(target) as conn:
+        lock = MigrationLock(conn.db, lease_s=opts.lease_s)
+        got = await lock.acquire(opts.lock_wait_s, progress=progress or NULL_PROGRESS)
+        if got.outcome != "held":
+            raise held_error(got.holder, opts.lock_wait_s)
+        try:
+            yield StateStore(conn.db)
+        finally:
+            await release_tidily(lock)
 
 
 async def stamp(
-    target: ClientLike,
+    target: AnyTarget,
     migrations: Sequence[Migration],
     version: int,
     *,
@@ -303,14 +262,15 @@ async def stamp(
     """
     checked = validate_migrations(migrations)
     check_version(version, len(checked))
-    async with _locked(target, options, progress) as state:
+    where = Target.of(target)
+    async with _locked(where, options, progress) as state:
         current = (await state.read_version()).version
         await checks.refuse_if_dirty(state, current, under_lock=True)
         docs = [_stamp_doc(v, checked[v - 1], "up") for v in range(1, version + 1)]
         docs += [_stamp_doc(v, checked[v - 1], "down") for v in range(version + 1, min(current, len(checked)) + 1)]
         await state.add_records(docs)
         await state.write_version(current, version)
-    return StampResult(database=target.env, from_version=current, to_version=version)
+    return StampResult(database=where.database, from_version=current, to_version=version)
 
 
 def _stamp_doc(version: int, m: Migration, direction: str, outcome: str = "stamped") -> dict[str, Any]:
@@ -327,7 +287,7 @@ def _stamp_doc(version: int, m: Migration, direction: str, outcome: str = "stamp
 
 
 async def resolve(
-    target: ClientLike,
+    target: AnyTarget,
     migrations: Sequence[Migration],
     mark: Literal["applied", "reverted"],
     version: int | None = None,
@@ -339,7 +299,8 @@ async def resolve(
     if mark not in ("applied", "reverted"):
         raise ConfigurationError(f"unknown mark {mark!r}", hint="use --mark applied or --mark reverted")
     checked = validate_migrations(migrations)
-    async with _locked(target, options, progress) as state:
+    where = Target.of(target)
+    async with _locked(where, options, progress) as state:
         current = (await state.read_version()).version
         record = await checks.live_dirty(state, current, under_lock=True)
         if record is None:
@@ -360,5 +321,10 @@ async def resolve(
         await state.clear_dirty(record.id, record.outcome, resolution=mark)
         await state.write_version(current, new)
     return ResolveResult(
-        database=target.env, version=record.version, name=record.name, mark=mark, from_version=current, to_version=new
+        database=where.database,
+        version=record.version,
+        name=record.name,
+        mark=mark,
+        from_version=current,
+        to_version=new,
     )

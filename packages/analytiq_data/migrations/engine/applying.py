@@ -1,0 +1,193 @@
+"""Applying one step of a plan: its history record, the task it runs in (a second stop request
+cancels it), and the one line a person reads when it fails or is interrupted.
+
+How the step itself runs (in a transaction, or outside one after a refusal) is ``stepexec``'s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+from analytiq_data.errors import AnalytiqError, LockError
+from analytiq_data.migrations.engine import checks
+from analytiq_data.migrations.engine.checksum import migration_checksum
+from analytiq_data.migrations.engine.clients import EngineClients
+from analytiq_data.migrations.engine.failures import describe_cause
+from analytiq_data.migrations.engine.lock import MigrationLock
+from analytiq_data.migrations.engine.options import StopRequest
+from analytiq_data.migrations.engine.plan import Step
+from analytiq_data.migrations.engine.results import RunInterrupted, StepFailedError, StepResult
+from analytiq_data.migrations.engine.state import StateStore, VersionConflict, utcnow
+from analytiq_data.migrations.engine.step_progress import use_progress
+from analytiq_data.migrations.engine.stepexec import StepExecution, StepRun
+from analytiq_data.progress import Outcome, Progress, TaskKind
+from analytiq_data.uri import redact_text
+
+log = logging.getLogger(__name__)
+
+
+def step_result(
+    step: Step, transactions: bool, outcome: str, duration_s: float | None = None, note: str | None = None
+) -> StepResult:
+    """Return the StepResult of ``step`` (``transactions``: whether it ran, or would run, in one)."""
+    m = step.migration
+    return StepResult(
+        version=step.version,
+        name=step.name,
+        description=m.description,
+        direction=step.direction,
+        transactional=transactions and m.use_transaction,
+        idempotent=m.idempotent,
+        reversible=m.reversible,
+        outcome=outcome,
+        duration_s=duration_s,
+        transaction_note=note,
+    )
+
+
+@dataclass
+class StepApplier:
+    """Applies the steps of one run, one at a time, and keeps what was applied (``applied``)."""
+
+    clients: EngineClients
+    db_name: str
+    state: StateStore
+    run_id: str
+    transactions: bool  # the server has them
+    progress: Progress
+    stop: StopRequest
+    applied: list[StepResult] = field(default_factory=list)
+    step_fields: dict[str, Any] = field(default_factory=dict)  # stored on every step record
+
+    @property
+    def step_transactions(self) -> bool:
+        """Whether steps get the server's transactions (their operations can join the engine's session)."""
+        return self.transactions and self.clients.steps_can_join_transactions
+
+    def _step_run(self, step: Step) -> StepRun:
+        m = step.migration
+        in_tx = self.step_transactions and m.use_transaction
+        note = None
+        if self.transactions and m.use_transaction and not in_tx:
+            note = f"the app's {self.clients.kind} client cannot join the engine's transaction"
+        return StepRun(in_tx=in_tx, dirty=not in_tx and not m.idempotent, idempotent=m.idempotent, note=note)
+
+    async def apply(self, step: Step, lock: MigrationLock, step_of: tuple[int, int]) -> StepResult:
+        """Apply ``step`` under ``lock``, record it, add it to ``applied``; raise StepFailedError,
+        RunInterrupted, LockError or VersionConflict with one line when it does not succeed."""
+        m = step.migration
+        run = self._step_run(step)
+        task = f"{step.label()} {step.direction}"
+        self.progress.start(task, None, "steps", kind=TaskKind.STEP, step=step_of)
+        started = utcnow()
+        t0 = time.monotonic()
+        record = await self.state.start_record(
+            {
+                "version": step.version,
+                "name": step.name,
+                "description": m.description,
+                "direction": step.direction,
+                "checksum": migration_checksum(m),
+                "transactional": run.in_tx,
+                "idempotent": m.idempotent,
+                "dirty": run.dirty,
+                "from_version": step.from_version,
+                "to_version": step.to_version,
+                "run_id": self.run_id,
+                **({"transaction_note": run.note} if run.note else {}),
+                **self.step_fields,
+            }
+        )
+        execution = StepExecution(self.clients, self.db_name, self.state, record, started, lock)
+        worker = asyncio.create_task(self._execute_reporting(execution, step, run))
+        self.stop.attach(worker)
+        try:
+            await worker
+        except asyncio.CancelledError:
+            await self._record_failure(record, started, "interrupted", None, run)
+            self.progress.finish(task, "interrupted", outcome=Outcome.INTERRUPTED)
+            if _being_cancelled():
+                raise
+            raise self._interrupted_during(step, run.in_tx, run.dirty) from None
+        except Exception as exc:
+            await self._record_failure(record, started, "failed", exc, run)
+            self.progress.finish(task, "failed", outcome=Outcome.FAILED)
+            raise self._failure(step, exc, run) from exc
+        finally:
+            self.stop.attach(None)
+        duration = round(time.monotonic() - t0, 3)
+        done = "applied" if step.direction == "up" else "reverted"
+        if run.in_tx:
+            done += " in a transaction"
+        elif run.fell_back:
+            done += " outside a transaction (refused in one)"
+        self.progress.finish(task, done)
+        result = step_result(step, run.in_tx, "applied", duration, run.note)
+        self.applied.append(result)
+        return result
+
+    async def _execute_reporting(self, execution: StepExecution, step: Step, run: StepRun) -> None:
+        """Run the step with this run's Progress as the batch helper's default (set in the step's task only)."""
+        with use_progress(self.progress):
+            await execution.run(step, run)
+
+    async def _record_failure(
+        self, record: Any, started: Any, outcome: str, exc: BaseException | None, run: StepRun
+    ) -> None:
+        fields: dict[str, Any] = {}
+        if exc is not None:
+            fields["error"] = redact_text(describe_cause(exc, run.capture))
+            failed = [f.describe() for f in run.capture.relevant()]
+            if failed:
+                fields["failed_commands"] = [redact_text(text) for text in failed]
+            fields["traceback"] = redact_text("".join(traceback.format_exception(exc)))
+        try:
+            await self.state.finish_record(record, outcome, started, **fields)
+        except Exception as write_error:  # the step's failure matters more than the record's
+            log.error("could not record the step's %s: %s", outcome, write_error)
+
+    def _failure(self, step: Step, exc: BaseException, run: StepRun) -> AnalytiqError:
+        if isinstance(exc, LockError | VersionConflict):
+            return exc  # lost the lease, or another runner moved the version: already a sentence
+        at = step.from_version
+        if run.in_tx:
+            after = "its writes were rolled back"
+        elif run.dirty:
+            after = (
+                "the database is now dirty (the step is not idempotent and ran outside a transaction): check "
+                f"its data, then analytiq-db resolve --version {step.version} --mark applied|reverted"
+            )
+        else:
+            after = "it ran outside a transaction and will run again next time"
+        extra = checks.hint_for(exc)
+        return StepFailedError(
+            f"{step.label()} failed ({step.direction}): {redact_text(describe_cause(exc, run.capture))}",
+            hint=f"the database is at version {at}; {after}; {extra or 'the traceback is in analytiq-db history'}",
+            version=step.version,
+            name=step.name,
+            applied=tuple(self.applied),
+        )
+
+    def _interrupted_during(self, step: Step, in_tx: bool, dirty: bool) -> RunInterrupted:
+        if in_tx:
+            after = "its transaction was rolled back"
+        elif dirty:
+            after = f"the database is dirty: check it, then analytiq-db resolve --version {step.version}"
+        else:
+            after = "it will run again next time"
+        return RunInterrupted(
+            f"interrupted during {step.label()}: {after}; the database is at version {step.from_version}",
+            hint=f"run analytiq-db {step.direction} again to continue",
+            applied=tuple(self.applied),
+            version=step.from_version,
+        )
+
+
+def _being_cancelled() -> bool:
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
