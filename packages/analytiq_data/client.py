@@ -132,7 +132,8 @@ class AnalytiqClient:
 
     ``mongodb_async`` is a ``pymongo.AsyncMongoClient``; ``env`` is the database name
     (``ENV``, default ``dev``); the URI comes from ``MONGODB_URI`` (default
-    ``mongodb://localhost:27017``). Migrations run on ``mongodb_async[env]``.
+    ``mongodb://localhost:27017``). ``uri``/``env`` given explicitly are used as they are (the
+    environment is not read for them). Migrations run on ``mongodb_async[env]``.
     """
 
     def __init__(
@@ -143,7 +144,8 @@ class AnalytiqClient:
         client: AsyncMongoClient[Any] | None = None,
         timeout_s: float | None = None,
     ) -> None:
-        self.uri = uri or os.environ.get("MONGODB_URI") or DEFAULT_URI
+        # An explicit value is used as given: the environment is read only for what is not given.
+        self.uri = uri if uri is not None else os.environ.get("MONGODB_URI") or DEFAULT_URI
         name = env if env is not None else os.environ.get("ENV", DEFAULT_ENV)
         if not name:
             raise ConfigurationError(
