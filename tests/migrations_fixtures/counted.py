@@ -15,7 +15,7 @@ CHECKS = {"n": 0}
 class CountedMigration(Migration):
     """A step that records itself; its stated version is read through a counter."""
 
-    @property  # type: ignore[override]
+    @property
     def declared_version(self) -> int | None:
         CHECKS["n"] += 1
         return None

@@ -15,6 +15,7 @@ import pytest
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import PyMongoError
 
 import analytiq_data as ad
 from analytiq_data.client import server_kind
@@ -41,7 +42,7 @@ class ConflictingStep(Migration):
             await self._let_go()
         try:
             await db.docs.update_one({"_id": 1}, {"$set": {"v": "migrated"}})
-        except Exception as exc:
+        except PyMongoError as exc:
             self.failures.append((getattr(exc, "code", None), exc.has_error_label("TransientTransactionError")))
             raise
         return True

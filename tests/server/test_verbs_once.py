@@ -119,8 +119,9 @@ def test_cli_up_with_backup_resolves_the_settings_once(
         calls.append(args)
         return real(*args, **kwargs)
 
+    sync: MongoClient[dict[str, Any]]
     with MongoClient(mongo_uri) as sync:
-        sync[db_name].seed.insert_one({"_id": 1})  # something to back up
+        sync[db_name].command("insert", "seed", documents=[{"_id": 1}])  # something to back up
     monkeypatch.setattr(settings_module, "resolve", counting)
     monkeypatch.setattr(options, "resolve", counting)
     monkeypatch.setenv("MONGODB_URI", "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=1")  # never read: --uri wins
@@ -129,6 +130,7 @@ def test_cli_up_with_backup_resolves_the_settings_once(
     assert code == 0
     assert len(calls) == 1
     with MongoClient(mongo_uri) as sync:  # the backup really ran, on the settings' server and database
-        (record,) = sync[db_name].migration_history.find({"direction": "backup"})
+        records: list[dict[str, Any]] = list(sync[db_name].migration_history.find({"direction": "backup"}))
+        (record,) = records
         assert record["outcome"] == "verified"
         sync.drop_database(record["backup"])

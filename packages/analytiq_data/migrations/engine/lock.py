@@ -99,7 +99,7 @@ class LockInfo:
 
 
 class Stoppable(Protocol):
-    """Something that may ask a waiting runner to stop (``runner.StopRequest``)."""
+    """Something that may ask a waiting runner to stop (``options.StopRequest``)."""
 
     @property
     def requested(self) -> bool:
