@@ -171,7 +171,12 @@ async def run_migrations(
     """
     target = Target.of(analytiq_client)
     options = _options(
-        target, lock_wait_s=lock_wait_s, lease_s=lease_s, hooks=hooks, backup=backup, backup_uri=backup_uri,
+        target,
+        lock_wait_s=lock_wait_s,
+        lease_s=lease_s,
+        hooks=hooks,
+        backup=backup,
+        backup_uri=backup_uri,
         backup_db=backup_db,
     )
     return await verbs.migrate(target, _list(migrations), target_version, options=options, progress=progress)
@@ -200,8 +205,14 @@ async def up(
     """Apply pending migrations up to ``to`` (default: the newest); ``backup=True``, ``hooks`` as in run_migrations."""
     target = Target.of(analytiq_client)
     options = _options(
-        target, lock_wait_s=lock_wait_s, lease_s=lease_s, dry_run=dry_run, hooks=hooks, backup=backup,
-        backup_uri=backup_uri, backup_db=backup_db,
+        target,
+        lock_wait_s=lock_wait_s,
+        lease_s=lease_s,
+        dry_run=dry_run,
+        hooks=hooks,
+        backup=backup,
+        backup_uri=backup_uri,
+        backup_db=backup_db,
     )
     return await verbs.up(target, _list(migrations), to, options=options, progress=progress, stop=stop)
 
