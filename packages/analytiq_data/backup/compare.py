@@ -7,19 +7,14 @@ import time
 from typing import Any
 
 from analytiq_data.backup.batches import Turnstile
+from analytiq_data.backup.catalog import collection_infos, index_specs
 from analytiq_data.backup.copy import gather_all, raw_collection
 from analytiq_data.backup.digest import Digest
 from analytiq_data.backup.endpoints import Endpoints, Side, open_endpoints
 from analytiq_data.backup.options import BackupOptions
-from analytiq_data.backup.plan import Kind, copied_namespace, is_id_index, kind_of
+from analytiq_data.backup.plan import Kind, is_id_index, kind_of
 from analytiq_data.backup.results import BackupResult, CollectionReport, CopyMismatch
-from analytiq_data.backup.verify import (
-    check_definition,
-    collection_infos,
-    compare_digests,
-    digest_collection,
-    index_specs,
-)
+from analytiq_data.backup.verify import check_definition, compare_digests, digest_collection
 from analytiq_data.errors import ConfigurationError
 from analytiq_data.progress import NULL_PROGRESS, Outcome, Progress, TaskKind, compatible
 
@@ -64,8 +59,7 @@ async def verify(options: BackupOptions, progress: Progress = NULL_PROGRESS) -> 
 
 
 async def _selected(side: Side, options: BackupOptions) -> dict[str, dict[str, Any]]:
-    infos = await collection_infos(side)
-    return {n: i for n, i in infos.items() if copied_namespace(n) and options.selects(n)}
+    return await collection_infos(side, keep=options.selects)
 
 
 async def _check(

@@ -12,16 +12,16 @@ import time
 from typing import Any
 
 from analytiq_data.backup.busy import Busy, busy_error, busy_marker, watched
+from analytiq_data.backup.catalog import collection_infos
 from analytiq_data.backup.copy import clear_ranges, create_collection, gather_all
 from analytiq_data.backup.endpoints import Endpoints, Side, open_endpoints
 from analytiq_data.backup.manifest import Manifest, remove_manifest, write_manifest
 from analytiq_data.backup.options import BackupOptions
 from analytiq_data.backup.pacing import ConcurrencyReport
 from analytiq_data.backup.pipeline import Pipeline, create_view
-from analytiq_data.backup.plan import STATE_COLLECTION, Intent, Plan, build_plan, copied_namespace
+from analytiq_data.backup.plan import STATE_COLLECTION, Intent, Plan, build_plan
 from analytiq_data.backup.results import BackupResult, CollectionReport, CopyMismatch
 from analytiq_data.backup.state import BackupState
-from analytiq_data.backup.verify import collection_infos
 from analytiq_data.errors import ConfigurationError
 from analytiq_data.progress import NULL_PROGRESS, Progress, compatible
 
@@ -96,7 +96,7 @@ async def _stopped_by(ends: Endpoints, state: BackupState, busy: Busy) -> BaseEx
 
 async def _require_source(ends: Endpoints) -> dict[str, dict[str, Any]]:
     infos = await collection_infos(ends.src)
-    if not any(copied_namespace(name) for name in infos):
+    if not infos:
         raise ConfigurationError(
             f"source database {ends.src.db.name!r} does not exist on {ends.src.where} (it has no collections)",
             hint="check --src and --src-uri",
@@ -107,7 +107,7 @@ async def _require_source(ends: Endpoints) -> dict[str, dict[str, Any]]:
 async def _prepare_destination(options: BackupOptions, ends: Endpoints, state: BackupState, progress: Progress) -> bool:
     """Make the destination ready; return whether this run resumes an interrupted one."""
     dst = ends.dst
-    names = set(await collection_infos(dst))
+    names = set(await collection_infos(dst, everything=True))
     async with dst.errors("reading the resume state"):
         has_state = await state.exists()
     if options.resume:
@@ -178,7 +178,7 @@ async def _copy(
     async with ends.dst.errors("reading the resume state"):
         done_ranges = await state.done_ranges() if resumed else {}
         done = await state.done_collections() if resumed else {}
-    existing = set(await collection_infos(ends.dst))
+    existing = set(await collection_infos(ends.dst, everything=True))
     pipeline = Pipeline(ends.src, ends.dst, options, progress, state, done_ranges)
     todo: list[Intent] = []
     reports: dict[str, CollectionReport] = {}
@@ -223,7 +223,7 @@ async def _dry_run(
         busy = await busy_marker(ends.src.db)
     if busy is not None:
         notes.append(f"the source is being changed ({busy.describe()}): a copy would be refused now")
-    names = set(await collection_infos(ends.dst))
+    names = set(await collection_infos(ends.dst, everything=True))
     if names:
         notes.append(
             f"the destination {options.dest_db!r} is not empty ({len(names)} collections): "

@@ -20,14 +20,12 @@ from typing import Any
 from bson import Binary, Decimal128, Int64, ObjectId
 from pymongo.asynchronous.database import AsyncDatabase
 
+from analytiq_data.backup.catalog import MANIFEST_COLLECTION as MANIFEST_COLLECTION
+from analytiq_data.backup.catalog import STATE_COLLECTION as STATE_COLLECTION
+from analytiq_data.backup.catalog import copied_namespace as copied_namespace
+from analytiq_data.backup.catalog import namespaces
 from analytiq_data.backup.options import BackupOptions
 from analytiq_data.progress import NULL_PROGRESS, Progress, TaskKind
-
-#: Where an interrupted backup keeps its state (in the destination database; never copied).
-STATE_COLLECTION = "__backup_state"
-
-#: Where a finished backup records that it completed, and what it holds (see ``manifest``; never copied).
-MANIFEST_COLLECTION = "__backup_manifest"
 
 #: Collection options applied only after the documents are in and verified (see ``deferred_options``).
 DEFERRED_OPTIONS = ("validator", "validationLevel", "validationAction", "expireAfterSeconds")
@@ -102,18 +100,6 @@ class Plan:
     def find(self, name: str) -> Intent | None:
         """Return the intent for ``name``, if planned."""
         return next((i for i in self.intents if i.name == name), None)
-
-
-def copied_namespace(name: str) -> bool:
-    """Return whether a namespace holds user data to copy (not server internals nor our own state).
-
-    ``system.views`` (views are recreated from their definitions), ``system.buckets.*`` (time-series
-    data is copied through its namespace), ``system.profile`` and the like are skipped;
-    ``system.js`` (stored functions) is data and is copied.
-    """
-    if name in (STATE_COLLECTION, MANIFEST_COLLECTION):
-        return False
-    return not name.startswith("system.") or name == "system.js"
 
 
 def kind_of(info: Mapping[str, Any]) -> Kind:
@@ -274,8 +260,7 @@ async def build_plan(
     Sizing and splitting large collections can take a while: it reports as a PHASE task counting
     collections.
     """
-    infos = [i async for i in await db.list_collections() if copied_namespace(str(i["name"]))]
-    chosen = [i for i in infos if options.selects(str(i["name"]))]
+    chosen = list((await namespaces(db, keep=options.selects)).values())
     task = f"planning {db.name}"
     progress.start(task, len(chosen), "collections", kind=TaskKind.PHASE, label=f"sizing the collections of {db.name}")
     intents: list[Intent] = []

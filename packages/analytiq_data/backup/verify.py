@@ -17,6 +17,7 @@ from bson.raw_bson import RawBSONDocument
 from pymongo.asynchronous.collection import AsyncCollection
 
 from analytiq_data.backup.batches import Turnstile, raw_batches
+from analytiq_data.backup.catalog import collection_options, index_specs
 from analytiq_data.backup.digest import Digest, digest_documents
 from analytiq_data.backup.endpoints import Side
 
@@ -97,25 +98,6 @@ async def digest_collection(
     async for docs in raw_batches(raw, {}, batch_size=batch_size, gate=gate, priority=priority):
         digest += digest_documents(docs)
     return digest
-
-
-async def index_specs(side: Side, name: str) -> list[dict[str, Any]]:
-    """Return the indexes of ``name`` as the server lists them."""
-    async with side.errors(f"listing the indexes of {name!r}"):
-        return [dict(s) async for s in await side.db[name].list_indexes()]
-
-
-async def collection_infos(side: Side) -> dict[str, dict[str, Any]]:
-    """Return ``listCollections`` entries of the side's database by name."""
-    async with side.errors("listing collections"):
-        return {str(i["name"]): dict(i) async for i in await side.db.list_collections()}
-
-
-async def collection_options(side: Side, name: str) -> dict[str, Any] | None:
-    """Return the options of one collection or view (None if it does not exist)."""
-    async with side.errors(f"reading the options of {name!r}"):
-        found = await (await side.db.list_collections(filter={"name": name})).to_list()
-    return dict(found[0].get("options") or {}) if found else None
 
 
 async def check_definition(src: Side, dst: Side, name: str, *, indexes: bool) -> list[str]:

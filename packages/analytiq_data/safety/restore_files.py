@@ -28,6 +28,7 @@ from typing import Any
 from pymongo import AsyncMongoClient
 from pymongo.errors import PyMongoError
 
+from analytiq_data.backup.catalog import STATE_COLLECTION, collection_infos, copied_namespace
 from analytiq_data.backup.digest import Digest
 from analytiq_data.backup.endpoints import Side
 from analytiq_data.backup.files.load import (
@@ -43,7 +44,6 @@ from analytiq_data.backup.files.source import choose_db, open_source
 from analytiq_data.backup.files.stream import DumpSource
 from analytiq_data.backup.identity import identify
 from analytiq_data.backup.options import DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE, RESERVED_DATABASES
-from analytiq_data.backup.plan import STATE_COLLECTION, copied_namespace
 from analytiq_data.client import make_client
 from analytiq_data.errors import ConfigurationError, VerificationError
 from analytiq_data.migrations.engine.lock import DEFAULT_LEASE_S, DEFAULT_LOCK_WAIT_S, LOCK_COLLECTION, MigrationLock
@@ -135,9 +135,7 @@ def open_dump(options: FileRestoreOptions) -> tuple[DumpSource, str, list[Metada
 async def target_holds_data(options: FileRestoreOptions) -> bool:
     """Return whether database ``options.db`` exists and holds collections (then restoring needs a confirmation)."""
     async with _connected(options) as (_, side):
-        async with side.errors("listing collections"):
-            names = await side.db.list_collection_names()
-    return any(copied_namespace(n) and n != LOCK_COLLECTION for n in names)
+        return bool(await collection_infos(side, keep=lambda name: name != LOCK_COLLECTION))
 
 
 @contextlib.asynccontextmanager

@@ -23,7 +23,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import OperationFailure
 
 from analytiq_data.backup import BackupOptions, BackupResult, backup
-from analytiq_data.backup.plan import copied_namespace, kind_of
+from analytiq_data.backup.catalog import namespaces
+from analytiq_data.backup.plan import kind_of
 from analytiq_data.backup.verify import index_differences, normalize, normalize_index
 from analytiq_data.migrations.analytiq.journal import JOURNAL_PREFIX
 from analytiq_data.migrations.batch import CHECKPOINTS
@@ -61,7 +62,7 @@ async def copy_database(
     options = BackupOptions(
         src_uri=uri, src_db=src, dest_db=dest, drop=True, exclude=exclude, timeout_s=timeout_s, verify=True
     )
-    names = [n for n in await client[src].list_collection_names() if copied_namespace(n) and options.selects(n)]
+    names = list(await namespaces(client[src], keep=options.selects))
     if not names:
         await client.drop_database(dest)
         return None
@@ -129,11 +130,7 @@ class Comparison:
 
 
 async def _infos(db: AsyncDatabase[Any], ignore: Callable[[str], bool]) -> dict[str, dict[str, Any]]:
-    return {
-        str(info["name"]): dict(info)
-        async for info in await db.list_collections()
-        if copied_namespace(str(info["name"])) and not ignore(str(info["name"]))
-    }
+    return await namespaces(db, keep=lambda name: not ignore(name))
 
 
 async def compare(

@@ -23,6 +23,7 @@ from typing import Any
 from bson.raw_bson import RawBSONDocument
 from bson.son import SON
 
+from analytiq_data.backup.catalog import collection_infos, index_specs
 from analytiq_data.backup.copy import gather_all, raw_collection
 from analytiq_data.backup.digest import Digest, digest_batch
 from analytiq_data.backup.endpoints import Side
@@ -37,14 +38,7 @@ from analytiq_data.backup.plan import (
     is_id_index,
     order_views,
 )
-from analytiq_data.backup.verify import (
-    collection_infos,
-    compare_digests,
-    compare_indexes,
-    compare_options,
-    digest_collection,
-    index_specs,
-)
+from analytiq_data.backup.verify import compare_digests, compare_indexes, compare_options, digest_collection
 from analytiq_data.progress import Progress
 
 #: Batches read from the files and not yet inserted.
