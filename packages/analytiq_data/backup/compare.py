@@ -9,10 +9,11 @@ from typing import Any
 from analytiq_data.backup.batches import Turnstile
 from analytiq_data.backup.catalog import collection_infos, index_specs
 from analytiq_data.backup.copy import gather_all, raw_collection
+from analytiq_data.backup.ddl import is_id_index
 from analytiq_data.backup.digest import Digest
 from analytiq_data.backup.endpoints import Endpoints, Side, open_endpoints
 from analytiq_data.backup.options import BackupOptions
-from analytiq_data.backup.plan import Kind, is_id_index, kind_of
+from analytiq_data.backup.plan import Kind, kind_of
 from analytiq_data.backup.results import BackupResult, CollectionReport, CopyMismatch
 from analytiq_data.backup.verify import check_definition, compare_digests, digest_collection
 from analytiq_data.errors import ConfigurationError

@@ -20,15 +20,15 @@ from typing import Any, TypeVar
 
 from bson import CodecOptions
 from bson.raw_bson import RawBSONDocument
-from bson.son import SON
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError
 
+from analytiq_data.backup import ddl
 from analytiq_data.backup.batches import Turnstile
 from analytiq_data.backup.digest import Digest, digest_documents
 from analytiq_data.backup.endpoints import Side
 from analytiq_data.backup.pacing import Gate, WritePacer
-from analytiq_data.backup.plan import IdRange, Intent, Kind, creation_options
+from analytiq_data.backup.plan import IdRange, Intent, Kind
 
 T = TypeVar("T")
 RAW: CodecOptions[RawBSONDocument] = CodecOptions(document_class=RawBSONDocument)
@@ -230,9 +230,8 @@ async def _settle(target: AsyncCollection[RawBSONDocument], doc: RawBSONDocument
 
 async def create_collection(dst: Side, intent: Intent) -> None:
     """Create ``intent``'s collection on the destination with its options, bar validator and TTL."""
-    command = SON([("create", intent.name), *creation_options(intent.options).items()])
     async with dst.errors(f"creating {intent.name!r}"):
-        await dst.db.command(command)
+        await ddl.create(dst.db, intent.name, intent.options)
 
 
 async def clear_ranges(dst: Side, intent: Intent, ranges: list[IdRange]) -> None:

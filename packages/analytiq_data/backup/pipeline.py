@@ -19,16 +19,17 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from bson.son import SON
 from pymongo import errors as pm_errors
 
+from analytiq_data.backup import ddl
 from analytiq_data.backup.batches import Turnstile
 from analytiq_data.backup.copy import Flow, bounded, copy_range, gather_all, raw_collection
+from analytiq_data.backup.ddl import is_ttl
 from analytiq_data.backup.digest import Digest
 from analytiq_data.backup.endpoints import Side
 from analytiq_data.backup.options import BackupOptions
 from analytiq_data.backup.pacing import ConcurrencyReport, Gate
-from analytiq_data.backup.plan import IdRange, Intent, creation_options, deferred_options, is_ttl
+from analytiq_data.backup.plan import IdRange, Intent
 from analytiq_data.backup.results import CollectionReport
 from analytiq_data.backup.state import BackupState
 from analytiq_data.backup.verify import check_definition, compare_digests, digest_collection
@@ -166,7 +167,9 @@ class Pipeline:
         """Build ``specs`` in one ``createIndexes``; a server refusing one is a difference, not a crash."""
         if not specs:
             return []
-        command = SON([("createIndexes", intent.name), ("indexes", [dict(s) for s in specs])])
+        command = ddl.create_indexes_command(intent.name, specs)
+        if command is None:
+            return []
         try:
             await self._slot(lambda: self.dst.db.command(command))
             return []
@@ -179,9 +182,8 @@ class Pipeline:
     async def _build_one_by_one(self, intent: Intent, specs: list[Mapping[str, Any]]) -> list[str]:
         differences: list[str] = []
         for spec in specs:
-            command = SON([("createIndexes", intent.name), ("indexes", [dict(spec)])])
             try:
-                await self.dst.db.command(command)
+                await ddl.create_indexes(self.dst.db, intent.name, [spec])
             except pm_errors.OperationFailure as exc:
                 differences.append(
                     f"index {spec.get('name')!r} could not be built: {str(exc).split(', full error')[0]}"
@@ -192,11 +194,11 @@ class Pipeline:
 
     async def _apply_deferred(self, intent: Intent) -> list[str]:
         """Apply the validator and TTL options held back at creation (``collMod``)."""
-        extra = deferred_options(intent.options)
+        extra = ddl.deferred_options(intent.options)
         if not extra:
             return []
         try:
-            await self.dst.db.command(SON([("collMod", intent.name), *extra.items()]))
+            await ddl.apply_deferred(self.dst.db, intent.name, intent.options)
         except pm_errors.OperationFailure as exc:
             return [f"options {sorted(extra)} could not be applied: {str(exc).split(', full error')[0]}"]
         except pm_errors.ConnectionFailure as exc:
@@ -210,7 +212,7 @@ async def create_view(src: Side, dst: Side, intent: Intent, *, exists: bool, ver
     differences: list[str] = []
     if not exists:
         try:
-            await dst.db.command(SON([("create", intent.name), *creation_options(intent.options).items()]))
+            await ddl.create(dst.db, intent.name, intent.options)
         except pm_errors.OperationFailure as exc:
             differences.append(f"view could not be created: {str(exc).split(', full error')[0]}")
         except pm_errors.ConnectionFailure as exc:

@@ -24,11 +24,14 @@ from analytiq_data.backup.catalog import MANIFEST_COLLECTION as MANIFEST_COLLECT
 from analytiq_data.backup.catalog import STATE_COLLECTION as STATE_COLLECTION
 from analytiq_data.backup.catalog import copied_namespace as copied_namespace
 from analytiq_data.backup.catalog import namespaces
+from analytiq_data.backup.ddl import DEFERRED_OPTIONS as DEFERRED_OPTIONS
+from analytiq_data.backup.ddl import creation_options as creation_options
+from analytiq_data.backup.ddl import deferred_options as deferred_options
+from analytiq_data.backup.ddl import index_spec as index_spec
+from analytiq_data.backup.ddl import is_id_index as is_id_index
+from analytiq_data.backup.ddl import is_ttl as is_ttl
 from analytiq_data.backup.options import BackupOptions
 from analytiq_data.progress import NULL_PROGRESS, Progress, TaskKind
-
-#: Collection options applied only after the documents are in and verified (see ``deferred_options``).
-DEFERRED_OPTIONS = ("validator", "validationLevel", "validationAction", "expireAfterSeconds")
 
 #: Samples taken per range boundary when splitting a collection by ``_id``.
 SAMPLES_PER_RANGE = 32
@@ -112,37 +115,6 @@ def kind_of(info: Mapping[str, Any]) -> Kind:
     if options.get("capped"):
         return Kind.CAPPED
     return Kind.COLLECTION
-
-
-def creation_options(options: Mapping[str, Any]) -> dict[str, Any]:
-    """Return the options to create a collection with: all but the ``DEFERRED_OPTIONS``.
-
-    A validator is applied after the load (documents it would reject today are part of the
-    database); a TTL (``expireAfterSeconds`` of a time-series or clustered collection) after the
-    verification, so nothing expires between the read and the check.
-    """
-    return {k: v for k, v in options.items() if k not in DEFERRED_OPTIONS}
-
-
-def deferred_options(options: Mapping[str, Any]) -> dict[str, Any]:
-    """Return the options applied with ``collMod`` once the documents are in and checked."""
-    return {k: options[k] for k in DEFERRED_OPTIONS if k in options}
-
-
-def is_id_index(spec: Mapping[str, Any]) -> bool:
-    """Return whether an index is the automatic ``_id`` index (or a clustered collection's key)."""
-    key = spec.get("key") or {}
-    return bool(spec.get("clustered")) or (list(key) == ["_id"] and spec.get("name") == "_id_")
-
-
-def index_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
-    """Return a ``listIndexes`` entry as a ``createIndexes`` spec (all options kept; ``ns`` dropped)."""
-    return {k: v for k, v in spec.items() if k != "ns"}
-
-
-def is_ttl(spec: Mapping[str, Any]) -> bool:
-    """Return whether an index deletes documents (TTL)."""
-    return "expireAfterSeconds" in spec
 
 
 def order_views(views: Sequence[Intent]) -> list[Intent]:

@@ -28,19 +28,17 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from bson.son import SON
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
-from analytiq_data.backup import BackupOptions, BackupResult, backup, verify
+from analytiq_data.backup import BackupOptions, BackupResult, backup, ddl, verify
 from analytiq_data.backup.catalog import namespaces
 from analytiq_data.backup.manifest import Manifest, read_manifest
 from analytiq_data.backup.plan import (
     Intent,
     Kind,
     creation_options,
-    deferred_options,
     describe,
     kind_of,
     order_views,
@@ -314,9 +312,7 @@ async def _move(client: AsyncMongoClient[Any], options: RestoreOptions, name: st
         await tmp.drop_collection(name)
         return
     await client.admin.command("renameCollection", f"{tmp.name}.{name}", to=f"{live.name}.{name}", dropTarget=True)
-    deferred = deferred_options(opts)
-    if deferred:
-        await live.command(SON([("collMod", name), *deferred.items()]))
+    await ddl.apply_deferred(live, name, opts)
 
 
 async def _swap(
@@ -355,5 +351,5 @@ async def _swap(
         if kind_of(current[name]) is not Kind.VIEW:
             await live.drop_collection(name)
     for view in views:
-        await live.command(SON([("create", view.name), *creation_options(view.options).items()]))
+        await ddl.create(live, view.name, view.options)
     return collections, dropped, [v.name for v in views]

@@ -18,26 +18,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
 
 from bson.raw_bson import RawBSONDocument
-from bson.son import SON
 
+from analytiq_data.backup import ddl
 from analytiq_data.backup.catalog import collection_infos, index_specs
 from analytiq_data.backup.copy import gather_all, raw_collection
 from analytiq_data.backup.digest import Digest, digest_batch
 from analytiq_data.backup.endpoints import Side
 from analytiq_data.backup.files.metadata import Metadata
 from analytiq_data.backup.files.stream import Batch, DumpSource, End, Event
-from analytiq_data.backup.plan import (
-    Intent,
-    Kind,
-    creation_options,
-    deferred_options,
-    index_spec,
-    is_id_index,
-    order_views,
-)
+from analytiq_data.backup.plan import Intent, Kind, order_views
 from analytiq_data.backup.verify import compare_digests, compare_indexes, compare_options, digest_collection
 from analytiq_data.progress import Progress
 
@@ -57,9 +48,8 @@ async def create_namespaces(side: Side, metas: Sequence[Metadata]) -> None:
     for meta in metas:
         if meta.is_view:
             continue
-        command = SON([("create", meta.collection), *creation_options(meta.options).items()])
         async with side.errors(f"creating {meta.collection!r}"):
-            await side.db.command(command)
+            await ddl.create(side.db, meta.collection, meta.options)
 
 
 async def load_documents(
@@ -150,11 +140,6 @@ async def check_documents(
     return out
 
 
-def creatable_indexes(meta: Metadata) -> list[dict[str, Any]]:
-    """Return the metadata's indexes as ``createIndexes`` specs, the automatic ``_id`` index left out."""
-    return [index_spec(s) for s in meta.indexes if not is_id_index(s)]
-
-
 def has_ttl(meta: Metadata) -> bool:
     """Return whether a namespace has a TTL index or option (the server may delete its documents at any time)."""
     return "expireAfterSeconds" in meta.options or any("expireAfterSeconds" in s for s in meta.indexes)
@@ -165,17 +150,13 @@ async def finish_definitions(side: Side, metas: Sequence[Metadata]) -> None:
     for meta in metas:
         if meta.is_view:
             continue
-        specs = creatable_indexes(meta)
         async with side.errors(f"building the indexes of {meta.collection!r}"):
-            if specs:
-                await side.db.command(SON([("createIndexes", meta.collection), ("indexes", specs)]))
-            deferred = deferred_options(meta.options)
-            if deferred:
-                await side.db.command(SON([("collMod", meta.collection), *deferred.items()]))
+            await ddl.create_indexes(side.db, meta.collection, meta.indexes)
+            await ddl.apply_deferred(side.db, meta.collection, meta.options)
     views = order_views([Intent(m.collection, Kind.VIEW, m.options) for m in metas if m.is_view])
     for view in views:
         async with side.errors(f"creating view {view.name!r}"):
-            await side.db.command(SON([("create", view.name), *creation_options(view.options).items()]))
+            await ddl.create(side.db, view.name, view.options)
 
 
 async def check_definitions(side: Side, metas: Sequence[Metadata]) -> dict[str, list[str]]:
