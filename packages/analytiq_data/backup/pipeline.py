@@ -23,6 +23,7 @@ from pymongo import errors as pm_errors
 
 from analytiq_data.backup import ddl
 from analytiq_data.backup.batches import Turnstile
+from analytiq_data.backup.compare import check_definition, compare_digests, digest_collection
 from analytiq_data.backup.copy import Flow, bounded, copy_range, gather_all, raw_collection
 from analytiq_data.backup.ddl import is_ttl
 from analytiq_data.backup.digest import Digest
@@ -32,7 +33,6 @@ from analytiq_data.backup.pacing import ConcurrencyReport, Gate
 from analytiq_data.backup.plan import IdRange, Intent
 from analytiq_data.backup.results import CollectionReport
 from analytiq_data.backup.state import BackupState
-from analytiq_data.backup.verify import check_definition, compare_digests, digest_collection
 from analytiq_data.progress import Outcome, Progress, TaskKind
 
 T = TypeVar("T")

@@ -23,10 +23,10 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from analytiq_data.backup import BackupOptions, Digest, ddl
+from analytiq_data.backup.compare import digest_collection
 from analytiq_data.backup.copy import RAW
 from analytiq_data.backup.digest import digest_batch
 from analytiq_data.backup.plan import Intent, Kind, build_plan
-from analytiq_data.backup.verify import digest_collection
 from analytiq_data.errors import VerificationError
 from analytiq_data.progress import NULL_PROGRESS, Progress
 from analytiq_data.safety.snapshot import definition_changes, index_changes, indexes

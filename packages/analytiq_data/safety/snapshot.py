@@ -24,8 +24,8 @@ from pymongo.errors import OperationFailure
 
 from analytiq_data.backup import BackupOptions, BackupResult, backup
 from analytiq_data.backup.catalog import namespaces
+from analytiq_data.backup.compare import index_differences, normalize, normalize_index
 from analytiq_data.backup.plan import kind_of
-from analytiq_data.backup.verify import index_differences, normalize, normalize_index
 from analytiq_data.migrations.analytiq.journal import JOURNAL_PREFIX
 from analytiq_data.migrations.batch import CHECKPOINTS
 from analytiq_data.migrations.engine.lock import LOCK_COLLECTION

@@ -23,13 +23,13 @@ from bson.raw_bson import RawBSONDocument
 
 from analytiq_data.backup import ddl
 from analytiq_data.backup.catalog import collection_infos, index_specs
+from analytiq_data.backup.compare import compare_digests, compare_indexes, compare_options, digest_collection
 from analytiq_data.backup.copy import gather_all, raw_collection
 from analytiq_data.backup.digest import Digest, digest_batch
 from analytiq_data.backup.endpoints import Side
 from analytiq_data.backup.files.metadata import Metadata
 from analytiq_data.backup.files.stream import Batch, DumpSource, End, Event
 from analytiq_data.backup.plan import Intent, Kind, order_views
-from analytiq_data.backup.verify import compare_digests, compare_indexes, compare_options, digest_collection
 from analytiq_data.progress import Progress
 
 #: Batches read from the files and not yet inserted.
