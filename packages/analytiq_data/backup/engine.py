@@ -184,7 +184,7 @@ async def _copy(
     reports: dict[str, CollectionReport] = {}
     for intent in plan.collections:
         if intent.name in done:
-            reports[intent.name] = CollectionReport.from_dict(done[intent.name])
+            reports[intent.name] = done[intent.name]
             progress.note(f"✓ {intent.name}: already copied before the interruption")
             continue
         await _make_ready(ends.dst, intent, intent.name in existing, pipeline)
@@ -193,10 +193,10 @@ async def _copy(
         reports[report.name] = report
     for view in plan.views:
         if view.name in done:
-            reports[view.name] = CollectionReport.from_dict(done[view.name])
+            reports[view.name] = done[view.name]
             continue
         report = await create_view(ends.src, ends.dst, view, exists=view.name in existing, verify=options.verify)
-        await state.collection_done(view.name, report.to_dict())
+        await state.collection_done(report)
         progress.note(f"✓ Created view {view.name} on {view.view_on}")
         reports[view.name] = report
     return [reports[i.name] for i in plan.intents if i.name in reports], pipeline.concurrency()

@@ -104,7 +104,7 @@ class Pipeline:
             verified=verified,
             differences=tuple(differences),
         )
-        await self.state.collection_done(name, report.to_dict())
+        await self.state.collection_done(report)
         return report
 
     def _begin(self, intent: Intent, resumed: Digest) -> None:
