@@ -37,9 +37,6 @@ from analytiq_data.progress import Outcome, Progress, TaskKind
 
 T = TypeVar("T")
 
-#: The progress unit the read-back once reported with; it now passes ``kind=TaskKind.VERIFY`` (kept for importers).
-VERIFY_UNIT = "verify"
-
 
 @dataclass
 class Pipeline:
