@@ -156,10 +156,19 @@ async def test_a_dump_never_overwrites_without_drop(
     assert result.verified and (tmp_path / "a.archive").read_bytes()[:4] == bytes.fromhex("6de29981")
 
 
-async def test_a_missing_source_database_is_refused(mongo_uri: str, db_name: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["archive", "dir"])
+async def test_a_missing_source_database_is_refused(mongo_uri: str, db_name: str, tmp_path: Path, kind: str) -> None:
     with pytest.raises(ConfigurationError, match="does not exist"):
-        await dump(dump_options(mongo_uri, db_name, tmp_path, "archive", False))
-    assert not files_in(tmp_path)
+        await dump(dump_options(mongo_uri, db_name, tmp_path, kind, False))
+    assert not files_in(tmp_path)  # not even the empty --out directory
+
+
+async def test_a_refused_dump_leaves_what_existed_before(mongo_uri: str, db_name: str, tmp_path: Path) -> None:
+    (tmp_path / "dump").mkdir()
+    with pytest.raises(ConfigurationError, match="does not exist"):
+        await dump(DumpOptions(src_uri=mongo_uri, src_db=db_name, out=str(tmp_path / "dump" / "deeper" / "still")))
+    assert files_in(tmp_path) == [tmp_path / "dump"]  # it existed: kept; what the run created: removed
+    assert not files_in(tmp_path / "dump")
 
 
 def run_python(*args: str) -> subprocess.CompletedProcess[bytes]:

@@ -47,10 +47,15 @@ Item = tuple[Metadata, list[bytes] | None]
 
 @dataclass(frozen=True)
 class _Target:
-    """Where the dump is written while running (``work``) and where it ends up (``final``)."""
+    """Where the dump is written while running (``work``) and where it ends up (``final``).
+
+    ``created`` is the outermost directory this run created to hold them (None if all existed):
+    a dump that fails or is refused removes it again when it is empty, leaving nothing behind.
+    """
 
     work: Path | None
     final: Path | None
+    created: Path | None = None
 
 
 async def dump(
@@ -134,11 +139,22 @@ def _prepare(options: DumpOptions) -> _Target:
         else final.with_name(f".{final.name}{PARTIAL}")
     )
     _remove(work)
+    created = _first_missing(work.parent)
     try:
         work.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigurationError(f"cannot create {work.parent}: {exc.strerror}", hint="check the path") from exc
-    return _Target(work, final)
+    return _Target(work, final, created)
+
+
+def _first_missing(path: Path) -> Path | None:
+    """Return the outermost directory of ``path`` that does not exist yet (None if it exists)."""
+    missing = None
+    for folder in (path, *path.parents):
+        if folder.exists():
+            break
+        missing = folder
+    return missing
 
 
 def _remove(path: Path) -> None:
@@ -156,8 +172,21 @@ def _publish(target: _Target) -> None:
 
 
 def _discard(target: _Target) -> None:
-    if target.work is not None:
-        _remove(target.work)
+    """Remove the partial dump, and the directories this run created for it if they are empty."""
+    if target.work is None:
+        return
+    _remove(target.work)
+    if target.created is None:
+        return
+    folder = target.work.parent
+    while True:
+        try:
+            folder.rmdir()  # only an empty directory: files someone put there meanwhile stay
+        except OSError:
+            return
+        if folder == target.created:
+            return
+        folder = folder.parent
 
 
 def _open_sink(options: DumpOptions, target: _Target, stdout: BinaryIO | None) -> DumpSink:
