@@ -23,8 +23,9 @@ from pymongo.asynchronous.database import AsyncDatabase
 from analytiq_data.backup.catalog import MANIFEST_COLLECTION as MANIFEST_COLLECTION
 from analytiq_data.backup.catalog import STATE_COLLECTION as STATE_COLLECTION
 from analytiq_data.backup.catalog import copied_namespace as copied_namespace
-from analytiq_data.backup.catalog import namespaces
+from analytiq_data.backup.catalog import indexes, namespaces
 from analytiq_data.backup.ddl import DEFERRED_OPTIONS as DEFERRED_OPTIONS
+from analytiq_data.backup.ddl import buildable_indexes
 from analytiq_data.backup.ddl import creation_options as creation_options
 from analytiq_data.backup.ddl import deferred_options as deferred_options
 from analytiq_data.backup.ddl import index_spec as index_spec
@@ -210,9 +211,7 @@ async def describe(db: AsyncDatabase[Any], info: Mapping[str, Any], options: Bac
     if kind is Kind.VIEW:
         return Intent(name, kind, opts)
     coll = db[name]
-    specs: tuple[dict[str, Any], ...] = tuple(
-        [index_spec(s) async for s in await coll.list_indexes() if not is_id_index(s)]
-    )
+    specs: tuple[dict[str, Any], ...] = tuple(buildable_indexes(await indexes(db, name)))
     count = await coll.estimated_document_count()
     size = None
     if sizes:

@@ -23,6 +23,7 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from analytiq_data.backup import BackupOptions, Digest, ddl
+from analytiq_data.backup.catalog import namespaces
 from analytiq_data.backup.compare import digest_collection
 from analytiq_data.backup.copy import RAW
 from analytiq_data.backup.digest import digest_batch
@@ -178,8 +179,7 @@ async def _finish(dst: AsyncDatabase[Any], intent: Intent, source: Digest) -> No
 
 async def _check_definitions(src: AsyncDatabase[Any], dst: AsyncDatabase[Any], intents: list[Intent]) -> None:
     """Raise VerificationError unless every collection and view has the source's options and indexes."""
-    found = {str(i["name"]): dict(i) async for i in await dst.list_collections()}
-    source = {str(i["name"]): dict(i) async for i in await src.list_collections()}
+    found, source = await namespaces(dst, everything=True), await namespaces(src, everything=True)
     problems: list[str] = []
     for intent in intents:
         if intent.name not in found:

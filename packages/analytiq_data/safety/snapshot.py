@@ -22,7 +22,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import OperationFailure
 
-from analytiq_data.backup import BackupOptions, BackupResult, backup
+from analytiq_data.backup import BackupOptions, BackupResult, backup, catalog
 from analytiq_data.backup.catalog import namespaces
 from analytiq_data.backup.compare import index_differences, normalize, normalize_index
 from analytiq_data.backup.plan import kind_of
@@ -181,7 +181,7 @@ def definition_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[s
 
 async def indexes(coll: AsyncCollection[Any]) -> dict[str, dict[str, Any]]:
     """Return the indexes of ``coll`` by name, normalized for comparison."""
-    return {str(spec.get("name")): normalize_index(spec) async for spec in await coll.list_indexes()}
+    return {str(spec.get("name")): normalize_index(spec) for spec in await catalog.indexes(coll.database, coll.name)}
 
 
 def index_changes(old: Mapping[str, Mapping[str, Any]], new: Mapping[str, Mapping[str, Any]]) -> list[str]:
