@@ -15,9 +15,13 @@ from typing import Any
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
+from analytiq_data.backup.endpoints import Side
 from analytiq_data.backup.files import DumpFileError, DumpOptions, dump
 from analytiq_data.backup.files.dump import _read_back
+from analytiq_data.backup.files.load import Loaded, check_counts
+from analytiq_data.backup.files.metadata import Metadata
 from analytiq_data.backup.files.source import open_source
+from analytiq_data.backup.identity import ServerIdentity
 from analytiq_data.errors import ConfigurationError
 from analytiq_data.safety.restore_files import FileRestoreOptions, restore_files
 from tests.migrations_fixtures.helpers import CLI, ROOT
@@ -156,10 +160,19 @@ async def test_a_dump_never_overwrites_without_drop(
     assert result.verified and (tmp_path / "a.archive").read_bytes()[:4] == bytes.fromhex("6de29981")
 
 
-async def test_a_missing_source_database_is_refused(mongo_uri: str, db_name: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["archive", "dir"])
+async def test_a_missing_source_database_is_refused(mongo_uri: str, db_name: str, tmp_path: Path, kind: str) -> None:
     with pytest.raises(ConfigurationError, match="does not exist"):
-        await dump(dump_options(mongo_uri, db_name, tmp_path, "archive", False))
-    assert not files_in(tmp_path)
+        await dump(dump_options(mongo_uri, db_name, tmp_path, kind, False))
+    assert not files_in(tmp_path)  # not even the empty --out directory
+
+
+async def test_a_refused_dump_leaves_what_existed_before(mongo_uri: str, db_name: str, tmp_path: Path) -> None:
+    (tmp_path / "dump").mkdir()
+    with pytest.raises(ConfigurationError, match="does not exist"):
+        await dump(DumpOptions(src_uri=mongo_uri, src_db=db_name, out=str(tmp_path / "dump" / "deeper" / "still")))
+    assert files_in(tmp_path) == [tmp_path / "dump"]  # it existed: kept; what the run created: removed
+    assert not files_in(tmp_path / "dump")
 
 
 def run_python(*args: str) -> subprocess.CompletedProcess[bytes]:
@@ -217,3 +230,16 @@ async def test_backup_db_py_writes_a_gzipped_directory_with_a_json_report(
 
 def gz_names(path: Path) -> set[str]:
     return {p.name for p in path.iterdir()}
+
+
+async def test_a_restore_checks_counts_against_the_files_without_reading_the_data_back(
+    db: AsyncDatabase[Any], db_name: str
+) -> None:
+    await db.c.insert_many([{"_id": i} for i in range(3)])
+    side = Side("destination", "here", db, ServerIdentity("standalone"))
+    metas = [Metadata(db_name, "c"), Metadata(db_name, "v", "view", {"viewOn": "c", "pipeline": []})]
+    assert await check_counts(side, metas, {"c": Loaded(3, 30, 3)}) == {}
+    assert await check_counts(side, metas, {"c": Loaded(4, 40, 3)}) == {
+        "c": ["4 documents in the files, 3 acknowledged by the server", "4 documents in the files, 3 in the database"]
+    }
+    assert await check_counts(side, metas, {"c": Loaded(4, 40, 3)}, skip=frozenset({"c"})) == {}

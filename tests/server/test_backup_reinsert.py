@@ -19,6 +19,7 @@ from pymongo.errors import BulkWriteError
 from analytiq_data.backup.copy import insert_batch
 from analytiq_data.backup.digest import Digest
 from analytiq_data.backup.plan import IdRange, Intent, Kind, Plan
+from analytiq_data.backup.results import CollectionReport
 from analytiq_data.backup.state import BackupState
 
 RAW: CodecOptions[RawBSONDocument] = CodecOptions(document_class=RawBSONDocument)
@@ -75,7 +76,7 @@ async def test_records_of_the_stopped_run_landing_after_the_resume_began_do_not_
     assert await resumed.done_ranges() == {("c", 0): Digest(5, 50, 1)}
 
     await stopped.range_done("c", 1, Digest(5, 50, 2))  # was on its way when the run stopped
-    await stopped.collection_done("c", {"name": "c"})
+    await stopped.collection_done(CollectionReport("c", "collection"))
     assert await resumed.done_ranges() == {("c", 0): Digest(5, 50, 1)}
     assert await resumed.done_collections() == {}
     await resumed.range_done("c", 1, Digest(5, 50, 3))

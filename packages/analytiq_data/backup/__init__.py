@@ -6,17 +6,19 @@
     result.verified  # True: counts, content hashes, indexes and options all match
 
 Rooms: ``options`` (what to do, validated before connecting), ``identity`` (same-server
-detection), ``plan`` (one intent per collection), ``copy`` (readers feeding writers),
-``pipeline`` (one collection start to finish), ``verify``/``compare`` (checking), ``state``
-(resume), ``engine`` (the run), ``files`` (mongodump's archive and directory formats: ``dump``).
+detection), ``catalog`` (every ``listCollections``/``listIndexes`` read), ``ddl`` (``create``,
+``collMod``, ``createIndexes``), ``plan`` (one intent per collection), ``copy`` (readers feeding
+writers), ``pipeline`` (one collection start to finish), ``compare`` (comparisons: digests,
+indexes, options), ``verify`` (the ``--verify-only`` verb), ``state`` (resume), ``engine`` (the
+run), ``files`` (mongodump's archive and directory formats: ``dump``).
 """
 
-from analytiq_data.backup.compare import verify
 from analytiq_data.backup.digest import Digest
 from analytiq_data.backup.engine import backup
 from analytiq_data.backup.files import DumpFileError, DumpOptions, dump
 from analytiq_data.backup.options import BackupOptions
 from analytiq_data.backup.results import BackupResult, CollectionReport, CopyFailed, CopyMismatch
+from analytiq_data.backup.verify import verify
 
 __all__ = [
     "BackupOptions",

@@ -14,31 +14,27 @@ ordered inserts, so the copy keeps the insertion order a capped collection depen
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any, TypeVar
 
-from bson import CodecOptions
 from bson.raw_bson import RawBSONDocument
-from bson.son import SON
-from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import BulkWriteError
 
 from analytiq_data.backup.batches import Turnstile
-from analytiq_data.backup.digest import Digest, digest_documents
+from analytiq_data.backup.destination import Destination, ServerDestination
+from analytiq_data.backup.destination import insert_batch as insert_batch
+from analytiq_data.backup.digest import Digest
 from analytiq_data.backup.endpoints import Side
 from analytiq_data.backup.pacing import Gate, WritePacer
-from analytiq_data.backup.plan import IdRange, Intent, Kind, creation_options
+from analytiq_data.backup.plan import IdRange, Intent, Kind
+from analytiq_data.backup.reader import RAW as RAW
+from analytiq_data.backup.reader import raw_collection as raw_collection
+from analytiq_data.backup.reader import read_batches
 
 T = TypeVar("T")
-RAW: CodecOptions[RawBSONDocument] = CodecOptions(document_class=RawBSONDocument)
 #: Batches per unit of ``--parallel`` that may be read and not yet written (the read-ahead budget).
 READ_AHEAD = 4
-
-#: How long a stopping run waits for the answer to a batch it already sent (seconds).
-DRAIN_S = 60.0
-#: The server's error code for a duplicate key.
-DUPLICATE_KEY = 11000
 
 Advance = Callable[[int, int], None]
 
@@ -63,11 +59,6 @@ async def gather_all(coros: Iterable[Coroutine[Any, Any, T]]) -> list[T]:
             if not task.done():
                 task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-
-
-def raw_collection(side: Side, name: str) -> AsyncCollection[RawBSONDocument]:
-    """Return ``name`` on ``side`` reading and writing raw BSON documents."""
-    return side.db.get_collection(name, codec_options=RAW)
 
 
 class Flow:
@@ -97,26 +88,30 @@ async def copy_range(
     batch_size: int,
     advance: Advance,
     flow: Flow | None = None,
+    destination: Destination | None = None,
 ) -> Digest:
     """Copy one ``_id`` range of ``intent`` and return the digest of the documents read from the source.
 
-    The reader opens its cursor in turn (smaller ranges first) and keeps the turn while it can
-    read ahead; the writers insert what it read, batch by batch.
+    The reader (``reader.read_batches``) opens its cursor in turn (smaller ranges first) and keeps
+    the turn while it can read ahead; the writers hand what it read, batch by batch, to
+    ``destination`` (default: the database of ``dst``).
     """
-    return await _RangeCopy(src, dst, intent, rng, batch_size, advance, flow or Flow(1)).run()
+    to = destination or ServerDestination(dst)
+    return await _RangeCopy(src, to, intent, rng, batch_size, advance, flow or Flow(1)).run()
 
 
 class _RangeCopy:
     """One range in flight: a reader feeding its writers through a queue, within the run's budget."""
 
     def __init__(
-        self, src: Side, dst: Side, intent: Intent, rng: IdRange, batch_size: int, advance: Advance, flow: Flow
+        self, src: Side, dst: Destination, intent: Intent, rng: IdRange, batch_size: int, advance: Advance, flow: Flow
     ) -> None:
         self.src, self.dst, self.intent, self.rng = src, dst, intent, rng
         self.batch_size, self.advance, self.flow = batch_size, advance, flow
         self.queue: asyncio.Queue[tuple[list[RawBSONDocument], int] | None] = asyncio.Queue(maxsize=flow.per_range)
         self.digest = Digest()
         self.held = 0  # read-ahead units this range holds
+        self.turn = False  # whether this range holds the turnstile (its cursor is opening)
         self.capped = intent.kind is Kind.CAPPED
         self.what = f"copying {intent.name!r}"
 
@@ -130,109 +125,44 @@ class _RangeCopy:
         return self.digest
 
     async def read(self) -> None:
-        cursor = raw_collection(self.src, self.intent.name).find(self.rng.filter(), batch_size=self.batch_size)
-        if self.capped:
-            cursor = cursor.hint([("$natural", 1)])
         gate = self.flow.gate
         await gate.acquire(self.intent.count // max(len(self.intent.ranges), 1))
-        turn = True
+        self.turn = True
+        batches = read_batches(self.src, self.intent, self.rng, batch_size=self.batch_size)
         try:
-            async with self.src.errors(self.what):
-                while True:
-                    if turn and (self.flow.budget.locked() or self.queue.full()):
-                        gate.release()  # we would wait: let another reader open its cursor
-                        turn = False
-                    await self.flow.budget.acquire()
-                    self.held += 1
-                    docs = await cursor.to_list(self.batch_size)
-                    if not docs:
-                        break
-                    part = digest_documents(docs)
+            async with self.src.errors(self.what), contextlib.aclosing(batches):
+                await self._reserve()
+                async for docs, part in batches:
                     self.digest += part
                     await self.queue.put((docs, part.nbytes))
+                    await self._reserve()
         finally:
-            if turn:
+            if self.turn:
                 gate.release()
-            await cursor.close()
         await self.queue.put(None)
 
+    async def _reserve(self) -> None:
+        """Take one read-ahead unit for the next batch, first passing the turn on if we would wait."""
+        if self.turn and (self.flow.budget.locked() or self.queue.full()):
+            self.flow.gate.release()  # we would wait: let another reader open its cursor
+            self.turn = False
+        await self.flow.budget.acquire()
+        self.held += 1
+
     async def write(self) -> None:
-        target = raw_collection(self.dst, self.intent.name)
         while (item := await self.queue.get()) is not None:
             docs, nbytes = item
-            async with self.dst.errors(self.what):
-                insert = functools.partial(insert_batch, target, docs, ordered=self.capped)
-                await self.flow.pacer.run(insert, len(docs), nbytes)
+            insert = functools.partial(self.dst.write_batch, self.intent, docs)
+            await self.flow.pacer.run(insert, len(docs), nbytes)
             self.held -= 1
             self.flow.budget.release()
             self.advance(len(docs), nbytes)
         await self.queue.put(None)  # let the other writers of this range stop too
 
 
-async def insert_batch(target: AsyncCollection[RawBSONDocument], docs: list[RawBSONDocument], *, ordered: bool) -> None:
-    """Insert one batch so that nothing of it lands after this run stops, and so that re-inserting is safe.
-
-    Cancelled (Ctrl-C) while the batch is on its way, it waits for the server's answer before
-    stopping: a batch the server is still executing would otherwise land after the run ended,
-    possibly after a ``--resume`` cleared its range. Documents of an earlier run that still landed
-    that way (the run was killed) meet a duplicate ``_id``: the document already there is kept when
-    it is byte for byte the one being inserted, and replaced by it otherwise (see ``_settle``).
-    """
-    sent = asyncio.ensure_future(_insert_settled(target, docs, ordered))
-    try:
-        await asyncio.shield(sent)
-    except asyncio.CancelledError:
-        await asyncio.wait([sent], timeout=DRAIN_S)  # the batch is on the server: let its answer arrive
-        if not sent.done():
-            sent.cancel()  # a hung server: stop anyway (a resume copes with the batch landing later)
-        elif not sent.cancelled():
-            sent.exception()  # retrieved: the run is stopping anyway
-        raise
-
-
-async def _insert_settled(target: AsyncCollection[RawBSONDocument], docs: list[RawBSONDocument], ordered: bool) -> None:
-    while docs:
-        try:
-            await target.insert_many(docs, ordered=ordered)
-            return
-        except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors") or []
-            if not errors or any(not _duplicate_id(e) for e in errors):
-                raise
-            for error in errors:
-                await _settle(target, docs[int(error["index"])])
-            if not ordered:
-                return  # an unordered batch inserted every other document
-            docs = docs[int(errors[-1]["index"]) + 1 :]  # an ordered one stopped at its error
-
-
-def _duplicate_id(error: dict[str, Any]) -> bool:
-    """Return whether a write error is a duplicate ``_id`` (not another unique index)."""
-    if error.get("code") != DUPLICATE_KEY:
-        return False
-    key = error.get("keyPattern") or error.get("keyValue") or {"_id": 1}
-    return list(key) == ["_id"]
-
-
-async def _settle(target: AsyncCollection[RawBSONDocument], doc: RawBSONDocument) -> None:
-    """Make the destination's document with ``doc``'s ``_id`` be exactly ``doc`` (a range is copied whole).
-
-    The verification still counts and hashes the whole collection afterwards, so a document an
-    earlier run left that the source no longer has shows as a difference, never as a silent extra.
-    """
-    query = {"_id": doc["_id"]}
-    found = await target.find_one(query)
-    if found is None:
-        await target.insert_one(doc)
-    elif found.raw != doc.raw:
-        await target.replace_one(query, doc)
-
-
 async def create_collection(dst: Side, intent: Intent) -> None:
     """Create ``intent``'s collection on the destination with its options, bar validator and TTL."""
-    command = SON([("create", intent.name), *creation_options(intent.options).items()])
-    async with dst.errors(f"creating {intent.name!r}"):
-        await dst.db.command(command)
+    await ServerDestination(dst).create_collection(intent)
 
 
 async def clear_ranges(dst: Side, intent: Intent, ranges: list[IdRange]) -> None:

@@ -12,16 +12,16 @@ import time
 from typing import Any
 
 from analytiq_data.backup.busy import Busy, busy_error, busy_marker, watched
+from analytiq_data.backup.catalog import collection_infos
 from analytiq_data.backup.copy import clear_ranges, create_collection, gather_all
 from analytiq_data.backup.endpoints import Endpoints, Side, open_endpoints
 from analytiq_data.backup.manifest import Manifest, remove_manifest, write_manifest
 from analytiq_data.backup.options import BackupOptions
 from analytiq_data.backup.pacing import ConcurrencyReport
 from analytiq_data.backup.pipeline import Pipeline, create_view
-from analytiq_data.backup.plan import STATE_COLLECTION, Intent, Plan, build_plan, copied_namespace
+from analytiq_data.backup.plan import STATE_COLLECTION, Intent, Plan, build_plan
 from analytiq_data.backup.results import BackupResult, CollectionReport, CopyMismatch
 from analytiq_data.backup.state import BackupState
-from analytiq_data.backup.verify import collection_infos
 from analytiq_data.errors import ConfigurationError
 from analytiq_data.progress import NULL_PROGRESS, Progress, compatible
 
@@ -96,7 +96,7 @@ async def _stopped_by(ends: Endpoints, state: BackupState, busy: Busy) -> BaseEx
 
 async def _require_source(ends: Endpoints) -> dict[str, dict[str, Any]]:
     infos = await collection_infos(ends.src)
-    if not any(copied_namespace(name) for name in infos):
+    if not infos:
         raise ConfigurationError(
             f"source database {ends.src.db.name!r} does not exist on {ends.src.where} (it has no collections)",
             hint="check --src and --src-uri",
@@ -107,7 +107,7 @@ async def _require_source(ends: Endpoints) -> dict[str, dict[str, Any]]:
 async def _prepare_destination(options: BackupOptions, ends: Endpoints, state: BackupState, progress: Progress) -> bool:
     """Make the destination ready; return whether this run resumes an interrupted one."""
     dst = ends.dst
-    names = set(await collection_infos(dst))
+    names = set(await collection_infos(dst, everything=True))
     async with dst.errors("reading the resume state"):
         has_state = await state.exists()
     if options.resume:
@@ -178,13 +178,13 @@ async def _copy(
     async with ends.dst.errors("reading the resume state"):
         done_ranges = await state.done_ranges() if resumed else {}
         done = await state.done_collections() if resumed else {}
-    existing = set(await collection_infos(ends.dst))
+    existing = set(await collection_infos(ends.dst, everything=True))
     pipeline = Pipeline(ends.src, ends.dst, options, progress, state, done_ranges)
     todo: list[Intent] = []
     reports: dict[str, CollectionReport] = {}
     for intent in plan.collections:
         if intent.name in done:
-            reports[intent.name] = CollectionReport.from_dict(done[intent.name])
+            reports[intent.name] = done[intent.name]
             progress.note(f"✓ {intent.name}: already copied before the interruption")
             continue
         await _make_ready(ends.dst, intent, intent.name in existing, pipeline)
@@ -193,10 +193,10 @@ async def _copy(
         reports[report.name] = report
     for view in plan.views:
         if view.name in done:
-            reports[view.name] = CollectionReport.from_dict(done[view.name])
+            reports[view.name] = done[view.name]
             continue
         report = await create_view(ends.src, ends.dst, view, exists=view.name in existing, verify=options.verify)
-        await state.collection_done(view.name, report.to_dict())
+        await state.collection_done(report)
         progress.note(f"✓ Created view {view.name} on {view.view_on}")
         reports[view.name] = report
     return [reports[i.name] for i in plan.intents if i.name in reports], pipeline.concurrency()
@@ -223,7 +223,7 @@ async def _dry_run(
         busy = await busy_marker(ends.src.db)
     if busy is not None:
         notes.append(f"the source is being changed ({busy.describe()}): a copy would be refused now")
-    names = set(await collection_infos(ends.dst))
+    names = set(await collection_infos(ends.dst, everything=True))
     if names:
         notes.append(
             f"the destination {options.dest_db!r} is not empty ({len(names)} collections): "

@@ -27,6 +27,7 @@ from pymongo import AsyncMongoClient
 from pymongo import errors as pm_errors
 from pymongo.asynchronous.database import AsyncDatabase
 
+from analytiq_data.backup.catalog import collection_uuids
 from analytiq_data.client import ping, server_kind
 from analytiq_data.errors import ConfigurationError
 
@@ -149,16 +150,6 @@ def must_refuse(same_name: bool, verdict: Sameness, src_uuids: set[bytes], dst_u
     if verdict is Sameness.DIFFERENT:
         return False
     return not (src_uuids and not (src_uuids & dst_uuids))
-
-
-async def collection_uuids(db: AsyncDatabase[Any]) -> set[bytes]:
-    """Return the UUIDs of the collections of ``db`` (views have none on mongod)."""
-    found: set[bytes] = set()
-    async for info in await db.list_collections():
-        uuid = (info.get("info") or {}).get("uuid")
-        if uuid is not None:
-            found.add(bytes(uuid.bytes if hasattr(uuid, "bytes") else uuid))
-    return found
 
 
 async def ensure_distinct(

@@ -19,25 +19,21 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from bson.son import SON
-from pymongo import errors as pm_errors
-
 from analytiq_data.backup.batches import Turnstile
+from analytiq_data.backup.compare import check_definition, compare_digests, digest_collection
 from analytiq_data.backup.copy import Flow, bounded, copy_range, gather_all, raw_collection
+from analytiq_data.backup.ddl import is_ttl
+from analytiq_data.backup.destination import ServerDestination
 from analytiq_data.backup.digest import Digest
 from analytiq_data.backup.endpoints import Side
 from analytiq_data.backup.options import BackupOptions
 from analytiq_data.backup.pacing import ConcurrencyReport, Gate
-from analytiq_data.backup.plan import IdRange, Intent, creation_options, deferred_options, is_ttl
+from analytiq_data.backup.plan import IdRange, Intent
 from analytiq_data.backup.results import CollectionReport
 from analytiq_data.backup.state import BackupState
-from analytiq_data.backup.verify import check_definition, compare_digests, digest_collection
 from analytiq_data.progress import Outcome, Progress, TaskKind
 
 T = TypeVar("T")
-
-#: The progress unit the read-back once reported with; it now passes ``kind=TaskKind.VERIFY`` (kept for importers).
-VERIFY_UNIT = "verify"
 
 
 @dataclass
@@ -54,8 +50,10 @@ class Pipeline:
     flow: Flow = field(init=False)
     begun: set[str] = field(init=False, default_factory=set)
     dst_gate: Turnstile = field(init=False, default_factory=Turnstile)
+    dest: ServerDestination = field(init=False)
 
     def __post_init__(self) -> None:
+        self.dest = ServerDestination(self.dst)
         parallel = self.options.parallel
         self.flow = Flow(parallel)
         pacer = self.flow.pacer
@@ -103,7 +101,7 @@ class Pipeline:
             verified=verified,
             differences=tuple(differences),
         )
-        await self.state.collection_done(name, report.to_dict())
+        await self.state.collection_done(report)
         return report
 
     def _begin(self, intent: Intent, resumed: Digest) -> None:
@@ -122,7 +120,14 @@ class Pipeline:
         def work() -> Awaitable[Digest]:
             self._begin(intent, resumed)
             return copy_range(
-                self.src, self.dst, intent, rng, batch_size=self.options.batch_size, advance=advance, flow=self.flow
+                self.src,
+                self.dst,
+                intent,
+                rng,
+                batch_size=self.options.batch_size,
+                advance=advance,
+                flow=self.flow,
+                destination=self.dest,
             )
 
         digest = await self._slot(work)
@@ -163,45 +168,14 @@ class Pipeline:
         return digest
 
     async def _build_indexes(self, intent: Intent, specs: list[Mapping[str, Any]]) -> list[str]:
-        """Build ``specs`` in one ``createIndexes``; a server refusing one is a difference, not a crash."""
+        """Build ``specs`` (holding a slot); a server refusing one is a difference, not a crash."""
         if not specs:
             return []
-        command = SON([("createIndexes", intent.name), ("indexes", [dict(s) for s in specs])])
-        try:
-            await self._slot(lambda: self.dst.db.command(command))
-            return []
-        except pm_errors.OperationFailure:
-            pass  # find out which index the server refuses, below
-        except pm_errors.ConnectionFailure as exc:
-            raise self.dst.lost(exc, f"building the indexes of {intent.name!r}") from exc
-        return await self._build_one_by_one(intent, specs)
-
-    async def _build_one_by_one(self, intent: Intent, specs: list[Mapping[str, Any]]) -> list[str]:
-        differences: list[str] = []
-        for spec in specs:
-            command = SON([("createIndexes", intent.name), ("indexes", [dict(spec)])])
-            try:
-                await self.dst.db.command(command)
-            except pm_errors.OperationFailure as exc:
-                differences.append(
-                    f"index {spec.get('name')!r} could not be built: {str(exc).split(', full error')[0]}"
-                )
-            except pm_errors.ConnectionFailure as exc:
-                raise self.dst.lost(exc, f"building the indexes of {intent.name!r}") from exc
-        return differences
+        return await self._slot(lambda: self.dest.create_indexes(intent, specs))
 
     async def _apply_deferred(self, intent: Intent) -> list[str]:
         """Apply the validator and TTL options held back at creation (``collMod``)."""
-        extra = deferred_options(intent.options)
-        if not extra:
-            return []
-        try:
-            await self.dst.db.command(SON([("collMod", intent.name), *extra.items()]))
-        except pm_errors.OperationFailure as exc:
-            return [f"options {sorted(extra)} could not be applied: {str(exc).split(', full error')[0]}"]
-        except pm_errors.ConnectionFailure as exc:
-            raise self.dst.lost(exc, f"setting the options of {intent.name!r}") from exc
-        return []
+        return await self.dest.finish(intent)
 
 
 async def create_view(src: Side, dst: Side, intent: Intent, *, exists: bool, verify: bool) -> CollectionReport:
@@ -209,12 +183,7 @@ async def create_view(src: Side, dst: Side, intent: Intent, *, exists: bool, ver
     started = time.monotonic()
     differences: list[str] = []
     if not exists:
-        try:
-            await dst.db.command(SON([("create", intent.name), *creation_options(intent.options).items()]))
-        except pm_errors.OperationFailure as exc:
-            differences.append(f"view could not be created: {str(exc).split(', full error')[0]}")
-        except pm_errors.ConnectionFailure as exc:
-            raise dst.lost(exc, f"creating view {intent.name!r}") from exc
+        differences += await ServerDestination(dst).create_collection(intent)
     if verify and not differences:
         differences += await check_definition(src, dst, intent.name, indexes=False)
     return CollectionReport(

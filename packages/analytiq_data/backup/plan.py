@@ -20,17 +20,19 @@ from typing import Any
 from bson import Binary, Decimal128, Int64, ObjectId
 from pymongo.asynchronous.database import AsyncDatabase
 
+from analytiq_data.backup.catalog import MANIFEST_COLLECTION as MANIFEST_COLLECTION
+from analytiq_data.backup.catalog import STATE_COLLECTION as STATE_COLLECTION
+from analytiq_data.backup.catalog import copied_namespace as copied_namespace
+from analytiq_data.backup.catalog import indexes, namespaces
+from analytiq_data.backup.ddl import DEFERRED_OPTIONS as DEFERRED_OPTIONS
+from analytiq_data.backup.ddl import buildable_indexes
+from analytiq_data.backup.ddl import creation_options as creation_options
+from analytiq_data.backup.ddl import deferred_options as deferred_options
+from analytiq_data.backup.ddl import index_spec as index_spec
+from analytiq_data.backup.ddl import is_id_index as is_id_index
+from analytiq_data.backup.ddl import is_ttl as is_ttl
 from analytiq_data.backup.options import BackupOptions
 from analytiq_data.progress import NULL_PROGRESS, Progress, TaskKind
-
-#: Where an interrupted backup keeps its state (in the destination database; never copied).
-STATE_COLLECTION = "__backup_state"
-
-#: Where a finished backup records that it completed, and what it holds (see ``manifest``; never copied).
-MANIFEST_COLLECTION = "__backup_manifest"
-
-#: Collection options applied only after the documents are in and verified (see ``deferred_options``).
-DEFERRED_OPTIONS = ("validator", "validationLevel", "validationAction", "expireAfterSeconds")
 
 #: Samples taken per range boundary when splitting a collection by ``_id``.
 SAMPLES_PER_RANGE = 32
@@ -104,18 +106,6 @@ class Plan:
         return next((i for i in self.intents if i.name == name), None)
 
 
-def copied_namespace(name: str) -> bool:
-    """Return whether a namespace holds user data to copy (not server internals nor our own state).
-
-    ``system.views`` (views are recreated from their definitions), ``system.buckets.*`` (time-series
-    data is copied through its namespace), ``system.profile`` and the like are skipped;
-    ``system.js`` (stored functions) is data and is copied.
-    """
-    if name in (STATE_COLLECTION, MANIFEST_COLLECTION):
-        return False
-    return not name.startswith("system.") or name == "system.js"
-
-
 def kind_of(info: Mapping[str, Any]) -> Kind:
     """Return the kind of a ``listCollections`` entry."""
     options = info.get("options") or {}
@@ -126,37 +116,6 @@ def kind_of(info: Mapping[str, Any]) -> Kind:
     if options.get("capped"):
         return Kind.CAPPED
     return Kind.COLLECTION
-
-
-def creation_options(options: Mapping[str, Any]) -> dict[str, Any]:
-    """Return the options to create a collection with: all but the ``DEFERRED_OPTIONS``.
-
-    A validator is applied after the load (documents it would reject today are part of the
-    database); a TTL (``expireAfterSeconds`` of a time-series or clustered collection) after the
-    verification, so nothing expires between the read and the check.
-    """
-    return {k: v for k, v in options.items() if k not in DEFERRED_OPTIONS}
-
-
-def deferred_options(options: Mapping[str, Any]) -> dict[str, Any]:
-    """Return the options applied with ``collMod`` once the documents are in and checked."""
-    return {k: options[k] for k in DEFERRED_OPTIONS if k in options}
-
-
-def is_id_index(spec: Mapping[str, Any]) -> bool:
-    """Return whether an index is the automatic ``_id`` index (or a clustered collection's key)."""
-    key = spec.get("key") or {}
-    return bool(spec.get("clustered")) or (list(key) == ["_id"] and spec.get("name") == "_id_")
-
-
-def index_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
-    """Return a ``listIndexes`` entry as a ``createIndexes`` spec (all options kept; ``ns`` dropped)."""
-    return {k: v for k, v in spec.items() if k != "ns"}
-
-
-def is_ttl(spec: Mapping[str, Any]) -> bool:
-    """Return whether an index deletes documents (TTL)."""
-    return "expireAfterSeconds" in spec
 
 
 def order_views(views: Sequence[Intent]) -> list[Intent]:
@@ -252,9 +211,7 @@ async def describe(db: AsyncDatabase[Any], info: Mapping[str, Any], options: Bac
     if kind is Kind.VIEW:
         return Intent(name, kind, opts)
     coll = db[name]
-    specs: tuple[dict[str, Any], ...] = tuple(
-        [index_spec(s) async for s in await coll.list_indexes() if not is_id_index(s)]
-    )
+    specs: tuple[dict[str, Any], ...] = tuple(buildable_indexes(await indexes(db, name)))
     count = await coll.estimated_document_count()
     size = None
     if sizes:
@@ -274,8 +231,7 @@ async def build_plan(
     Sizing and splitting large collections can take a while: it reports as a PHASE task counting
     collections.
     """
-    infos = [i async for i in await db.list_collections() if copied_namespace(str(i["name"]))]
-    chosen = [i for i in infos if options.selects(str(i["name"]))]
+    chosen = list((await namespaces(db, keep=options.selects)).values())
     task = f"planning {db.name}"
     progress.start(task, len(chosen), "collections", kind=TaskKind.PHASE, label=f"sizing the collections of {db.name}")
     intents: list[Intent] = []

@@ -53,30 +53,6 @@ class CollectionReport:
             data["note"] = self.note
         return data
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> CollectionReport:
-        """Return a report saved with ``to_dict`` (digests kept as count/bytes/hash)."""
-
-        def digest(side: str) -> Digest | None:
-            d = data.get(side)
-            return Digest(int(d["count"]), int(d["bytes"]), int(d["hash"], 16)) if d else None
-
-        return cls(
-            name=data["name"],
-            kind=data["kind"],
-            documents=int(data["documents"]),
-            nbytes=int(data["bytes"]),
-            seconds=float(data["seconds"]),
-            ranges=int(data["ranges"]),
-            resumed_ranges=int(data["resumed_ranges"]),
-            indexes=int(data["indexes"]),
-            source=digest("source"),
-            destination=digest("destination"),
-            verified=data["verified"],
-            differences=tuple(data["differences"]),
-            note=data.get("note"),
-        )
-
 
 @dataclass(frozen=True)
 class BackupResult:

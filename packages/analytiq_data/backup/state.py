@@ -32,6 +32,7 @@ from pymongo.errors import OperationFailure
 
 from analytiq_data.backup.digest import Digest
 from analytiq_data.backup.plan import STATE_COLLECTION, IdRange, Intent, Kind, Plan, ranges_from
+from analytiq_data.backup.results import CollectionReport
 
 STATE_VERSION = 1
 JOURNALED = WriteConcern(w="majority", j=True)
@@ -45,6 +46,60 @@ def _encode(value: Any) -> bytes:
 
 def _decode(data: bytes) -> Any:
     return bson.decode(bytes(data))["v"]
+
+
+def _digest_doc(digest: Digest | None) -> dict[str, Any] | None:
+    return None if digest is None else {"count": digest.count, "bytes": digest.nbytes, "hash": digest.hex}
+
+
+def _digest_from(doc: dict[str, Any] | None) -> Digest | None:
+    return Digest(int(doc["count"]), int(doc["bytes"]), int(doc["hash"], 16)) if doc else None
+
+
+def report_to_doc(report: CollectionReport) -> dict[str, Any]:
+    """Return the state document recording a finished collection's outcome (this module's format).
+
+    The fields are those a resumed run needs to report the collection again without copying it:
+    counts, digests (hash as hex), verification outcome and differences. Kept readable by every
+    version that can resume (the same fields since ``STATE_VERSION`` 1); not the ``--json`` report.
+    """
+    doc: dict[str, Any] = {
+        "name": report.name,
+        "kind": report.kind,
+        "documents": report.documents,
+        "bytes": report.nbytes,
+        "seconds": report.seconds,
+        "ranges": report.ranges,
+        "resumed_ranges": report.resumed_ranges,
+        "indexes": report.indexes,
+        "verified": report.verified,
+        "differences": list(report.differences),
+    }
+    for side, digest in (("source", report.source), ("destination", report.destination)):
+        if digest is not None:
+            doc[side] = _digest_doc(digest)
+    if report.note:
+        doc["note"] = report.note
+    return doc
+
+
+def report_from_doc(doc: dict[str, Any]) -> CollectionReport:
+    """Return the outcome recorded by ``report_to_doc``."""
+    return CollectionReport(
+        name=str(doc["name"]),
+        kind=str(doc["kind"]),
+        documents=int(doc["documents"]),
+        nbytes=int(doc["bytes"]),
+        seconds=float(doc["seconds"]),
+        ranges=int(doc["ranges"]),
+        resumed_ranges=int(doc["resumed_ranges"]),
+        indexes=int(doc["indexes"]),
+        source=_digest_from(doc.get("source")),
+        destination=_digest_from(doc.get("destination")),
+        verified=doc["verified"],
+        differences=tuple(doc["differences"]),
+        note=doc.get("note"),
+    )
 
 
 def intent_to_doc(position: int, intent: Intent) -> dict[str, Any]:
@@ -154,14 +209,15 @@ class BackupState:
             out[(str(doc["_id"]["c"]), int(doc["_id"]["range"]))] = Digest.from_doc(doc)
         return out
 
-    async def collection_done(self, name: str, outcome: dict[str, Any]) -> None:
-        """Record that ``name`` is complete (data, indexes, options, checked) with its outcome."""
-        await self.coll.replace_one({"_id": {"done": name}}, {"outcome": outcome, "run": self.run}, upsert=True)
+    async def collection_done(self, report: CollectionReport) -> None:
+        """Record that ``report.name`` is complete (data, indexes, options, checked) with its outcome."""
+        record = {"outcome": report_to_doc(report), "run": self.run}
+        await self.coll.replace_one({"_id": {"done": report.name}}, record, upsert=True)
 
-    async def done_collections(self) -> dict[str, dict[str, Any]]:
-        """Return the recorded outcome of every completed collection or view."""
+    async def done_collections(self) -> dict[str, CollectionReport]:
+        """Return the recorded outcome of every completed collection or view, by name."""
         return {
-            str(d["_id"]["done"]): dict(d["outcome"])
+            str(d["_id"]["done"]): report_from_doc(dict(d["outcome"]))
             async for d in self.coll.find({"_id.done": {"$exists": True}, "run": self.run})
         }
 

@@ -1,131 +1,121 @@
-"""Checking a copy: counts and content hashes over raw bytes, indexes and options, per namespace.
-
-The destination is read back in full and hashed the same way the source was hashed while it was
-read (``digest``), so a difference in any byte of any document shows. Index lists and collection
-options are compared as the servers report them (``listIndexes``, ``listCollections``), ignoring
-only what necessarily differs between two servers (``ns``, UUIDs). The comparison functions are
-pure and tested without a server.
-"""
+"""``--verify-only``: compare two existing databases namespace by namespace, without copying."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import asyncio
+import time
 from typing import Any
 
-from bson import CodecOptions
-from bson.raw_bson import RawBSONDocument
-from pymongo.asynchronous.collection import AsyncCollection
-
-from analytiq_data.backup.batches import Turnstile, raw_batches
-from analytiq_data.backup.digest import Digest, digest_documents
-from analytiq_data.backup.endpoints import Side
-
-RAW: CodecOptions[RawBSONDocument] = CodecOptions(document_class=RawBSONDocument)
-
-#: Index fields that name the server's own namespace rather than the index.
-_INDEX_IGNORED = frozenset({"ns"})
-
-
-def normalize(value: Any) -> Any:
-    """Return ``value`` with mappings made order-insensitive (plain dicts) and lists kept in order."""
-    if isinstance(value, Mapping):
-        return {str(k): normalize(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [normalize(v) for v in value]
-    return value
+from analytiq_data.backup.batches import Turnstile
+from analytiq_data.backup.catalog import collection_infos, index_specs
+from analytiq_data.backup.compare import check_definition, compare_digests, digest_collection
+from analytiq_data.backup.copy import gather_all, raw_collection
+from analytiq_data.backup.ddl import is_id_index
+from analytiq_data.backup.digest import Digest
+from analytiq_data.backup.endpoints import Endpoints, Side, open_endpoints
+from analytiq_data.backup.options import BackupOptions
+from analytiq_data.backup.plan import Kind, kind_of
+from analytiq_data.backup.results import BackupResult, CollectionReport, CopyMismatch
+from analytiq_data.errors import ConfigurationError
+from analytiq_data.progress import NULL_PROGRESS, Outcome, Progress, TaskKind, compatible
 
 
-def normalize_index(spec: Mapping[str, Any]) -> dict[str, Any]:
-    """Return an index spec for comparison: the key keeps its field order, other options do not."""
-    out = {k: normalize(v) for k, v in spec.items() if k not in _INDEX_IGNORED}
-    out["key"] = [(str(k), normalize(v)) for k, v in (spec.get("key") or {}).items()]
-    return out
+async def verify(options: BackupOptions, progress: Progress = NULL_PROGRESS) -> BackupResult:
+    """Compare the source and destination databases: documents (count and hash), indexes, options.
 
-
-def index_differences(
-    old: Mapping[str, Mapping[str, Any]],
-    new: Mapping[str, Mapping[str, Any]],
-    *,
-    words: tuple[str, str, str] = ("is missing on the destination", "exists only on the destination", "differs in"),
-) -> list[str]:
-    """Return how two sets of normalized indexes by name differ, one line per index, in name order.
-
-    ``words`` say what an index only in ``old``, only in ``new``, or in both with other options is.
+    Both are read in full (the two servers at the same time). Returns the result when they
+    match; raises ``CopyMismatch`` (exit code 7) carrying it when anything differs. Nothing is
+    written to either side. On a live source, collections written meanwhile will differ.
     """
-    gone, extra, changed = words
-    out: list[str] = []
-    for name in sorted(old.keys() | new.keys()):
-        if name not in new:
-            out.append(f"index {name!r} {gone}")
-        elif name not in old:
-            out.append(f"index {name!r} {extra}")
-        elif old[name] != new[name]:
-            keys = sorted(k for k in old[name].keys() | new[name].keys() if old[name].get(k) != new[name].get(k))
-            out.append(f"index {name!r} {changed} {', '.join(keys)}")
-    return out
+    started = time.monotonic()
+    progress = compatible(progress)
+    async with open_endpoints(options) as ends:
+        src_infos = await _selected(ends.src, options)
+        if not src_infos:
+            raise ConfigurationError(
+                f"source database {options.src_db!r} on {ends.src.where} has no collections to compare",
+                hint="check --src, --src-uri and --include/--exclude",
+            )
+        dst_infos = await _selected(ends.dst, options)
+        slots = asyncio.Semaphore(max(1, options.parallel // 2))  # collections read at once: 4 by default
+        gates = (Turnstile(), Turnstile())
+        names = sorted(src_infos.keys() | dst_infos.keys())
+        reports = await gather_all(
+            _check(ends, name, src_infos.get(name), dst_infos.get(name), options, slots, gates, progress)
+            for name in names
+        )
+    result = BackupResult(
+        mode="verify-only",
+        src_db=options.src_db,
+        dest_db=options.dest_db,
+        source=ends.src_uri,
+        destination=ends.dst_uri,
+        collections=tuple(r for r in reports if r.kind != Kind.VIEW.value),
+        views=tuple(r for r in reports if r.kind == Kind.VIEW.value),
+        seconds=time.monotonic() - started,
+    )
+    if result.verified is False:
+        raise CopyMismatch(result)
+    return result
 
 
-def compare_indexes(source: Iterable[Mapping[str, Any]], destination: Iterable[Mapping[str, Any]]) -> list[str]:
-    """Return the differences between two index lists (missing, extra, or with other options)."""
-    src = {str(s.get("name")): normalize_index(s) for s in source}
-    dst = {str(s.get("name")): normalize_index(s) for s in destination}
-    return index_differences(src, dst)
+async def _selected(side: Side, options: BackupOptions) -> dict[str, dict[str, Any]]:
+    return await collection_infos(side, keep=options.selects)
 
 
-def compare_options(source: Mapping[str, Any], destination: Mapping[str, Any]) -> list[str]:
-    """Return the differences between two collections' (or views') ``listCollections`` options."""
-    src, dst = normalize(dict(source)), normalize(dict(destination))
-    keys = sorted(k for k in src.keys() | dst.keys() if src.get(k) != dst.get(k))
-    return [f"option {k!r} differs (source {src.get(k)!r}, destination {dst.get(k)!r})" for k in keys]
+async def _check(
+    ends: Endpoints,
+    name: str,
+    src_info: dict[str, Any] | None,
+    dst_info: dict[str, Any] | None,
+    options: BackupOptions,
+    slots: asyncio.Semaphore,
+    gates: tuple[Turnstile, Turnstile],
+    progress: Progress,
+) -> CollectionReport:
+    """Compare one namespace present on either side."""
+    started = time.monotonic()
+    info = src_info or dst_info or {}
+    kind = kind_of(info)
+    if src_info is None or dst_info is None:
+        where = "destination" if src_info is None else "source"
+        return CollectionReport(name, kind.value, verified=False, differences=(f"exists only in the {where}",))
+    if kind_of(dst_info) is not kind:
+        diff = f"is a {kind.value} in the source but a {kind_of(dst_info).value} in the destination"
+        return CollectionReport(name, kind.value, verified=False, differences=(diff,))
+    if kind is Kind.VIEW:
+        differences = await check_definition(ends.src, ends.dst, name, indexes=False)
+        return CollectionReport(name, kind.value, ranges=0, verified=not differences, differences=tuple(differences))
+    async with slots:
+        progress.start(name, total=None, unit="docs", kind=TaskKind.VERIFY)
+        source, destination = await gather_all(
+            [_digest(ends.src, name, options, gates[0]), _digest(ends.dst, name, options, gates[1])]
+        )
+        differences = compare_digests(source, destination)
+        differences += await check_definition(ends.src, ends.dst, name, indexes=True)
+        indexes = [s for s in await index_specs(ends.src, name) if not is_id_index(s)]
+        progress.advance(name, destination.count, destination.nbytes)
+        progress.finish(
+            name,
+            f"{destination.count:,} documents, {'matches' if not differences else 'DIFFERS'}",
+            outcome=Outcome.DIFFERS if differences else Outcome.OK,
+        )
+    return CollectionReport(
+        name=name,
+        kind=kind.value,
+        documents=source.count,
+        nbytes=source.nbytes,
+        seconds=time.monotonic() - started,
+        indexes=len(indexes),
+        source=source,
+        destination=destination,
+        verified=not differences,
+        differences=tuple(differences),
+    )
 
 
-def compare_digests(source: Digest, destination: Digest) -> list[str]:
-    """Return the differences between the documents read from the source and those in the destination."""
-    if source.count != destination.count:
-        return [f"{source.count:,} documents in the source, {destination.count:,} in the destination"]
-    if source.total != destination.total:
-        return [f"document contents differ (hash {source.hex} vs {destination.hex})"]
-    return []
-
-
-async def digest_collection(
-    coll: AsyncCollection[Any], *, batch_size: int, gate: Turnstile | None = None, priority: int = 0
-) -> Digest:
-    """Read every document of ``coll`` as raw bytes and return their digest."""
-    digest = Digest()
-    raw = coll.with_options(codec_options=RAW)
-    async for docs in raw_batches(raw, {}, batch_size=batch_size, gate=gate, priority=priority):
-        digest += digest_documents(docs)
-    return digest
-
-
-async def index_specs(side: Side, name: str) -> list[dict[str, Any]]:
-    """Return the indexes of ``name`` as the server lists them."""
-    async with side.errors(f"listing the indexes of {name!r}"):
-        return [dict(s) async for s in await side.db[name].list_indexes()]
-
-
-async def collection_infos(side: Side) -> dict[str, dict[str, Any]]:
-    """Return ``listCollections`` entries of the side's database by name."""
-    async with side.errors("listing collections"):
-        return {str(i["name"]): dict(i) async for i in await side.db.list_collections()}
-
-
-async def collection_options(side: Side, name: str) -> dict[str, Any] | None:
-    """Return the options of one collection or view (None if it does not exist)."""
-    async with side.errors(f"reading the options of {name!r}"):
-        found = await (await side.db.list_collections(filter={"name": name})).to_list()
-    return dict(found[0].get("options") or {}) if found else None
-
-
-async def check_definition(src: Side, dst: Side, name: str, *, indexes: bool) -> list[str]:
-    """Return differences in the options (and, for collections, the indexes) of ``name`` on both sides."""
-    src_opts, dst_opts = await collection_options(src, name), await collection_options(dst, name)
-    if src_opts is None:
-        return ["no longer exists in the source"]
-    if dst_opts is None:
-        return ["missing on the destination"]
-    out = compare_options(src_opts, dst_opts)
-    if indexes:
-        out += compare_indexes(await index_specs(src, name), await index_specs(dst, name))
-    return out
+async def _digest(side: Side, name: str, options: BackupOptions, gate: Turnstile) -> Digest:
+    async with side.errors(f"reading {name!r}"):
+        coll = raw_collection(side, name)
+        size = await coll.estimated_document_count()
+        return await digest_collection(coll, batch_size=options.batch_size, gate=gate, priority=size)

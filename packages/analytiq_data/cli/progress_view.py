@@ -24,10 +24,6 @@ from analytiq_data.progress import Outcome, TaskKind
 
 MB = 1024 * 1024
 
-#: The unit an engine once passed for a read-back check (before ``kind`` existed); read as kind VERIFY.
-LEGACY_VERIFY_UNIT = "verify"
-
-
 @dataclass(frozen=True)
 class TaskStarted:
     """A task began: what to call it, how many of what are expected, which step of how many."""
@@ -159,8 +155,6 @@ class EventProgress:
         step: tuple[int, int] | None = None,
     ) -> None:
         """Record that ``task`` began and draw it."""
-        if unit == LEGACY_VERIFY_UNIT:
-            kind, unit = TaskKind.VERIFY, "docs"
         state = TaskState(TaskStarted(task, label or task, total, unit, kind, step))
         self.tasks[task] = state
         self.on_start(state)

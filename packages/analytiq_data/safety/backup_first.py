@@ -19,7 +19,7 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 
 from analytiq_data.backup import BackupOptions, BackupResult, backup
-from analytiq_data.backup.plan import copied_namespace
+from analytiq_data.backup.catalog import namespaces
 from analytiq_data.errors import ConfigurationError, VerificationError
 from analytiq_data.migrations.engine.lock import LOCK_COLLECTION
 from analytiq_data.migrations.engine.prestep import BeforeSteps, HookRecord
@@ -50,9 +50,7 @@ def fit_name(db: str, suffix: str) -> str:
 
 async def _empty(db: AsyncDatabase[Any]) -> bool:
     """Return whether ``db`` holds nothing but the lock and empty version/history collections."""
-    for name in await db.list_collection_names():
-        if not copied_namespace(name) or name == LOCK_COLLECTION:
-            continue
+    for name in await namespaces(db, keep=lambda n: n != LOCK_COLLECTION):
         if name not in (VERSION_COLLECTION, HISTORY_COLLECTION) or await db[name].find_one({}, {"_id": 1}):
             return False
     return True

@@ -28,19 +28,17 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from bson.son import SON
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
-from analytiq_data.backup import BackupOptions, BackupResult, backup, verify
+from analytiq_data.backup import BackupOptions, BackupResult, backup, ddl, verify
+from analytiq_data.backup.catalog import namespaces
 from analytiq_data.backup.manifest import Manifest, read_manifest
 from analytiq_data.backup.plan import (
     Intent,
     Kind,
-    copied_namespace,
     creation_options,
-    deferred_options,
     describe,
     kind_of,
     order_views,
@@ -118,6 +116,10 @@ class BackupInfo:
     verified: bool | None = None  # whether it verified when it was made (None: not recorded, or --no-verify)
 
 
+def _not_lock(name: str) -> bool:
+    return name != LOCK_COLLECTION
+
+
 def _where(uri: str) -> str:
     return hosts_of(uri) or redact_uri(uri)
 
@@ -154,8 +156,7 @@ async def _clients(options: RestoreOptions) -> AsyncIterator[tuple[AsyncMongoCli
 async def _inspect(client: AsyncMongoClient[Any], options: RestoreOptions) -> tuple[BackupInfo, Manifest | None]:
     db = client[options.backup]
     where = _where(options.source_uri)
-    infos = {str(i["name"]): dict(i) async for i in await db.list_collections() if copied_namespace(str(i["name"]))}
-    infos.pop(LOCK_COLLECTION, None)
+    infos = await namespaces(db, keep=_not_lock)
     header = await BackupState(db).header()
     manifest = await read_manifest(db)
     if not infos and header is None and manifest is None:
@@ -181,8 +182,7 @@ async def _inspect(client: AsyncMongoClient[Any], options: RestoreOptions) -> tu
 async def _documents(db: AsyncDatabase[Any], infos: dict[str, dict[str, Any]] | None = None) -> int:
     """Return about how many documents the collections of ``db`` hold (its lock and our state left out)."""
     if infos is None:
-        infos = {str(i["name"]): dict(i) async for i in await db.list_collections() if copied_namespace(str(i["name"]))}
-        infos.pop(LOCK_COLLECTION, None)
+        infos = await namespaces(db, keep=_not_lock)
     return sum([await db[n].estimated_document_count() for n, i in infos.items() if kind_of(i) is not Kind.VIEW])
 
 
@@ -318,9 +318,7 @@ async def _move(client: AsyncMongoClient[Any], options: RestoreOptions, name: st
         await tmp.drop_collection(name)
         return
     await client.admin.command("renameCollection", f"{tmp.name}.{name}", to=f"{live.name}.{name}", dropTarget=True)
-    deferred = deferred_options(opts)
-    if deferred:
-        await live.command(SON([("collMod", name), *deferred.items()]))
+    await ddl.apply_deferred(live, name, opts)
 
 
 async def _swap(
@@ -332,8 +330,7 @@ async def _swap(
     """
     track = track if track is not None else SwapProgress()
     tmp, live = client[options.tmp_db], client[options.db]
-    rebuilt = {str(i["name"]): dict(i) async for i in await tmp.list_collections() if copied_namespace(str(i["name"]))}
-    current = {str(i["name"]): dict(i) async for i in await live.list_collections() if copied_namespace(str(i["name"]))}
+    rebuilt, current = await namespaces(tmp), await namespaces(live)
     collections = sorted(n for n, i in rebuilt.items() if kind_of(i) is not Kind.VIEW)
     views = order_views(
         [
@@ -360,5 +357,5 @@ async def _swap(
         if kind_of(current[name]) is not Kind.VIEW:
             await live.drop_collection(name)
     for view in views:
-        await live.command(SON([("create", view.name), *creation_options(view.options).items()]))
+        await ddl.create(live, view.name, view.options)
     return collections, dropped, [v.name for v in views]

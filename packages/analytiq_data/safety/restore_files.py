@@ -4,15 +4,15 @@ The same shape as ``restore --from``, under the database's migration lock (phase
 
 1. the dump is opened and its metadata read (a file that is not a dump, or a database it does not
    hold, fails here: nothing was touched);
-2. it is loaded into ``<db>__restore_tmp`` on the database's own server (``backup.files.load``):
-   documents (each archive collection's CRC-64 checked at its EOF header), then read back and
-   compared with the files (counts and content hashes), then indexes, validators, TTL, views, then
-   options and indexes compared with the metadata. Any failure so far drops the rebuild database and
-   leaves the target as it was;
+2. it is loaded into ``<db>__restore_tmp`` on the database's own server (``backup.files.load``),
+   the files read once: documents (each archive collection's CRC-64 checked at its EOF header, the
+   documents the server acknowledged counted against the files'), then each collection's count
+   checked, then indexes, validators, TTL, views, then options and indexes compared with the
+   metadata. Any failure so far drops the rebuild database and leaves the target as it was;
 3. the rebuilt collections are swapped in by ``safety.restore``'s swap (collections the dump does
-   not have are dropped), and the database is checked again against the files (documents of
-   collections with a TTL are left out of this last check: the server may expire them, as it would
-   after mongorestore).
+   not have are dropped), and the database is checked again against the files: counts, options and
+   indexes (counts of collections with a TTL are left out of this last check: the server may expire
+   their documents, as it would after mongorestore).
 """
 
 from __future__ import annotations
@@ -28,11 +28,12 @@ from typing import Any
 from pymongo import AsyncMongoClient
 from pymongo.errors import PyMongoError
 
-from analytiq_data.backup.digest import Digest
+from analytiq_data.backup.catalog import STATE_COLLECTION, collection_infos, copied_namespace
 from analytiq_data.backup.endpoints import Side
 from analytiq_data.backup.files.load import (
+    Loaded,
+    check_counts,
     check_definitions,
-    check_documents,
     create_namespaces,
     finish_definitions,
     has_ttl,
@@ -43,7 +44,6 @@ from analytiq_data.backup.files.source import choose_db, open_source
 from analytiq_data.backup.files.stream import DumpSource
 from analytiq_data.backup.identity import identify
 from analytiq_data.backup.options import DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE, RESERVED_DATABASES
-from analytiq_data.backup.plan import STATE_COLLECTION, copied_namespace
 from analytiq_data.client import make_client
 from analytiq_data.errors import ConfigurationError, VerificationError
 from analytiq_data.migrations.engine.lock import (
@@ -141,9 +141,7 @@ def open_dump(options: FileRestoreOptions) -> tuple[DumpSource, str, list[Metada
 async def target_holds_data(options: FileRestoreOptions) -> bool:
     """Return whether database ``options.db`` exists and holds collections (then restoring needs a confirmation)."""
     async with _connected(options) as (_, side):
-        async with side.errors("listing collections"):
-            names = await side.db.list_collection_names()
-    return any(copied_namespace(n) and n != LOCK_COLLECTION for n in names)
+        return bool(await collection_infos(side, keep=lambda name: name != LOCK_COLLECTION))
 
 
 @contextlib.asynccontextmanager
@@ -181,12 +179,12 @@ async def restore_files(options: FileRestoreOptions, progress: Progress = NULL_P
                 await set_phase(lock, PHASE)
                 swap = options.swap_options(dump_db)
                 tmp = Side("destination", live.where, client[swap.tmp_db], live.identity)
-                digests = await _rebuild(tmp, source, metas, options, progress)
+                loaded = await _rebuild(tmp, source, metas, options, progress)
                 lock.check()
                 collections, dropped, views = await _swap(client, swap, progress)
                 lock.check()
                 progress.note(f"verifying {options.db} against {options.where}")
-                await _check(live, metas, digests, options, "after the swap")
+                await _check(live, metas, loaded, options, "after the swap")
                 await client.drop_database(swap.tmp_db)
                 version = (await StateStore(live.db).read_version()).version
             finally:
@@ -202,7 +200,7 @@ async def restore_files(options: FileRestoreOptions, progress: Progress = NULL_P
         collections=tuple(collections),
         dropped=tuple(dropped),
         views=tuple(views),
-        documents=sum(d.count for d in digests.values()),
+        documents=sum(c.count for c in loaded.values()),
         verified=True,
         seconds=time.monotonic() - started,
     )
@@ -210,20 +208,19 @@ async def restore_files(options: FileRestoreOptions, progress: Progress = NULL_P
 
 async def _rebuild(
     tmp: Side, source: DumpSource, metas: list[Metadata], options: FileRestoreOptions, progress: Progress
-) -> dict[str, Digest]:
-    """Load the dump into the rebuild database and check it; drop it again on any failure."""
+) -> dict[str, Loaded]:
+    """Load the dump into the rebuild database (reading it once) and check it; drop it again on any failure."""
     try:
         async with tmp.errors(f"dropping {tmp.db.name!r}"):
             await tmp.db.client.drop_database(tmp.db.name)
         progress.note(f"loading {options.where} into {tmp.db.name} on {tmp.where}")
         await create_namespaces(tmp, metas)
-        digests = await load_documents(tmp, source, metas, batch_size=options.batch_size, progress=progress)
-        progress.note(f"reading {tmp.db.name} back to check it against the files")
-        await _check(tmp, metas, digests, options, "after loading", definitions=False)
+        loaded = await load_documents(tmp, source, metas, batch_size=options.batch_size, progress=progress)
+        await _check(tmp, metas, loaded, options, "after loading", definitions=False)
         progress.note("building indexes, validators and views")
         await finish_definitions(tmp, metas)
-        await _check(tmp, metas, digests, options, "after building indexes", documents=False)
-        return digests
+        await _check(tmp, metas, loaded, options, "after building indexes", documents=False)
+        return loaded
     except BaseException:
         with contextlib.suppress(PyMongoError):
             await tmp.db.client.drop_database(tmp.db.name)
@@ -233,7 +230,7 @@ async def _rebuild(
 async def _check(
     side: Side,
     metas: list[Metadata],
-    digests: dict[str, Digest],
+    loaded: dict[str, Loaded],
     options: FileRestoreOptions,
     when: str,
     *,
@@ -244,7 +241,7 @@ async def _check(
     found: dict[str, list[str]] = {}
     if documents:
         ttl = frozenset(m.collection for m in metas if has_ttl(m)) if when == "after the swap" else frozenset()
-        found.update(await check_documents(side, metas, digests, batch_size=options.batch_size, skip=ttl))
+        found.update(await check_counts(side, metas, loaded, skip=ttl))
     if definitions:
         for name, diffs in (await check_definitions(side, metas)).items():
             found.setdefault(name, []).extend(diffs)

@@ -19,15 +19,15 @@ from typing import Any, cast
 
 from bson import decode_all
 from bson.raw_bson import RawBSONDocument
-from bson.son import SON
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from analytiq_data.backup import BackupOptions, Digest
+from analytiq_data.backup import BackupOptions, Digest, ddl
+from analytiq_data.backup.catalog import namespaces
+from analytiq_data.backup.compare import digest_collection
 from analytiq_data.backup.copy import RAW
 from analytiq_data.backup.digest import digest_batch
-from analytiq_data.backup.plan import Intent, Kind, build_plan, creation_options, deferred_options
-from analytiq_data.backup.verify import digest_collection
+from analytiq_data.backup.plan import Intent, Kind, build_plan
 from analytiq_data.errors import VerificationError
 from analytiq_data.progress import NULL_PROGRESS, Progress
 from analytiq_data.safety.snapshot import definition_changes, index_changes, indexes
@@ -91,7 +91,7 @@ async def copy_sample(
         result.documents[intent.name] = count
         progress.advance("sample copy")
     for view in plan.views:
-        await dst.command(SON([("create", view.name), *creation_options(view.options).items()]))
+        await ddl.create(dst, view.name, view.options)
         result.views.append(view.name)
         progress.advance("sample copy")
     await _check_definitions(src, dst, [*plan.collections, *plan.views])
@@ -141,7 +141,7 @@ async def copy_collection(src: AsyncDatabase[Any], dst: AsyncDatabase[Any], inte
 
 
 async def _create(dst: AsyncDatabase[Any], intent: Intent) -> None:
-    await dst.command(SON([("create", intent.name), *creation_options(intent.options).items()]))
+    await ddl.create(dst, intent.name, intent.options)
 
 
 async def _copy_query(
@@ -173,17 +173,13 @@ async def _finish(dst: AsyncDatabase[Any], intent: Intent, source: Digest) -> No
             f"({source.count} documents read, {written.count} written)",
             hint="run the rehearsal again; if it persists, rehearse without --sample",
         )
-    if intent.indexes:
-        await dst.command(SON([("createIndexes", intent.name), ("indexes", [dict(s) for s in intent.indexes])]))
-    extra = deferred_options(intent.options)
-    if extra:
-        await dst.command(SON([("collMod", intent.name), *extra.items()]))
+    await ddl.create_indexes(dst, intent.name, intent.indexes)
+    await ddl.apply_deferred(dst, intent.name, intent.options)
 
 
 async def _check_definitions(src: AsyncDatabase[Any], dst: AsyncDatabase[Any], intents: list[Intent]) -> None:
     """Raise VerificationError unless every collection and view has the source's options and indexes."""
-    found = {str(i["name"]): dict(i) async for i in await dst.list_collections()}
-    source = {str(i["name"]): dict(i) async for i in await src.list_collections()}
+    found, source = await namespaces(dst, everything=True), await namespaces(src, everything=True)
     problems: list[str] = []
     for intent in intents:
         if intent.name not in found:

@@ -22,9 +22,10 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import OperationFailure
 
-from analytiq_data.backup import BackupOptions, BackupResult, backup
-from analytiq_data.backup.plan import copied_namespace, kind_of
-from analytiq_data.backup.verify import index_differences, normalize, normalize_index
+from analytiq_data.backup import BackupOptions, BackupResult, backup, catalog
+from analytiq_data.backup.catalog import namespaces
+from analytiq_data.backup.compare import index_differences, normalize, normalize_index
+from analytiq_data.backup.plan import kind_of
 from analytiq_data.migrations.analytiq.journal import JOURNAL_PREFIX
 from analytiq_data.migrations.batch import CHECKPOINTS
 from analytiq_data.migrations.engine.lock import LOCK_COLLECTION
@@ -61,7 +62,7 @@ async def copy_database(
     options = BackupOptions(
         src_uri=uri, src_db=src, dest_db=dest, drop=True, exclude=exclude, timeout_s=timeout_s, verify=True
     )
-    names = [n for n in await client[src].list_collection_names() if copied_namespace(n) and options.selects(n)]
+    names = list(await namespaces(client[src], keep=options.selects))
     if not names:
         await client.drop_database(dest)
         return None
@@ -129,11 +130,7 @@ class Comparison:
 
 
 async def _infos(db: AsyncDatabase[Any], ignore: Callable[[str], bool]) -> dict[str, dict[str, Any]]:
-    return {
-        str(info["name"]): dict(info)
-        async for info in await db.list_collections()
-        if copied_namespace(str(info["name"])) and not ignore(str(info["name"]))
-    }
+    return await namespaces(db, keep=lambda name: not ignore(name))
 
 
 async def compare(
@@ -184,7 +181,7 @@ def definition_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[s
 
 async def indexes(coll: AsyncCollection[Any]) -> dict[str, dict[str, Any]]:
     """Return the indexes of ``coll`` by name, normalized for comparison."""
-    return {str(spec.get("name")): normalize_index(spec) async for spec in await coll.list_indexes()}
+    return {str(spec.get("name")): normalize_index(spec) for spec in await catalog.indexes(coll.database, coll.name)}
 
 
 def index_changes(old: Mapping[str, Mapping[str, Any]], new: Mapping[str, Mapping[str, Any]]) -> list[str]:

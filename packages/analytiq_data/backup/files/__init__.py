@@ -8,8 +8,9 @@
 Restoring such files (ours or mongodump's) is ``analytiq_data.safety.restore_files``. Rooms:
 ``crc64`` (the archive's checksum), ``metadata`` (``.metadata.json`` and file names), ``stream``
 (events, sink interface, file opening), ``archive`` and ``dumpdir`` (the two formats, each a
-writer and a reader), ``source`` (open either for reading), ``server`` (the source's catalog as
-metadata), ``dump`` (the dump engine), ``load`` (loading a dump into a database).
+writer and a reader), ``destination`` (a sink as the backup's ``Destination``), ``source`` (open
+either for reading), ``server`` (the source's catalog as metadata), ``dump`` (the dump engine: the
+copy's reader, this destination), ``load`` (loading a dump into a database, in one pass).
 """
 
 from analytiq_data.backup.files.dump import dump

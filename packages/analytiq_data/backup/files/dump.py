@@ -14,26 +14,31 @@ and a directory to ``DIR/.<db>.partial``, renamed at the end and removed on fail
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, cast
+from typing import BinaryIO
 
-from analytiq_data.backup.batches import raw_batches
+from bson.raw_bson import RawBSONDocument
+
 from analytiq_data.backup.busy import Busy, busy_error, busy_marker, watched
-from analytiq_data.backup.copy import gather_all, raw_collection
-from analytiq_data.backup.digest import Digest, digest_batch, digest_documents
+from analytiq_data.backup.copy import gather_all
+from analytiq_data.backup.destination import Destination
+from analytiq_data.backup.digest import Digest, digest_batch
 from analytiq_data.backup.endpoints import Side
 from analytiq_data.backup.files.archive import ArchiveReader, ArchiveWriter
+from analytiq_data.backup.files.destination import FileDestination
 from analytiq_data.backup.files.dumpdir import DirReader, DirWriter
 from analytiq_data.backup.files.metadata import Metadata
 from analytiq_data.backup.files.options import DumpOptions
 from analytiq_data.backup.files.server import dump_catalog, open_server
 from analytiq_data.backup.files.stream import Batch, DumpFileError, DumpSink, DumpSource, open_read, open_write
 from analytiq_data.backup.plan import Intent, Kind, Plan
+from analytiq_data.backup.reader import read_batches
 from analytiq_data.backup.results import BackupResult, CollectionReport, CopyFailed, CopyMismatch
 from analytiq_data.errors import ConfigurationError, VerificationError
 from analytiq_data.progress import NULL_PROGRESS, Progress
@@ -42,15 +47,20 @@ PARTIAL = ".partial"
 #: Batches read and not yet written, per ``--parallel`` slot.
 QUEUE_PER_SLOT = 2
 
-Item = tuple[Metadata, list[bytes] | None]
+Item = tuple[Intent, list[RawBSONDocument] | None]
 
 
 @dataclass(frozen=True)
 class _Target:
-    """Where the dump is written while running (``work``) and where it ends up (``final``)."""
+    """Where the dump is written while running (``work``) and where it ends up (``final``).
+
+    ``created`` is the outermost directory this run created to hold them (None if all existed):
+    a dump that fails or is refused removes it again when it is empty, leaving nothing behind.
+    """
 
     work: Path | None
     final: Path | None
+    created: Path | None = None
 
 
 async def dump(
@@ -79,7 +89,8 @@ async def dump(
                 async def stopped(busy: Busy) -> BaseException:
                     return busy_error(busy, side.db.name, side.where, during=True)
 
-                digests = await watched(_write(side, options, plan, metas, sink, progress), side.db, stopped)
+                destination = FileDestination(sink, metas)
+                digests = await watched(_write(side, options, plan, destination, progress), side.db, stopped)
             finally:
                 await asyncio.to_thread(sink.close)
             await _refuse_busy(side, during=True)  # a migration that started and ended between two looks
@@ -134,11 +145,22 @@ def _prepare(options: DumpOptions) -> _Target:
         else final.with_name(f".{final.name}{PARTIAL}")
     )
     _remove(work)
+    created = _first_missing(work.parent)
     try:
         work.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ConfigurationError(f"cannot create {work.parent}: {exc.strerror}", hint="check the path") from exc
-    return _Target(work, final)
+    return _Target(work, final, created)
+
+
+def _first_missing(path: Path) -> Path | None:
+    """Return the outermost directory of ``path`` that does not exist yet (None if it exists)."""
+    missing = None
+    for folder in (path, *path.parents):
+        if folder.exists():
+            break
+        missing = folder
+    return missing
 
 
 def _remove(path: Path) -> None:
@@ -156,8 +178,21 @@ def _publish(target: _Target) -> None:
 
 
 def _discard(target: _Target) -> None:
-    if target.work is not None:
-        _remove(target.work)
+    """Remove the partial dump, and the directories this run created for it if they are empty."""
+    if target.work is None:
+        return
+    _remove(target.work)
+    if target.created is None:
+        return
+    folder = target.work.parent
+    while True:
+        try:
+            folder.rmdir()  # only an empty directory: files someone put there meanwhile stay
+        except OSError:
+            return
+        if folder == target.created:
+            return
+        folder = folder.parent
 
 
 def _open_sink(options: DumpOptions, target: _Target, stdout: BinaryIO | None) -> DumpSink:
@@ -173,29 +208,30 @@ def _open_sink(options: DumpOptions, target: _Target, stdout: BinaryIO | None) -
 
 
 async def _write(
-    side: Side, options: DumpOptions, plan: Plan, metas: dict[str, Metadata], sink: DumpSink, progress: Progress
+    side: Side, options: DumpOptions, plan: Plan, dest: Destination, progress: Progress
 ) -> dict[str, Digest]:
-    """Read every collection (``parallel`` at once) into the sink; return the digest of what was read."""
+    """Read every collection (``parallel`` at once) into ``dest``; return the digest of what was read.
+
+    The readers are the copy's (``reader.read_batches``); one writer task hands their batches to
+    the destination, one at a time (a file sink is not thread-safe).
+    """
     queue: asyncio.Queue[Item] = asyncio.Queue(maxsize=options.parallel * QUEUE_PER_SLOT)
     slots = asyncio.Semaphore(options.parallel)
     digests: dict[str, Digest] = {}
 
     async def read(intent: Intent) -> None:
-        meta = metas[intent.name]
         async with slots:
             progress.start(intent.name, total=intent.count)
             digest = Digest()
             if intent.kind is not Kind.VIEW:
-                coll = raw_collection(side, intent.name)
-                natural = intent.kind is Kind.CAPPED
-                async with side.errors(f"reading {intent.name!r}"):
-                    async for docs in raw_batches(coll, {}, batch_size=options.batch_size, natural=natural):
-                        part = digest_documents(docs)
+                batches = read_batches(side, intent, batch_size=options.batch_size)
+                async with side.errors(f"reading {intent.name!r}"), contextlib.aclosing(batches):
+                    async for docs, part in batches:
                         digest += part
-                        await queue.put((meta, cast(list[bytes], [d.raw for d in docs])))
+                        await queue.put((intent, docs))
                         progress.advance(intent.name, part.count, part.nbytes)
             digests[intent.name] = digest
-            await queue.put((meta, None))
+            await queue.put((intent, None))
             progress.finish(intent.name, f"{digest.count} documents")
 
     async def readers() -> None:
@@ -204,13 +240,13 @@ async def _write(
     async def writer() -> None:
         remaining = len(plan.intents)
         while remaining:
-            meta, docs = await queue.get()
+            intent, docs = await queue.get()
             try:
                 if docs is None:
-                    await asyncio.to_thread(sink.end, meta)
+                    await dest.finish(intent)
                     remaining -= 1
                 else:
-                    await asyncio.to_thread(sink.write, meta, docs)
+                    await dest.write_batch(intent, docs)
             except OSError as exc:
                 raise CopyFailed(f"writing {options.destination} failed: {exc.strerror or exc}") from exc
 

@@ -4,11 +4,12 @@ The engine half of restoring from files (``safety.restore_files`` adds the lock 
 
 1. ``create_namespaces``: each collection created with its creation options (validator and TTL
    options deferred, as for a copy);
-2. ``load_documents``: the dump's events read in a worker thread (an archive's CRCs checked at each
-   EOF header by the reader) and inserted batch by batch (capped collections in order); each
-   collection's documents are hashed as they are read from the file;
-3. ``check_documents``: every collection read back and compared with what the files held (count and
-   content hash) before anything else is built;
+2. ``load_documents``: the dump's events read once, in a worker thread, and inserted batch by batch
+   (capped collections in order). The checks ride on that one pass: an archive's CRC-64 of each
+   collection is checked by the reader at its EOF header (a mismatch stops the load), and each
+   collection's documents read from the files are counted against those the server acknowledged;
+3. ``check_counts``: the server's count of each collection compared with the files' (the data is
+   not read back: a raw BSON insert stores the bytes it is given);
 4. ``finish_definitions``: indexes (all options, built after the documents), then validators and
    TTL options, then views (each after the view it reads);
 5. ``check_definitions``: options and indexes compared with the dump's metadata.
@@ -18,39 +19,40 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
 
 from bson.raw_bson import RawBSONDocument
-from bson.son import SON
+from pymongo import InsertOne
 
+from analytiq_data.backup import ddl
+from analytiq_data.backup.catalog import collection_infos, index_specs
+from analytiq_data.backup.compare import compare_indexes, compare_options
 from analytiq_data.backup.copy import gather_all, raw_collection
-from analytiq_data.backup.digest import Digest, digest_batch
 from analytiq_data.backup.endpoints import Side
 from analytiq_data.backup.files.metadata import Metadata
 from analytiq_data.backup.files.stream import Batch, DumpSource, End, Event
-from analytiq_data.backup.plan import (
-    Intent,
-    Kind,
-    creation_options,
-    deferred_options,
-    index_spec,
-    is_id_index,
-    order_views,
-)
-from analytiq_data.backup.verify import (
-    collection_infos,
-    compare_digests,
-    compare_indexes,
-    compare_options,
-    digest_collection,
-    index_specs,
-)
+from analytiq_data.backup.plan import Intent, Kind, order_views
 from analytiq_data.progress import Progress
 
 #: Batches read from the files and not yet inserted.
 READ_AHEAD = 4
 #: Concurrent inserts: while one waits for the server, the next batch is on its way.
 WRITERS = 2
+
+
+@dataclass
+class Loaded:
+    """One collection loaded from files: documents and bytes read from them, documents the server took."""
+
+    count: int = 0
+    nbytes: int = 0
+    acknowledged: int = 0
+
+    def differences(self) -> list[str]:
+        """Return how the documents the server acknowledged differ from those in the files."""
+        if self.acknowledged == self.count:
+            return []
+        return [f"{self.count:,} documents in the files, {self.acknowledged:,} acknowledged by the server"]
 
 
 def is_capped(meta: Metadata) -> bool:
@@ -63,29 +65,30 @@ async def create_namespaces(side: Side, metas: Sequence[Metadata]) -> None:
     for meta in metas:
         if meta.is_view:
             continue
-        command = SON([("create", meta.collection), *creation_options(meta.options).items()])
         async with side.errors(f"creating {meta.collection!r}"):
-            await side.db.command(command)
+            await ddl.create(side.db, meta.collection, meta.options)
 
 
 async def load_documents(
     side: Side, source: DumpSource, metas: Sequence[Metadata], *, batch_size: int, progress: Progress
-) -> dict[str, Digest]:
-    """Insert the documents of ``metas``' namespaces from ``source``; return the digest of each as read from the files.
+) -> dict[str, Loaded]:
+    """Insert the documents of ``metas``' namespaces from ``source``, reading it once; return what each got.
 
-    Documents of namespaces not in ``metas`` (another database of an archive) are read and skipped.
+    An archive's reader checks each collection's CRC-64 at its EOF header (DumpFileError on a
+    mismatch or a truncated file, before the load ends). Documents of namespaces not in ``metas``
+    (another database of an archive) are read and skipped.
     """
     wanted = {(m.db, m.collection): m for m in metas if not m.is_view}
     queue: asyncio.Queue[tuple[Event, int] | None] = asyncio.Queue(maxsize=READ_AHEAD)
-    digests: dict[str, Digest] = {m.collection: Digest() for m in wanted.values()}
-    turn: dict[str, int] = dict.fromkeys(digests, 0)  # a capped collection's next batch to insert
+    loaded: dict[str, Loaded] = {m.collection: Loaded() for m in wanted.values()}
+    turn: dict[str, int] = dict.fromkeys(loaded, 0)  # a capped collection's next batch to insert
     ordered = asyncio.Condition()
     for meta in wanted.values():
         progress.start(meta.collection, total=None)
 
     async def read() -> None:
         events: Iterator[Event] = source.events(batch_size)
-        sequence: dict[str, int] = dict.fromkeys(digests, 0)
+        sequence: dict[str, int] = dict.fromkeys(loaded, 0)
         while (event := await asyncio.to_thread(next, events, None)) is not None:
             if (event.db, event.collection) in wanted:
                 await queue.put((event, sequence[event.collection]))
@@ -97,7 +100,7 @@ async def load_documents(
         if capped:  # keep the file's order: wait for this batch's turn
             async with ordered:
                 await ordered.wait_for(lambda: turn[name] == seq)
-        task = asyncio.ensure_future(_insert(side, name, event.docs, capped))
+        task = asyncio.ensure_future(_insert(side, name, event.docs, capped, loaded[name]))
         inflight.add(task)
         task.add_done_callback(inflight.discard)
         await asyncio.shield(task)  # a failure elsewhere must not cut an insert the server may still apply
@@ -114,10 +117,11 @@ async def load_documents(
                 progress.finish(name, f"{event.count} documents")
                 continue
             assert isinstance(event, Batch)
-            part = digest_batch(b"".join(event.docs))
-            digests[name] += part
+            count, nbytes = len(event.docs), event.nbytes
+            loaded[name].count += count
+            loaded[name].nbytes += nbytes
             await insert(event, is_capped(wanted[(event.db, name)]), seq)
-            progress.advance(name, part.count, part.nbytes)
+            progress.advance(name, count, nbytes)
         await queue.put(None)  # let the other writers stop too
 
     inflight: set[asyncio.Future[None]] = set()
@@ -127,38 +131,33 @@ async def load_documents(
         # On failure or Ctrl-C, wait for inserts already sent: none may land after the caller
         # drops the rebuild database (it would create it again).
         await asyncio.gather(*inflight, return_exceptions=True)
-    return digests
+    return loaded
 
 
-async def _insert(side: Side, name: str, docs: list[bytes], ordered: bool) -> None:
+async def _insert(side: Side, name: str, docs: list[bytes], ordered: bool, loaded: Loaded) -> None:
+    inserts = [InsertOne(RawBSONDocument(doc)) for doc in docs]
     async with side.errors(f"loading {name!r}"):
-        await raw_collection(side, name).insert_many([RawBSONDocument(doc) for doc in docs], ordered=ordered)
+        result = await raw_collection(side, name).bulk_write(inserts, ordered=ordered)
+    loaded.acknowledged += result.inserted_count  # as the server counted them
 
 
-async def check_documents(
-    side: Side,
-    metas: Sequence[Metadata],
-    expected: Mapping[str, Digest],
-    *,
-    batch_size: int,
-    skip: frozenset[str] = frozenset(),
+async def check_counts(
+    side: Side, metas: Sequence[Metadata], loaded: Mapping[str, Loaded], *, skip: frozenset[str] = frozenset()
 ) -> dict[str, list[str]]:
-    """Read each loaded collection back; return the differences from the files' digests by collection."""
+    """Return, by collection, how the documents acknowledged and counted by the server differ from the files'."""
     out: dict[str, list[str]] = {}
     for meta in metas:
         if meta.is_view or meta.collection in skip:
             continue
-        async with side.errors(f"reading {meta.collection!r} back"):
-            found = await digest_collection(side.db[meta.collection], batch_size=batch_size)
-        differences = compare_digests(expected.get(meta.collection, Digest()), found)
+        expected = loaded.get(meta.collection, Loaded())
+        differences = expected.differences()
+        async with side.errors(f"counting {meta.collection!r}"):
+            found = await side.db[meta.collection].count_documents({})
+        if found != expected.count:
+            differences.append(f"{expected.count:,} documents in the files, {found:,} in the database")
         if differences:
             out[meta.collection] = differences
     return out
-
-
-def creatable_indexes(meta: Metadata) -> list[dict[str, Any]]:
-    """Return the metadata's indexes as ``createIndexes`` specs, the automatic ``_id`` index left out."""
-    return [index_spec(s) for s in meta.indexes if not is_id_index(s)]
 
 
 def has_ttl(meta: Metadata) -> bool:
@@ -171,17 +170,13 @@ async def finish_definitions(side: Side, metas: Sequence[Metadata]) -> None:
     for meta in metas:
         if meta.is_view:
             continue
-        specs = creatable_indexes(meta)
         async with side.errors(f"building the indexes of {meta.collection!r}"):
-            if specs:
-                await side.db.command(SON([("createIndexes", meta.collection), ("indexes", specs)]))
-            deferred = deferred_options(meta.options)
-            if deferred:
-                await side.db.command(SON([("collMod", meta.collection), *deferred.items()]))
+            await ddl.create_indexes(side.db, meta.collection, meta.indexes)
+            await ddl.apply_deferred(side.db, meta.collection, meta.options)
     views = order_views([Intent(m.collection, Kind.VIEW, m.options) for m in metas if m.is_view])
     for view in views:
         async with side.errors(f"creating view {view.name!r}"):
-            await side.db.command(SON([("create", view.name), *creation_options(view.options).items()]))
+            await ddl.create(side.db, view.name, view.options)
 
 
 async def check_definitions(side: Side, metas: Sequence[Metadata]) -> dict[str, list[str]]:

@@ -6,12 +6,12 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
+from analytiq_data.backup.catalog import collection_infos, index_specs
 from analytiq_data.backup.endpoints import Side
 from analytiq_data.backup.files.metadata import Metadata, uuid_hex
 from analytiq_data.backup.identity import identify
 from analytiq_data.backup.options import BackupOptions
-from analytiq_data.backup.plan import Kind, Plan, build_plan, copied_namespace
-from analytiq_data.backup.verify import collection_infos, index_specs
+from analytiq_data.backup.plan import Kind, Plan, build_plan
 from analytiq_data.client import make_client
 from analytiq_data.errors import ConfigurationError
 from analytiq_data.uri import hosts_of, redact_uri
@@ -39,7 +39,7 @@ async def dump_catalog(side: Side, options: BackupOptions) -> tuple[Plan, dict[s
     not read).
     """
     infos = await collection_infos(side)
-    if not any(copied_namespace(n) for n in infos):
+    if not infos:
         raise ConfigurationError(
             f"source database {side.db.name!r} does not exist on {side.where} (it has no collections)",
             hint="check --src and --src-uri",

@@ -6,8 +6,8 @@ from typing import Any
 
 from bson.son import SON
 
+from analytiq_data.backup.compare import compare_digests, compare_indexes, compare_options
 from analytiq_data.backup.digest import Digest
-from analytiq_data.backup.verify import compare_digests, compare_indexes, compare_options
 
 
 def test_identical_indexes_in_any_listing_order_match() -> None:

@@ -1,0 +1,96 @@
+"""Reading a database's catalog: which namespaces it holds, their options, indexes and UUIDs.
+
+Every reader of ``listCollections`` and ``listIndexes`` in the backup, the dumps and the restores
+goes through here, so the namespace rule (``copied_namespace``: what counts as the user's data) is
+applied in one place. The functions taking an ``AsyncDatabase`` let driver errors through; the
+``Side`` ones (``collection_infos``, ``collection_options``, ``index_specs``) turn them into one
+line naming the server (``Side.errors``). Everything here only reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from pymongo.asynchronous.database import AsyncDatabase
+
+if TYPE_CHECKING:  # endpoints imports identity, which reads the catalog: no import cycle at run time
+    from analytiq_data.backup.endpoints import Side
+
+#: Where an interrupted backup keeps its state (in the destination database; never copied).
+STATE_COLLECTION = "__backup_state"
+
+#: Where a finished backup records that it completed, and what it holds (see ``manifest``; never copied).
+MANIFEST_COLLECTION = "__backup_manifest"
+
+Entries = dict[str, dict[str, Any]]
+
+
+def copied_namespace(name: str) -> bool:
+    """Return whether a namespace holds user data to copy (not server internals nor our own state).
+
+    ``system.views`` (views are recreated from their definitions), ``system.buckets.*`` (time-series
+    data is copied through its namespace), ``system.profile`` and the like are skipped;
+    ``system.js`` (stored functions) is data and is copied.
+    """
+    if name in (STATE_COLLECTION, MANIFEST_COLLECTION):
+        return False
+    return not name.startswith("system.") or name == "system.js"
+
+
+async def namespaces(
+    db: AsyncDatabase[Any], *, everything: bool = False, keep: Callable[[str], bool] | None = None
+) -> Entries:
+    """Return the ``listCollections`` entries of ``db`` by name: the user's namespaces only.
+
+    ``everything`` keeps server internals and our own state too (to tell whether a database is
+    empty); ``keep`` narrows further (e.g. ``--include``/``--exclude``, or leaving out the lock).
+    """
+    out: Entries = {}
+    async for info in await db.list_collections():
+        name = str(info["name"])
+        if (everything or copied_namespace(name)) and (keep is None or keep(name)):
+            out[name] = dict(info)
+    return out
+
+
+async def namespace(db: AsyncDatabase[Any], name: str) -> dict[str, Any] | None:
+    """Return the ``listCollections`` entry of one collection or view (None if it does not exist)."""
+    found = await (await db.list_collections(filter={"name": name})).to_list()
+    return dict(found[0]) if found else None
+
+
+async def indexes(db: AsyncDatabase[Any], name: str) -> list[dict[str, Any]]:
+    """Return the indexes of collection ``name`` as the server lists them (``_id_`` included)."""
+    return [dict(s) async for s in await db[name].list_indexes()]
+
+
+async def collection_uuids(db: AsyncDatabase[Any]) -> set[bytes]:
+    """Return the UUIDs of the collections of ``db`` (views have none on mongod)."""
+    found: set[bytes] = set()
+    for info in (await namespaces(db, everything=True)).values():
+        uuid = (info.get("info") or {}).get("uuid")
+        if uuid is not None:
+            found.add(bytes(uuid.bytes if hasattr(uuid, "bytes") else uuid))
+    return found
+
+
+async def collection_infos(
+    side: Side, *, everything: bool = False, keep: Callable[[str], bool] | None = None
+) -> Entries:
+    """Return the side's ``listCollections`` entries by name (the user's namespaces unless ``everything``)."""
+    async with side.errors("listing collections"):
+        return await namespaces(side.db, everything=everything, keep=keep)
+
+
+async def collection_options(side: Side, name: str) -> dict[str, Any] | None:
+    """Return the options of one collection or view on ``side`` (None if it does not exist)."""
+    async with side.errors(f"reading the options of {name!r}"):
+        found = await namespace(side.db, name)
+    return dict(found.get("options") or {}) if found is not None else None
+
+
+async def index_specs(side: Side, name: str) -> list[dict[str, Any]]:
+    """Return the indexes of ``name`` on ``side`` as the server lists them."""
+    async with side.errors(f"listing the indexes of {name!r}"):
+        return await indexes(side.db, name)

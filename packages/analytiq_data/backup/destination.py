@@ -1,0 +1,177 @@
+"""Where a backup goes, behind one small interface: another server, or mongodump's files.
+
+The reading side is the same for every backup (``reader.read_batches``); a run differs only in
+the ``Destination`` it hands the batches to. A destination is told, per namespace: create it
+(``create_collection``), take its documents (``write_batch``, possibly from several ranges at
+once), build its indexes (``create_indexes``), and ``finish`` it (deferred options, or the end of
+its file). Each returns the differences it found instead of raising when the destination refuses a
+definition (an index a server will not build is reported, not a crash).
+
+``ServerDestination`` writes to a database (``Side``); ``files.destination.FileDestination`` writes an
+archive or a dump directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+from bson.raw_bson import RawBSONDocument
+from pymongo import errors as pm_errors
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import BulkWriteError
+
+from analytiq_data.backup import ddl
+from analytiq_data.backup.endpoints import Side
+from analytiq_data.backup.plan import Intent, Kind
+from analytiq_data.backup.reader import raw_collection
+
+#: How long a stopping run waits for the answer to a batch it already sent (seconds).
+DRAIN_S = 60.0
+#: The server's error code for a duplicate key.
+DUPLICATE_KEY = 11000
+
+
+class Destination(Protocol):
+    """What a backup writes to: namespaces created, batches written, indexes built, each finished."""
+
+    async def create_collection(self, intent: Intent) -> list[str]:
+        """Create ``intent``'s collection or view (options but the deferred ones); return differences."""
+        ...
+
+    async def write_batch(self, intent: Intent, docs: list[RawBSONDocument]) -> None:
+        """Write one batch of ``intent``'s raw documents (in order for a capped collection)."""
+        ...
+
+    async def create_indexes(self, intent: Intent, specs: Sequence[Mapping[str, Any]]) -> list[str]:
+        """Build ``specs`` on ``intent``'s collection; return those that could not be built."""
+        ...
+
+    async def finish(self, intent: Intent) -> list[str]:
+        """Complete ``intent``'s namespace (validator and TTL, or the end of its file); return differences."""
+        ...
+
+
+def _said(exc: BaseException) -> str:
+    return str(exc).split(", full error")[0]
+
+
+class ServerDestination:
+    """A database on a server (``Side``): DDL from ``ddl``, inserts through ``copy.insert_batch``."""
+
+    def __init__(self, side: Side) -> None:
+        self.side = side
+
+    async def create_collection(self, intent: Intent) -> list[str]:
+        """Create the collection with its creation options; a view the server refuses is a difference."""
+        if intent.kind is not Kind.VIEW:
+            async with self.side.errors(f"creating {intent.name!r}"):
+                await ddl.create(self.side.db, intent.name, intent.options)
+            return []
+        try:
+            await ddl.create(self.side.db, intent.name, intent.options)
+        except pm_errors.OperationFailure as exc:
+            return [f"view could not be created: {_said(exc)}"]
+        except pm_errors.ConnectionFailure as exc:
+            raise self.side.lost(exc, f"creating view {intent.name!r}") from exc
+        return []
+
+    async def write_batch(self, intent: Intent, docs: list[RawBSONDocument]) -> None:
+        """Insert the batch so that nothing of it lands after the run stops (see ``copy.insert_batch``)."""
+        async with self.side.errors(f"copying {intent.name!r}"):
+            await insert_batch(raw_collection(self.side, intent.name), docs, ordered=intent.kind is Kind.CAPPED)
+
+    async def create_indexes(self, intent: Intent, specs: Sequence[Mapping[str, Any]]) -> list[str]:
+        """Build ``specs`` in one ``createIndexes``; if the server refuses, one by one to name the culprits."""
+        command = ddl.create_indexes_command(intent.name, specs)
+        if command is None:
+            return []
+        try:
+            await self.side.db.command(command)
+            return []
+        except pm_errors.OperationFailure:
+            pass  # find out which index the server refuses, below
+        except pm_errors.ConnectionFailure as exc:
+            raise self.side.lost(exc, f"building the indexes of {intent.name!r}") from exc
+        differences: list[str] = []
+        for spec in specs:
+            try:
+                await ddl.create_indexes(self.side.db, intent.name, [spec])
+            except pm_errors.OperationFailure as exc:
+                differences.append(f"index {spec.get('name')!r} could not be built: {_said(exc)}")
+            except pm_errors.ConnectionFailure as exc:
+                raise self.side.lost(exc, f"building the indexes of {intent.name!r}") from exc
+        return differences
+
+    async def finish(self, intent: Intent) -> list[str]:
+        """Apply the validator and TTL options held back at creation (``collMod``)."""
+        extra = ddl.deferred_options(intent.options)
+        if not extra:
+            return []
+        try:
+            await ddl.apply_deferred(self.side.db, intent.name, intent.options)
+        except pm_errors.OperationFailure as exc:
+            return [f"options {sorted(extra)} could not be applied: {_said(exc)}"]
+        except pm_errors.ConnectionFailure as exc:
+            raise self.side.lost(exc, f"setting the options of {intent.name!r}") from exc
+        return []
+
+
+async def insert_batch(target: AsyncCollection[RawBSONDocument], docs: list[RawBSONDocument], *, ordered: bool) -> None:
+    """Insert one batch so that nothing of it lands after this run stops, and so that re-inserting is safe.
+
+    Cancelled (Ctrl-C) while the batch is on its way, it waits for the server's answer before
+    stopping: a batch the server is still executing would otherwise land after the run ended,
+    possibly after a ``--resume`` cleared its range. Documents of an earlier run that still landed
+    that way (the run was killed) meet a duplicate ``_id``: the document already there is kept when
+    it is byte for byte the one being inserted, and replaced by it otherwise (see ``_settle``).
+    """
+    sent = asyncio.ensure_future(_insert_settled(target, docs, ordered))
+    try:
+        await asyncio.shield(sent)
+    except asyncio.CancelledError:
+        await asyncio.wait([sent], timeout=DRAIN_S)  # the batch is on the server: let its answer arrive
+        if not sent.done():
+            sent.cancel()  # a hung server: stop anyway (a resume copes with the batch landing later)
+        elif not sent.cancelled():
+            sent.exception()  # retrieved: the run is stopping anyway
+        raise
+
+
+async def _insert_settled(target: AsyncCollection[RawBSONDocument], docs: list[RawBSONDocument], ordered: bool) -> None:
+    while docs:
+        try:
+            await target.insert_many(docs, ordered=ordered)
+            return
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors") or []
+            if not errors or any(not _duplicate_id(e) for e in errors):
+                raise
+            for error in errors:
+                await _settle(target, docs[int(error["index"])])
+            if not ordered:
+                return  # an unordered batch inserted every other document
+            docs = docs[int(errors[-1]["index"]) + 1 :]  # an ordered one stopped at its error
+
+
+def _duplicate_id(error: dict[str, Any]) -> bool:
+    """Return whether a write error is a duplicate ``_id`` (not another unique index)."""
+    if error.get("code") != DUPLICATE_KEY:
+        return False
+    key = error.get("keyPattern") or error.get("keyValue") or {"_id": 1}
+    return list(key) == ["_id"]
+
+
+async def _settle(target: AsyncCollection[RawBSONDocument], doc: RawBSONDocument) -> None:
+    """Make the destination's document with ``doc``'s ``_id`` be exactly ``doc`` (a range is copied whole).
+
+    The verification still counts and hashes the whole collection afterwards, so a document an
+    earlier run left that the source no longer has shows as a difference, never as a silent extra.
+    """
+    query = {"_id": doc["_id"]}
+    found = await target.find_one(query)
+    if found is None:
+        await target.insert_one(doc)
+    elif found.raw != doc.raw:
+        await target.replace_one(query, doc)
