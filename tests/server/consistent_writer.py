@@ -51,10 +51,10 @@ def main() -> None:
             entry: dict[str, Any] = {"op": kind, "coll": f"c{c}"}
             if kind == "insert":
                 doc = {"_id": next_id, "v": n, "tag": "new"}
-                next_id += 1
                 coll.insert_one(doc, session=session)
-                live[c].add(doc["_id"])
-                entry.update(id=doc["_id"], doc=doc)
+                live[c].add(next_id)
+                entry.update(id=next_id, doc=doc)
+                next_id += 1
             else:
                 target = rng.choice(sorted(live[c]))
                 entry["id"] = target

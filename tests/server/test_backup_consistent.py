@@ -43,14 +43,18 @@ INITIAL = 1000
 WAIT_S = 60.0
 
 
+def sync(uri: str) -> MongoClient[dict[str, Any]]:
+    return MongoClient(uri)
+
+
 def seed(uri: str, db: str) -> None:
-    with MongoClient(uri) as client:
+    with sync(uri) as client:
         for c in range(COLLS):
             client[db][f"c{c}"].insert_many([initial_doc(c, i) for i in range(INITIAL)])
 
 
 def contents(uri: str, db: str) -> dict[str, dict[Any, dict[str, Any]]]:
-    with MongoClient(uri) as client:
+    with sync(uri) as client:
         return {f"c{c}": {d["_id"]: d for d in client[db][f"c{c}"].find()} for c in range(COLLS)}
 
 
@@ -157,7 +161,7 @@ async def test_copy_equals_the_source_at_T_under_a_live_writer(
     assert 0 < applied < writes, "writes before and after T"
     assert point.events >= applied - before, "every write from the pause to T came through the change stream"
     assert contents(mongo_uri_2, db_name_2) == state
-    with MongoClient(mongo_uri_2) as client:
+    with sync(mongo_uri_2) as client:
         manifest = client[db_name_2]["__backup_manifest"].find_one()
     assert manifest is not None
     assert manifest["point_in_time"]["cluster_time"] == {"t": point.at.time, "i": point.at.inc}
@@ -179,7 +183,7 @@ def cli(mongo_uri: str, mongo_uri_2: str, src: str, dest: str, *extra: str) -> l
 
 def source_writes(uri: str, db: str, n: int) -> None:
     """Make ``n`` writes of every kind on the seeded source (one change event each)."""
-    with MongoClient(uri) as client:
+    with sync(uri) as client:
         for k in range(n):
             coll = client[db][f"c{k % COLLS}"]
             step = k // COLLS
@@ -237,7 +241,7 @@ def test_a_collection_dropped_during_the_copy_stops_it_with_one_line(
     tool = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         wait_for(hook / "paused-0", "the catch-up to begin")
-        with MongoClient(mongo_uri) as client:
+        with sync(mongo_uri) as client:
             client[db_name].drop_collection("c1")
         (hook / "go-0").touch()
         _, err = tool.communicate(timeout=120)
@@ -256,7 +260,7 @@ def test_a_collection_dropped_during_the_copy_stops_it_with_one_line(
 @pytest.mark.controls_server
 def test_consistent_is_refused_on_a_standalone_server(server_factory: Any, mongo_uri_2: str, db_name_2: str) -> None:
     standalone = server_factory(standalone=True)
-    with MongoClient(standalone.uri) as client:
+    with sync(standalone.uri) as client:
         client.src.c0.insert_one({"_id": 1})
 
     result = subprocess.run(
@@ -265,7 +269,7 @@ def test_consistent_is_refused_on_a_standalone_server(server_factory: Any, mongo
 
     assert result.returncode == ExitCode.CONFIGURATION
     assert "--consistent needs change streams, which the standalone server" in result.stderr
-    with MongoClient(mongo_uri_2) as client:
+    with sync(mongo_uri_2) as client:
         assert db_name_2 not in client.list_database_names(), "nothing written"
 
 
