@@ -28,6 +28,7 @@ from typing import Any
 from pymongo import AsyncMongoClient
 from pymongo.errors import PyMongoError
 
+from analytiq_data.backup.consistent.dumpfile import CATCHUP_COLLECTION, replay_dump_events
 from analytiq_data.backup.digest import Digest
 from analytiq_data.backup.endpoints import Side
 from analytiq_data.backup.files.load import (
@@ -44,6 +45,7 @@ from analytiq_data.backup.files.stream import DumpSource
 from analytiq_data.backup.identity import identify
 from analytiq_data.backup.options import DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE, RESERVED_DATABASES
 from analytiq_data.backup.plan import STATE_COLLECTION, copied_namespace
+from analytiq_data.backup.verify import digest_collection
 from analytiq_data.client import make_client
 from analytiq_data.errors import ConfigurationError, VerificationError
 from analytiq_data.migrations.engine.lock import DEFAULT_LEASE_S, DEFAULT_LOCK_WAIT_S, LOCK_COLLECTION, MigrationLock
@@ -118,7 +120,9 @@ def open_dump(options: FileRestoreOptions) -> tuple[DumpSource, str, list[Metada
         metas = [
             m
             for m in source.namespaces
-            if m.db == db and copied_namespace(m.collection) and m.collection not in (LOCK_COLLECTION, STATE_COLLECTION)
+            if m.db == db
+            and copied_namespace(m.collection)
+            and m.collection not in (LOCK_COLLECTION, STATE_COLLECTION, CATCHUP_COLLECTION)
         ]
         series = sorted(m.collection for m in metas if m.type == "timeseries" or "timeseries" in m.options)
         if series:
@@ -211,9 +215,18 @@ async def _rebuild(
             await tmp.db.client.drop_database(tmp.db.name)
         progress.note(f"loading {options.where} into {tmp.db.name} on {tmp.where}")
         await create_namespaces(tmp, metas)
-        digests = await load_documents(tmp, source, metas, batch_size=options.batch_size, progress=progress)
+        dump_db = metas[0].db if metas else ""
+        capture: dict[tuple[str, str], list[bytes]] = {(dump_db, CATCHUP_COLLECTION): []}
+        digests = await load_documents(
+            tmp, source, metas, batch_size=options.batch_size, progress=progress, capture=capture
+        )
         progress.note(f"reading {tmp.db.name} back to check it against the files")
         await _check(tmp, metas, digests, options, "after loading", definitions=False)
+        events = capture[(dump_db, CATCHUP_COLLECTION)]
+        point = await replay_dump_events(tmp, events, copied_namespace)  # a --consistent dump: bring it to T
+        if point is not None:
+            progress.note(f"replayed the dump's change events: {point.describe()}")
+            digests = await digest_loaded(tmp, metas, options.batch_size)
         progress.note("building indexes, validators and views")
         await finish_definitions(tmp, metas)
         await _check(tmp, metas, digests, options, "after building indexes", documents=False)
@@ -222,6 +235,16 @@ async def _rebuild(
         with contextlib.suppress(PyMongoError):
             await tmp.db.client.drop_database(tmp.db.name)
         raise
+
+
+async def digest_loaded(side: Side, metas: list[Metadata], batch_size: int) -> dict[str, Digest]:
+    """Return the digest of each loaded collection as it now is (after a dump's change events were replayed)."""
+    out: dict[str, Digest] = {}
+    for meta in metas:
+        if not meta.is_view:
+            async with side.errors(f"reading {meta.collection!r} back"):
+                out[meta.collection] = await digest_collection(side.db[meta.collection], batch_size=batch_size)
+    return out
 
 
 async def _check(

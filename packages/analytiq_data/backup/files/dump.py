@@ -24,6 +24,12 @@ from typing import BinaryIO, cast
 
 from analytiq_data.backup.batches import raw_batches
 from analytiq_data.backup.busy import Busy, busy_error, busy_marker, watched
+from analytiq_data.backup.consistent.dumpfile import (
+    CATCHUP_COLLECTION,
+    DumpCatchUp,
+    catchup_metadata,
+    catchup_report,
+)
 from analytiq_data.backup.copy import gather_all, raw_collection
 from analytiq_data.backup.digest import Digest, digest_batch, digest_documents
 from analytiq_data.backup.endpoints import Side
@@ -70,20 +76,27 @@ async def dump(
     try:
         async with open_server(options.src_uri, options.src_db, options.timeout_s) as (side, server_version):
             await _refuse_busy(side, during=False)
+            tail = await DumpCatchUp.begin(side) if options.consistent else None  # before anything is read
             plan, metas = await dump_catalog(side, options.plan_options())
             progress.note(f"Found {len(plan.intents)} collections to dump to {options.destination}")
             sink = _open_sink(options, target, stdout)
             try:
-                await asyncio.to_thread(sink.begin, [metas[i.name] for i in plan.intents], server_version)
+                names = [metas[i.name] for i in plan.intents]
+                if tail is not None:
+                    metas[CATCHUP_COLLECTION] = catchup_metadata(options.src_db)
+                    names.append(metas[CATCHUP_COLLECTION])
+                await asyncio.to_thread(sink.begin, names, server_version)
 
                 async def stopped(busy: Busy) -> BaseException:
                     return busy_error(busy, side.db.name, side.where, during=True)
 
-                digests = await watched(_write(side, options, plan, metas, sink, progress), side.db, stopped)
+                digests = await watched(_write(side, options, plan, metas, sink, progress, tail), side.db, stopped)
             finally:
                 await asyncio.to_thread(sink.close)
             await _refuse_busy(side, during=True)  # a migration that started and ended between two looks
         reports = [_report(i, metas[i.name], digests.get(i.name)) for i in plan.intents]
+        if tail is not None:
+            reports.append(catchup_report(digests.get(CATCHUP_COLLECTION) or Digest()))
         if options.verify and target.work is not None:
             progress.note(f"Reading {options.destination} back to verify it")
             reports = await asyncio.to_thread(_read_back, options, target.work, metas, reports)
@@ -106,6 +119,7 @@ async def dump(
         views=tuple(r for r in reports if r.kind == Kind.VIEW.value),
         seconds=time.monotonic() - started,
         notes=tuple(notes),
+        point_in_time=tail.point if tail is not None else None,
     )
     if result.verified is False:
         raise CopyMismatch(result)
@@ -173,9 +187,15 @@ def _open_sink(options: DumpOptions, target: _Target, stdout: BinaryIO | None) -
 
 
 async def _write(
-    side: Side, options: DumpOptions, plan: Plan, metas: dict[str, Metadata], sink: DumpSink, progress: Progress
+    side: Side,
+    options: DumpOptions,
+    plan: Plan,
+    metas: dict[str, Metadata],
+    sink: DumpSink,
+    progress: Progress,
+    tail: DumpCatchUp | None = None,
 ) -> dict[str, Digest]:
-    """Read every collection (``parallel`` at once) into the sink; return the digest of what was read."""
+    """Read every collection (``parallel`` at once) into the sink, then ``tail``'s events; return the digests."""
     queue: asyncio.Queue[Item] = asyncio.Queue(maxsize=options.parallel * QUEUE_PER_SLOT)
     slots = asyncio.Semaphore(options.parallel)
     digests: dict[str, Digest] = {}
@@ -200,9 +220,21 @@ async def _write(
 
     async def readers() -> None:
         await gather_all(read(i) for i in plan.intents)
+        if tail is not None:
+            await catch_up(tail)
+
+    async def catch_up(tail: DumpCatchUp) -> None:
+        meta = metas[CATCHUP_COLLECTION]
+
+        async def put(docs: list[bytes]) -> None:
+            digests[meta.collection] = digests.get(meta.collection, Digest()) + digest_batch(b"".join(docs))
+            await queue.put((meta, docs))
+
+        await tail.write(put, progress)
+        await queue.put((meta, None))
 
     async def writer() -> None:
-        remaining = len(plan.intents)
+        remaining = len(plan.intents) + (tail is not None)
         while remaining:
             meta, docs = await queue.get()
             try:

@@ -69,11 +69,19 @@ async def create_namespaces(side: Side, metas: Sequence[Metadata]) -> None:
 
 
 async def load_documents(
-    side: Side, source: DumpSource, metas: Sequence[Metadata], *, batch_size: int, progress: Progress
+    side: Side,
+    source: DumpSource,
+    metas: Sequence[Metadata],
+    *,
+    batch_size: int,
+    progress: Progress,
+    capture: dict[tuple[str, str], list[bytes]] | None = None,
 ) -> dict[str, Digest]:
     """Insert the documents of ``metas``' namespaces from ``source``; return the digest of each as read from the files.
 
-    Documents of namespaces not in ``metas`` (another database of an archive) are read and skipped.
+    Documents of namespaces not in ``metas`` (another database of an archive) are read and skipped,
+    except those of the (db, collection) keys of ``capture``, kept there in file order (a dump's
+    catch-up section).
     """
     wanted = {(m.db, m.collection): m for m in metas if not m.is_view}
     queue: asyncio.Queue[tuple[Event, int] | None] = asyncio.Queue(maxsize=READ_AHEAD)
@@ -90,6 +98,8 @@ async def load_documents(
             if (event.db, event.collection) in wanted:
                 await queue.put((event, sequence[event.collection]))
                 sequence[event.collection] += 1
+            elif capture is not None and isinstance(event, Batch) and (event.db, event.collection) in capture:
+                capture[(event.db, event.collection)].extend(event.docs)
         await queue.put(None)
 
     async def insert(event: Batch, capped: bool, seq: int) -> None:
