@@ -32,7 +32,9 @@ from pymongo import MongoClient
 
 from analytiq_data.backup import BackupOptions, backup
 from analytiq_data.backup.consistent.catchup import PAUSE_ENV
+from analytiq_data.backup.files import DumpOptions, dump
 from analytiq_data.errors import ExitCode
+from analytiq_data.safety.restore_files import FileRestoreOptions, restore_files
 from tests.server.consistent_writer import initial_doc
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -307,3 +309,34 @@ async def test_a_plain_copy_says_it_is_not_point_in_time_when_the_source_was_wri
     assert written.point_in_time is None
     assert any("the source was written during the copy" in n for n in written.notes), written.notes
 
+
+
+async def paused_dump(mongo_uri: str, db_name: str, tmp_path: Path, kind: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Dump ``db_name`` with --consistent, making 60 writes after the collections were read and before T."""
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    monkeypatch.setenv(PAUSE_ENV, f"0:{hook}")
+    where = {"archive": str(tmp_path / "a.archive")} if kind == "archive" else {"out": str(tmp_path / "dump")}
+    run = asyncio.ensure_future(dump(DumpOptions(src_uri=mongo_uri, src_db=db_name, consistent=True, **where)))
+    await await_file(hook / "paused-0", "the dump's catch-up to begin")
+    await asyncio.to_thread(source_writes, mongo_uri, db_name, 60)
+    (hook / "go-0").touch()
+    return await run
+
+
+@pytest.mark.parametrize("kind", ["archive", "out"])
+async def test_a_consistent_dump_restores_to_the_source_at_T(
+    mongo_uri: str, db_name: str, tmp_path: Path, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seed(mongo_uri, db_name)
+    result = await paused_dump(mongo_uri, db_name, tmp_path, kind, monkeypatch)
+    assert result.verified is True and result.point_in_time is not None
+    assert result.point_in_time.events == 60
+
+    target = f"{db_name}_restored"
+    where = {"archive": str(tmp_path / "a.archive")} if kind == "archive" else {"directory": str(tmp_path / "dump")}
+    await restore_files(FileRestoreOptions(uri=mongo_uri, db=target, **where))
+
+    assert contents(mongo_uri, target) == contents(mongo_uri, db_name)
+    with sync(mongo_uri) as client:
+        assert "__backup_catchup" not in client[target].list_collection_names()
