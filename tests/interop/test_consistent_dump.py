@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from tests.interop.conftest import Tool
-from tests.server.test_backup_consistent import COLLS, INITIAL, contents, initial_doc, paused_dump, seed, sync
+from tests.server.consistent_writer import initial_doc
+from tests.server.test_backup_consistent import COLLS, INITIAL, contents, paused_dump, seed, sync
 
 
 async def test_mongorestore_restores_a_consistent_archive_without_error(

@@ -316,8 +316,11 @@ async def paused_dump(mongo_uri: str, db_name: str, tmp_path: Path, kind: str, m
     hook = tmp_path / "hook"
     hook.mkdir()
     monkeypatch.setenv(PAUSE_ENV, f"0:{hook}")
-    where = {"archive": str(tmp_path / "a.archive")} if kind == "archive" else {"out": str(tmp_path / "dump")}
-    run = asyncio.ensure_future(dump(DumpOptions(src_uri=mongo_uri, src_db=db_name, consistent=True, **where)))
+    if kind == "archive":
+        options = DumpOptions(src_uri=mongo_uri, src_db=db_name, archive=str(tmp_path / "a.archive"), consistent=True)
+    else:
+        options = DumpOptions(src_uri=mongo_uri, src_db=db_name, out=str(tmp_path / "dump"), consistent=True)
+    run = asyncio.ensure_future(dump(options))
     await await_file(hook / "paused-0", "the dump's catch-up to begin")
     await asyncio.to_thread(source_writes, mongo_uri, db_name, 60)
     (hook / "go-0").touch()
@@ -334,8 +337,10 @@ async def test_a_consistent_dump_restores_to_the_source_at_T(
     assert result.point_in_time.events == 60
 
     target = f"{db_name}_restored"
-    where = {"archive": str(tmp_path / "a.archive")} if kind == "archive" else {"directory": str(tmp_path / "dump")}
-    await restore_files(FileRestoreOptions(uri=mongo_uri, db=target, **where))
+    if kind == "archive":
+        await restore_files(FileRestoreOptions(uri=mongo_uri, db=target, archive=str(tmp_path / "a.archive")))
+    else:
+        await restore_files(FileRestoreOptions(uri=mongo_uri, db=target, directory=str(tmp_path / "dump")))
 
     assert contents(mongo_uri, target) == contents(mongo_uri, db_name)
     with sync(mongo_uri) as client:
