@@ -42,6 +42,8 @@ log = logging.getLogger(__name__)
 #: The resume-state record of a consistent copy (in ``__backup_state``, beside the plan).
 STATE_ID = "consistent"
 _WRITES = ("insert", "update", "delete")
+#: Empty polls of the change stream the plain-copy note waits through (each up to ``AWAIT_MS``).
+_NOTE_POLLS = 4
 
 
 class Watch:
@@ -59,8 +61,14 @@ class Watch:
         src = ends.src
         if options.consistent:
             require_change_streams(src)
-        if src.identity.topology != "standalone":
+        if options.consistent:
             return cls(options, ends, await cluster_time(src), None)
+        if src.identity.topology != "standalone":
+            try:
+                return cls(options, ends, await cluster_time(src), None)
+            except AnalytiqError as exc:  # only a note depends on it: never fail a plain copy for it
+                log.info("no cluster time from the source (%s): writes during the copy not detected", exc)
+                return cls(options, ends, None, None)
         return cls(options, ends, None, await _write_counter(ends))
 
     def selects(self, name: str) -> bool:
@@ -184,17 +192,19 @@ class Watch:
 async def _first_write(watch: Watch, start: Timestamp) -> Timestamp | None:
     """Return the cluster time of the first change to a copied collection since ``start`` (up to now), if any."""
     src = watch.ends.src
-    target = await cluster_time(src)
     try:
+        target = await cluster_time(src)
         async with src.errors("reading the change stream"):
             stream = await open_stream(src, Position(start))
             async with stream:
+                waits = 0
                 while True:
                     event = await stream.try_next()
                     if event is None:
                         mark = token_time(stream.resume_token)
-                        if mark is None or mark >= target:
-                            return None
+                        waits += 1
+                        if mark is None or mark >= target or waits > _NOTE_POLLS:
+                            return None  # caught up (or an idle source whose high-water mark lags): no note
                         continue
                     at = event["clusterTime"]
                     if at > target:
