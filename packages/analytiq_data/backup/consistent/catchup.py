@@ -81,12 +81,17 @@ class _Pauses:
                 await asyncio.sleep(0.05)
 
 
-async def open_stream(src: Side, position: Position) -> AsyncChangeStream[Any]:
-    """Open the database's change stream at ``position`` (raw events; expanded DDL events where the server has them)."""
+async def open_stream(src: Side, position: Position | None) -> AsyncChangeStream[Any]:
+    """Open the database's change stream at ``position``, or now if None (raw events; expanded DDL events if any).
+
+    Opening "now" costs nothing on any server; at a start time it may cost a scan of the server's
+    history (SecantusDB), so a run opens its stream before it reads and keeps it open, and reopens
+    at a saved position only when it resumes.
+    """
     db = src.db.with_options(codec_options=RAW)
-    where: dict[str, Any] = (
-        {"resume_after": position.token} if position.token else {"start_at_operation_time": position.start}
-    )
+    where: dict[str, Any] = {}
+    if position is not None:
+        where = {"resume_after": position.token} if position.token else {"start_at_operation_time": position.start}
     try:
         try:
             return await db.watch(max_await_time_ms=AWAIT_MS, batch_size=GROUP, show_expanded_events=True, **where)
@@ -98,8 +103,8 @@ async def open_stream(src: Side, position: Position) -> AsyncChangeStream[Any]:
         raise _history_lost(src, position, exc) from exc
 
 
-def _history_lost(src: Side, position: Position, exc: pm_errors.OperationFailure) -> Exception:
-    if exc.code in _LOST:
+def _history_lost(src: Side, position: Position | None, exc: pm_errors.OperationFailure) -> Exception:
+    if exc.code in _LOST and position is not None:
         return ConfigurationError(
             f"the source at {src.where} no longer holds the changes since {ts_text(position.start)} "
             "(its oplog moved on): the copy cannot be brought to one point in time",
@@ -109,11 +114,17 @@ def _history_lost(src: Side, position: Position, exc: pm_errors.OperationFailure
 
 
 async def catch_up(
-    src: Side, position: Position, sink: Sink, save: Callable[[Position], Awaitable[None]], progress: Progress
+    src: Side,
+    position: Position,
+    sink: Sink,
+    save: Callable[[Position], Awaitable[None]],
+    progress: Progress,
+    stream: AsyncChangeStream[Any] | None = None,
 ) -> Reached:
     """Hand every change event from ``position`` up to T (chosen now) to ``sink``; return T and the counts.
 
-    ``save`` records the position after each group the sink accepted.
+    ``stream`` is the stream this run opened before it read anything (else one is opened at
+    ``position``). ``save`` records the position after each group the sink accepted.
     """
     pauses = _Pauses()
     await pauses.maybe(position.events)
@@ -123,7 +134,8 @@ async def catch_up(
     this_run = 0
     noted = time.monotonic()
     async with src.errors("reading the change stream"):
-        stream = await open_stream(src, position)
+        if stream is None:
+            stream = await open_stream(src, position)
         async with stream:
             done = False
             while not done:

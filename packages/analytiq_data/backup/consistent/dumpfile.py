@@ -17,9 +17,10 @@ from typing import Any
 import bson
 from bson.raw_bson import RawBSONDocument
 from bson.timestamp import Timestamp
+from pymongo.asynchronous.change_stream import AsyncChangeStream
 
 from analytiq_data.backup.consistent.apply import apply_all
-from analytiq_data.backup.consistent.catchup import Position, catch_up
+from analytiq_data.backup.consistent.catchup import Position, catch_up, open_stream
 from analytiq_data.backup.consistent.clock import RAW, cluster_time, require_change_streams
 from analytiq_data.backup.consistent.events import interpret
 from analytiq_data.backup.consistent.point import PointInTime
@@ -52,15 +53,17 @@ def catchup_report(events: Digest) -> CollectionReport:
 class DumpCatchUp:
     """The catch-up of one dump: the start time noted before reading, the events written after the collections."""
 
-    def __init__(self, side: Side, start: Timestamp) -> None:
-        self.side, self.start = side, start
+    def __init__(self, side: Side, start: Timestamp, stream: AsyncChangeStream[Any]) -> None:
+        self.side, self.start, self.stream = side, start, stream
         self.point: PointInTime | None = None
 
     @classmethod
     async def begin(cls, side: Side) -> DumpCatchUp:
-        """Refuse a source without change streams (standalone); note its cluster time before anything is read."""
+        """Refuse a standalone source; before anything is read, note its cluster time and open its change stream."""
         require_change_streams(side)
-        return cls(side, await cluster_time(side))
+        start = await cluster_time(side)
+        async with side.errors("opening the change stream"):
+            return cls(side, start, await open_stream(side, None))
 
     async def write(self, put: Put, progress: Progress) -> None:
         """Write the change events from the start time up to T (chosen now), then the record of T."""
@@ -71,7 +74,7 @@ class DumpCatchUp:
         async def keep(_: Position) -> None:
             return None  # a dump is written whole or not at all: nothing to resume
 
-        reached = await catch_up(self.side, Position(self.start), sink, keep, progress)
+        reached = await catch_up(self.side, Position(self.start), sink, keep, progress, self.stream)
         self.point = PointInTime(reached.at, self.start, reached.events, reached.events_this_run)
         header = {"_id": HEADER_ID, "at": reached.at, "start": self.start, "events": reached.events}
         await put([bson.encode(header)])

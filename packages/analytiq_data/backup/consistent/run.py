@@ -16,6 +16,7 @@ from typing import Any
 
 from bson.timestamp import Timestamp
 from pymongo import errors as pm_errors
+from pymongo.asynchronous.change_stream import AsyncChangeStream
 
 from analytiq_data.backup.consistent.apply import apply_all
 from analytiq_data.backup.consistent.catchup import Position, catch_up, open_stream
@@ -54,6 +55,12 @@ class Watch:
         self.start, self.counters = start, counters
         self.position: Position | None = None
         self.state: BackupState | None = None
+        self.stream: AsyncChangeStream[Any] | None = None  # opened before the copy reads, read after it
+
+    async def _open(self) -> None:
+        """Open the source's change stream now: after the start time, before the copy reads anything."""
+        async with self.ends.src.errors("opening the change stream"):
+            self.stream = await open_stream(self.ends.src, None)
 
     @classmethod
     async def begin(cls, options: BackupOptions, ends: Endpoints) -> Watch:
@@ -62,12 +69,16 @@ class Watch:
         if options.consistent:
             require_change_streams(src)
         if options.consistent:
-            return cls(options, ends, await cluster_time(src), None)
+            watch = cls(options, ends, await cluster_time(src), None)
+            await watch._open()
+            return watch
         if src.identity.topology != "standalone":
             try:
-                return cls(options, ends, await cluster_time(src), None)
+                watch = cls(options, ends, await cluster_time(src), None)
+                await watch._open()
+                return watch
             except AnalytiqError as exc:  # only a note depends on it: never fail a plain copy for it
-                log.info("no cluster time from the source (%s): writes during the copy not detected", exc)
+                log.info("no change stream on the source (%s): writes during the copy not detected", exc)
                 return cls(options, ends, None, None)
         return cls(options, ends, None, await _write_counter(ends))
 
@@ -90,6 +101,9 @@ class Watch:
             return
         if resumed and saved is not None:
             self.position = Position(saved["start"], saved.get("token"), int(saved.get("events", 0)))
+            if self.stream is not None:  # it started after the interrupted run's copy: reopen at the saved position
+                await self.stream.close()
+                self.stream = None
             return
         assert self.start is not None
         self.position = Position(self.start)
@@ -115,7 +129,8 @@ class Watch:
                 async with dst.errors("applying the source's changes"):
                     await apply_all(dst.db, items)
 
-            reached = await catch_up(self.ends.src, self.position, sink, self._save, progress)
+            stream, self.stream = self.stream, None
+            reached = await catch_up(self.ends.src, self.position, sink, self._save, progress, stream)
         except SourceChanged as exc:
             if self.state is not None:
                 async with dst.errors("recording why the copy stopped"):
@@ -170,8 +185,8 @@ class Watch:
     async def _writes_note(self) -> list[str]:
         """Return a note if the source was written during this (not point-in-time) copy."""
         src = self.ends.src
-        if self.start is not None:
-            first = await _first_write(self, self.start)
+        if self.stream is not None:
+            first = await _first_write(self, self.stream)
             if first is not None:
                 return [
                     f"the source was written during the copy (first at {ts_text(first)}): the copy is consistent "
@@ -189,13 +204,13 @@ class Watch:
         return []
 
 
-async def _first_write(watch: Watch, start: Timestamp) -> Timestamp | None:
-    """Return the cluster time of the first change to a copied collection since ``start`` (up to now), if any."""
+async def _first_write(watch: Watch, stream: AsyncChangeStream[Any]) -> Timestamp | None:
+    """Return the cluster time of the first change to a copied collection on ``stream`` (up to now), if any."""
     src = watch.ends.src
+    watch.stream = None
     try:
         target = await cluster_time(src)
         async with src.errors("reading the change stream"):
-            stream = await open_stream(src, Position(start))
             async with stream:
                 waits = 0
                 while True:
