@@ -151,7 +151,7 @@ async def catch_up(
                         lag = max(0, target.time - group[-1]["clusterTime"].time)
                         progress.note(f"catch-up: {position.events:,} events applied, {lag} s behind T")
                     await pauses.maybe(position.events)
-    progress.finish(task, f"{this_run:,} change events up to T={ts_text(target)}")
+    progress.finish(task, f"{this_run:,} change events applied")
     return Reached(target, position.events, this_run)
 
 
