@@ -13,6 +13,7 @@ from typing import Any
 
 from analytiq_data.backup.busy import Busy, busy_error, busy_marker, watched
 from analytiq_data.backup.catalog import collection_infos
+from analytiq_data.backup.consistent.run import Watch
 from analytiq_data.backup.copy import clear_ranges, create_collection, gather_all
 from analytiq_data.backup.endpoints import Endpoints, Side, open_endpoints
 from analytiq_data.backup.manifest import Manifest, remove_manifest, write_manifest
@@ -46,8 +47,10 @@ async def backup(options: BackupOptions, progress: Progress = NULL_PROGRESS) -> 
         if options.dry_run:
             return await _dry_run(options, ends, state, started, progress)
         await _refuse_busy(ends)
+        watch = await Watch.begin(options, ends)  # before anything is read (refuses --consistent on a standalone)
         resumed = await _prepare_destination(options, ends, state, progress)
         plan = await _plan(options, ends, state, resumed, progress)
+        await watch.attach(state, resumed)
         progress.note(f"Found {len(plan.intents)} collections to backup")
 
         async def stopped(busy: Busy) -> BaseException:
@@ -58,6 +61,7 @@ async def backup(options: BackupOptions, progress: Progress = NULL_PROGRESS) -> 
             busy = await busy_marker(ends.src.db)
         if busy is not None:
             raise await _stopped_by(ends, state, busy)
+        reports, point, notes = await watch.finish(reports, progress)  # --consistent: catch up to T, check at T
         result = BackupResult(
             mode="copy",
             src_db=options.src_db,
@@ -69,6 +73,8 @@ async def backup(options: BackupOptions, progress: Progress = NULL_PROGRESS) -> 
             seconds=time.monotonic() - started,
             resumed=resumed,
             concurrency=concurrency,
+            notes=tuple(notes),
+            point_in_time=point,
         )
         async with ends.dst.errors("recording the backup as complete"):
             if result.verified is not False:

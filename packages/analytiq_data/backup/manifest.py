@@ -47,6 +47,7 @@ class Manifest:
     verified: bool | None
     resumed: bool
     entries: tuple[ManifestEntry, ...]
+    point_in_time: dict[str, Any] | None = None  # --consistent: T and how it was reached (PointInTime.to_dict)
 
     @property
     def documents(self) -> int:
@@ -65,6 +66,7 @@ class Manifest:
             verified=result.verified,
             resumed=result.resumed,
             entries=entries,
+            point_in_time=result.point_in_time.to_dict() if result.point_in_time else None,
         )
 
     def to_doc(self) -> dict[str, Any]:
@@ -80,6 +82,7 @@ class Manifest:
             "resumed": self.resumed,
             "documents": self.documents,
             "collections": [_entry_doc(e) for e in self.entries],
+            **({"point_in_time": self.point_in_time} if self.point_in_time else {}),
         }
 
     @classmethod
@@ -98,6 +101,7 @@ class Manifest:
             verified=doc.get("verified"),
             resumed=bool(doc.get("resumed")),
             entries=tuple(entries),
+            point_in_time=doc.get("point_in_time"),
         )
 
     def differences(self, copied: Iterable[CollectionReport], *, selected: frozenset[str] | None = None) -> list[str]:

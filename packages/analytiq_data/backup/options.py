@@ -39,6 +39,8 @@ class BackupOptions:
     ``batch_size`` at a time; collections over ``range_docs`` documents are split into ``_id``
     ranges (the unit of parallelism and of resume).
     ``verify`` compares counts, content hashes, indexes and options after the copy.
+    ``consistent`` makes the copy equal the source at one cluster time T (change streams: a replica
+    set or mongos), see ``backup.consistent``.
     """
 
     src_uri: str
@@ -55,6 +57,7 @@ class BackupOptions:
     verify: bool = True
     dry_run: bool = False
     timeout_s: float = DEFAULT_TIMEOUT_S
+    consistent: bool = False
 
     def __post_init__(self) -> None:
         _check_uri(self.src_uri, "source URI", "--src-uri")

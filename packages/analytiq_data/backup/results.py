@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from analytiq_data.backup.consistent.point import PointInTime
 from analytiq_data.backup.digest import Digest
 from analytiq_data.backup.pacing import ConcurrencyReport
 from analytiq_data.errors import AnalytiqError, ExitCode, VerificationError
@@ -73,6 +74,7 @@ class BackupResult:
     resumed: bool = False
     notes: tuple[str, ...] = field(default=())
     concurrency: ConcurrencyReport | None = None
+    point_in_time: PointInTime | None = None  # --consistent: the cluster time T the copy equals the source at
 
     @property
     def reports(self) -> tuple[CollectionReport, ...]:
@@ -121,6 +123,7 @@ class BackupResult:
             "differences": self.differences,
             "notes": list(self.notes),
             "concurrency": self.concurrency.to_dict() if self.concurrency else None,
+            "point_in_time": self.point_in_time.to_dict() if self.point_in_time else None,
         }
 
 

@@ -75,6 +75,12 @@ def _how_arguments(parser: argparse.ArgumentParser) -> None:
     how.add_argument(
         "--resume", action="store_true", help="finish an interrupted copy without recopying finished ranges"
     )
+    how.add_argument(
+        "--consistent",
+        action="store_true",
+        help="copy the source as of one cluster time T: replay its change stream after the copy "
+        "(replica set or mongos; see README 'Consistent backups')",
+    )
     how.add_argument("--no-verify", action="store_true", help="skip the check after the copy (default: verify)")
     how.add_argument("--verify-only", action="store_true", help="copy nothing: compare two existing databases")
     how.add_argument("--dry-run", action="store_true", help="write nothing: list what would be copied, with sizes")
@@ -153,6 +159,7 @@ def options_from_args(args: argparse.Namespace) -> BackupOptions:
         verify=not args.no_verify,
         dry_run=args.dry_run,
         timeout_s=timeout_s,
+        consistent=args.consistent,
     )
 
 
@@ -198,6 +205,8 @@ def _print_result(result: BackupResult, args: argparse.Namespace) -> None:
         print_json(result.to_dict())
         return
     print_summary(result)
+    if result.point_in_time is not None:
+        print(f"Consistent copy: {result.point_in_time.describe()}")
     for note in result.notes:
         print(f"Note: {note}")
     seconds = f"{result.seconds:.1f}s"

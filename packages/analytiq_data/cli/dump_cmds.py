@@ -71,6 +71,7 @@ def dump_options_from_args(args: argparse.Namespace, src_uri: str) -> DumpOption
         batch_size=args.batch_size,
         verify=not args.no_verify,
         timeout_s=timeout_s,
+        consistent=args.consistent,
     )
 
 

@@ -29,6 +29,7 @@ from pymongo import AsyncMongoClient
 from pymongo.errors import PyMongoError
 
 from analytiq_data.backup.catalog import STATE_COLLECTION, collection_infos, copied_namespace
+from analytiq_data.backup.consistent.dumpfile import CATCHUP_COLLECTION, replay_dump_events
 from analytiq_data.backup.endpoints import Side
 from analytiq_data.backup.files.load import (
     Loaded,
@@ -124,7 +125,9 @@ def open_dump(options: FileRestoreOptions) -> tuple[DumpSource, str, list[Metada
         metas = [
             m
             for m in source.namespaces
-            if m.db == db and copied_namespace(m.collection) and m.collection not in (LOCK_COLLECTION, STATE_COLLECTION)
+            if m.db == db
+            and copied_namespace(m.collection)
+            and m.collection not in (LOCK_COLLECTION, STATE_COLLECTION, CATCHUP_COLLECTION)
         ]
         series = sorted(m.collection for m in metas if m.type == "timeseries" or "timeseries" in m.options)
         if series:
@@ -215,8 +218,17 @@ async def _rebuild(
             await tmp.db.client.drop_database(tmp.db.name)
         progress.note(f"loading {options.where} into {tmp.db.name} on {tmp.where}")
         await create_namespaces(tmp, metas)
-        loaded = await load_documents(tmp, source, metas, batch_size=options.batch_size, progress=progress)
+        dump_db = metas[0].db if metas else ""
+        capture: dict[tuple[str, str], list[bytes]] = {(dump_db, CATCHUP_COLLECTION): []}
+        loaded = await load_documents(
+            tmp, source, metas, batch_size=options.batch_size, progress=progress, capture=capture
+        )
         await _check(tmp, metas, loaded, options, "after loading", definitions=False)
+        events = capture[(dump_db, CATCHUP_COLLECTION)]
+        point = await replay_dump_events(tmp, events, copied_namespace)  # a --consistent dump: bring it to T
+        if point is not None:
+            progress.note(f"replayed the dump's change events: {point.describe()}")
+            loaded = await recount(tmp, metas)
         progress.note("building indexes, validators and views")
         await finish_definitions(tmp, metas)
         await _check(tmp, metas, loaded, options, "after building indexes", documents=False)
@@ -225,6 +237,17 @@ async def _rebuild(
         with contextlib.suppress(PyMongoError):
             await tmp.db.client.drop_database(tmp.db.name)
         raise
+
+
+async def recount(side: Side, metas: list[Metadata]) -> dict[str, Loaded]:
+    """Return each loaded collection's count as it now is (after a dump's change events were replayed)."""
+    out: dict[str, Loaded] = {}
+    for meta in metas:
+        if not meta.is_view:
+            async with side.errors(f"counting {meta.collection!r}"):
+                count = await side.db[meta.collection].count_documents({})
+            out[meta.collection] = Loaded(count=count, acknowledged=count)
+    return out
 
 
 async def _check(

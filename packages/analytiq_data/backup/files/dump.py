@@ -26,6 +26,12 @@ from typing import BinaryIO
 from bson.raw_bson import RawBSONDocument
 
 from analytiq_data.backup.busy import Busy, busy_error, busy_marker, watched
+from analytiq_data.backup.consistent.dumpfile import (
+    CATCHUP_COLLECTION,
+    DumpCatchUp,
+    catchup_metadata,
+    catchup_report,
+)
 from analytiq_data.backup.copy import gather_all
 from analytiq_data.backup.destination import Destination
 from analytiq_data.backup.digest import Digest, digest_batch
@@ -80,21 +86,28 @@ async def dump(
     try:
         async with open_server(options.src_uri, options.src_db, options.timeout_s) as (side, server_version):
             await _refuse_busy(side, during=False)
+            tail = await DumpCatchUp.begin(side) if options.consistent else None  # before anything is read
             plan, metas = await dump_catalog(side, options.plan_options())
             progress.note(f"Found {len(plan.intents)} collections to dump to {options.destination}")
             sink = _open_sink(options, target, stdout)
             try:
-                await asyncio.to_thread(sink.begin, [metas[i.name] for i in plan.intents], server_version)
+                names = [metas[i.name] for i in plan.intents]
+                if tail is not None:
+                    metas[CATCHUP_COLLECTION] = catchup_metadata(options.src_db)
+                    names.append(metas[CATCHUP_COLLECTION])
+                await asyncio.to_thread(sink.begin, names, server_version)
 
                 async def stopped(busy: Busy) -> BaseException:
                     return busy_error(busy, side.db.name, side.where, during=True)
 
                 destination = FileDestination(sink, metas)
-                digests = await watched(_write(side, options, plan, destination, progress), side.db, stopped)
+                digests = await watched(_write(side, options, plan, destination, progress, tail), side.db, stopped)
             finally:
                 await asyncio.to_thread(sink.close)
             await _refuse_busy(side, during=True)  # a migration that started and ended between two looks
         reports = [_report(i, metas[i.name], digests.get(i.name)) for i in plan.intents]
+        if tail is not None:
+            reports.append(catchup_report(digests.get(CATCHUP_COLLECTION) or Digest()))
         if options.verify and target.work is not None:
             progress.note(f"Reading {options.destination} back to verify it")
             reports = await asyncio.to_thread(_read_back, options, target.work, metas, reports)
@@ -117,6 +130,7 @@ async def dump(
         views=tuple(r for r in reports if r.kind == Kind.VIEW.value),
         seconds=time.monotonic() - started,
         notes=tuple(notes),
+        point_in_time=tail.point if tail is not None else None,
     )
     if result.verified is False:
         raise CopyMismatch(result)
@@ -208,9 +222,14 @@ def _open_sink(options: DumpOptions, target: _Target, stdout: BinaryIO | None) -
 
 
 async def _write(
-    side: Side, options: DumpOptions, plan: Plan, dest: Destination, progress: Progress
+    side: Side,
+    options: DumpOptions,
+    plan: Plan,
+    dest: Destination,
+    progress: Progress,
+    tail: DumpCatchUp | None = None,
 ) -> dict[str, Digest]:
-    """Read every collection (``parallel`` at once) into ``dest``; return the digest of what was read.
+    """Read every collection (``parallel`` at once) into ``dest``, then ``tail``'s events; return the digests.
 
     The readers are the copy's (``reader.read_batches``); one writer task hands their batches to
     the destination, one at a time (a file sink is not thread-safe).
@@ -236,9 +255,21 @@ async def _write(
 
     async def readers() -> None:
         await gather_all(read(i) for i in plan.intents)
+        if tail is not None:
+            await catch_up(tail)
+
+    async def catch_up(tail: DumpCatchUp) -> None:
+        section = Intent(CATCHUP_COLLECTION, Kind.COLLECTION)
+
+        async def put(docs: list[bytes]) -> None:
+            digests[CATCHUP_COLLECTION] = digests.get(CATCHUP_COLLECTION, Digest()) + digest_batch(b"".join(docs))
+            await queue.put((section, [RawBSONDocument(d) for d in docs]))
+
+        await tail.write(put, progress)
+        await queue.put((section, None))
 
     async def writer() -> None:
-        remaining = len(plan.intents)
+        remaining = len(plan.intents) + (tail is not None)
         while remaining:
             intent, docs = await queue.get()
             try:

@@ -70,13 +70,20 @@ async def create_namespaces(side: Side, metas: Sequence[Metadata]) -> None:
 
 
 async def load_documents(
-    side: Side, source: DumpSource, metas: Sequence[Metadata], *, batch_size: int, progress: Progress
+    side: Side,
+    source: DumpSource,
+    metas: Sequence[Metadata],
+    *,
+    batch_size: int,
+    progress: Progress,
+    capture: dict[tuple[str, str], list[bytes]] | None = None,
 ) -> dict[str, Loaded]:
     """Insert the documents of ``metas``' namespaces from ``source``, reading it once; return what each got.
 
     An archive's reader checks each collection's CRC-64 at its EOF header (DumpFileError on a
     mismatch or a truncated file, before the load ends). Documents of namespaces not in ``metas``
-    (another database of an archive) are read and skipped.
+    (another database of an archive) are read and skipped, except those of the (db, collection)
+    keys of ``capture``, kept there in file order (a dump's catch-up section).
     """
     wanted = {(m.db, m.collection): m for m in metas if not m.is_view}
     queue: asyncio.Queue[tuple[Event, int] | None] = asyncio.Queue(maxsize=READ_AHEAD)
@@ -93,6 +100,8 @@ async def load_documents(
             if (event.db, event.collection) in wanted:
                 await queue.put((event, sequence[event.collection]))
                 sequence[event.collection] += 1
+            elif capture is not None and isinstance(event, Batch) and (event.db, event.collection) in capture:
+                capture[(event.db, event.collection)].extend(event.docs)
         await queue.put(None)
 
     async def insert(event: Batch, capped: bool, seq: int) -> None:

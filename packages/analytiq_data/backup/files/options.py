@@ -22,7 +22,8 @@ class DumpOptions:
     ``gzip`` compresses (the whole archive stream, or each file of a directory). ``drop`` replaces
     an existing archive file or ``out/<db>`` directory. ``parallel`` collections are read at once
     (interleaved in an archive). ``verify`` reads the files back and compares them with what was
-    read from the server.
+    read from the server. ``consistent`` adds the change events up to one cluster time T, which
+    this tool's restore replays (see ``backup.consistent.dumpfile``).
     """
 
     src_uri: str
@@ -37,6 +38,7 @@ class DumpOptions:
     batch_size: int = DEFAULT_BATCH_SIZE
     verify: bool = True
     timeout_s: float = DEFAULT_TIMEOUT_S
+    consistent: bool = False
 
     def __post_init__(self) -> None:
         if (self.archive is None) == (self.out is None):

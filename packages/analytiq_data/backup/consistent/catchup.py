@@ -1,0 +1,173 @@
+"""The catch-up: read the source's change stream from the start time up to T and hand the events on.
+
+The stream is opened on the source database (a database-level change stream: it works on a
+replica set and through mongos) at the start time noted before the copy read anything, or right
+after the last event a killed run had applied (its resume token, saved with the resume state).
+T is the source's cluster time when the catch-up begins; the catch-up has reached T when it meets
+an event after T, or when the stream's high-water mark (``postBatchResumeToken``) passes T with
+no event left before it. A server whose tokens do not carry a readable time (SecantusDB) is taken
+to have delivered every event up to T when it returns an empty batch.
+
+Events go in groups to a ``sink`` (apply them to a destination, or write them into a dump); the
+position (resume token, events so far) is saved only after the sink returned, so a kill never
+loses an event and replays at most the last group (replaying is idempotent, see ``events.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from bson.timestamp import Timestamp
+from pymongo import errors as pm_errors
+from pymongo.asynchronous.change_stream import AsyncChangeStream
+
+from analytiq_data.backup.consistent.clock import RAW, cluster_time, token_time
+from analytiq_data.backup.consistent.point import ts_text
+from analytiq_data.backup.endpoints import Side
+from analytiq_data.errors import ConfigurationError
+from analytiq_data.progress import Progress, TaskKind
+
+#: Events handed to the sink at once (and between two saved positions).
+GROUP = 500
+#: How long one poll of the stream waits on the server for new events (milliseconds).
+AWAIT_MS = 500
+#: Test hook: ``N1,N2:DIR`` pauses the catch-up once its events reach each N (0: before T is
+#: chosen), writing ``DIR/paused-N`` and waiting for ``DIR/go-N``. Tests only.
+PAUSE_ENV = "ANALYTIQ_TEST_CATCHUP_PAUSE"
+#: Server codes for a change stream that can no longer be resumed (history gone, token unknown).
+_LOST = frozenset({136, 280, 286})
+
+Sink = Callable[[Sequence[Mapping[str, Any]]], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Position:
+    """Where the catch-up stands: the start time, the last event applied (its token), events so far."""
+
+    start: Timestamp
+    token: Mapping[str, Any] | None = None
+    events: int = 0
+
+
+@dataclass(frozen=True)
+class Reached:
+    """A finished catch-up: the cluster time T reached, the events handed on in this run and in all."""
+
+    at: Timestamp
+    events: int
+    events_this_run: int
+
+
+class _Pauses:
+    """The test hook (``PAUSE_ENV``): pause at given event counts until the test says go."""
+
+    def __init__(self) -> None:
+        spec = os.environ.get(PAUSE_ENV, "")
+        counts, _, folder = spec.partition(":")
+        self.folder = Path(folder) if folder else None
+        self.left = sorted(int(n) for n in counts.split(",") if n.strip()) if self.folder else []
+
+    async def maybe(self, events: int) -> None:
+        while self.left and self.folder is not None and events >= self.left[0]:
+            at = self.left.pop(0)
+            (self.folder / f"paused-{at}").write_text(str(events))
+            while not (self.folder / f"go-{at}").exists():  # noqa: ASYNC110 (a file from another process)
+                await asyncio.sleep(0.05)
+
+
+async def open_stream(src: Side, position: Position | None) -> AsyncChangeStream[Any]:
+    """Open the database's change stream at ``position``, or now if None (raw events; expanded DDL events if any).
+
+    Opening "now" costs nothing on any server; at a start time it may cost a scan of the server's
+    history (SecantusDB), so a run opens its stream before it reads and keeps it open, and reopens
+    at a saved position only when it resumes.
+    """
+    db = src.db.with_options(codec_options=RAW)
+    where: dict[str, Any] = {}
+    if position is not None:
+        where = {"resume_after": position.token} if position.token else {"start_at_operation_time": position.start}
+    try:
+        try:
+            return await db.watch(max_await_time_ms=AWAIT_MS, batch_size=GROUP, show_expanded_events=True, **where)
+        except pm_errors.OperationFailure as exc:
+            if exc.code in _LOST or "showExpandedEvents" not in str(exc):
+                raise
+            return await db.watch(max_await_time_ms=AWAIT_MS, batch_size=GROUP, **where)  # before 6.0
+    except pm_errors.OperationFailure as exc:
+        raise _history_lost(src, position, exc) from exc
+
+
+def _history_lost(src: Side, position: Position | None, exc: pm_errors.OperationFailure) -> Exception:
+    if exc.code in _LOST and position is not None:
+        return ConfigurationError(
+            f"the source at {src.where} no longer holds the changes since {ts_text(position.start)} "
+            "(its oplog moved on): the copy cannot be brought to one point in time",
+            hint="start over with --drop; a larger oplog covers a longer copy",
+        )
+    return src.failed(exc, "opening the change stream")
+
+
+async def catch_up(
+    src: Side,
+    position: Position,
+    sink: Sink,
+    save: Callable[[Position], Awaitable[None]],
+    progress: Progress,
+    stream: AsyncChangeStream[Any] | None = None,
+) -> Reached:
+    """Hand every change event from ``position`` up to T (chosen now) to ``sink``; return T and the counts.
+
+    ``stream`` is the stream this run opened before it read anything (else one is opened at
+    ``position``). ``save`` records the position after each group the sink accepted.
+    """
+    pauses = _Pauses()
+    await pauses.maybe(position.events)
+    target = await cluster_time(src)
+    task = "catch-up"
+    progress.start(task, total=None, unit="events", kind=TaskKind.WORK, label=f"catch-up to T={ts_text(target)}")
+    this_run = 0
+    noted = time.monotonic()
+    async with src.errors("reading the change stream"):
+        if stream is None:
+            stream = await open_stream(src, position)
+        async with stream:
+            done = False
+            while not done:
+                group, done = await _next_group(stream, target)
+                if group:
+                    await sink(group)
+                    this_run += len(group)
+                    position = replace(position, token=group[-1]["_id"], events=position.events + len(group))
+                    await save(position)
+                    progress.advance(task, len(group))
+                    if time.monotonic() - noted >= 2.0 or done:
+                        noted = time.monotonic()
+                        lag = max(0, target.time - group[-1]["clusterTime"].time)
+                        progress.note(f"catch-up: {position.events:,} events applied, {lag} s behind T")
+                    await pauses.maybe(position.events)
+    progress.finish(task, f"{this_run:,} change events applied")
+    return Reached(target, position.events, this_run)
+
+
+async def _next_group(stream: AsyncChangeStream[Any], target: Timestamp) -> tuple[list[Mapping[str, Any]], bool]:
+    """Return up to ``GROUP`` events at or before ``target``, and whether the stream has passed ``target``."""
+    group: list[Mapping[str, Any]] = []
+    while len(group) < GROUP:
+        event = await stream.try_next()
+        if event is None:
+            mark = token_time(stream.resume_token)
+            if mark is None or mark >= target:
+                return group, True
+            if group:
+                return group, False
+            continue  # the high-water mark is before T: events up to T may still come
+        if event["clusterTime"] > target:
+            return group, True
+        group.append(event)
+    return group, False

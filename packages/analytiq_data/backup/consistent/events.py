@@ -1,0 +1,176 @@
+"""Change events read as writes to replay: pure code, no I/O (tested without a server).
+
+Each data event becomes a ``Change`` applied by ``_id``, idempotently, so replaying an event the
+copy had already seen (it read the document after the event) or one applied before a kill is
+harmless:
+
+- ``insert`` and ``replace``: upsert of the event's ``fullDocument`` (the document as that write
+  left it, not as it is now);
+- ``delete``: delete by ``_id``;
+- ``update``: the event's ``updateDescription`` replayed (``$set`` of the updated fields, ``$unset``
+  of the removed ones, arrays truncated with ``$push $slice``). ``fullDocument: "updateLookup"`` is
+  deliberately not used: a lookup returns the document as it is when the event is read, which may
+  hold writes made after T, so the copy would no longer be the source at one point in time.
+
+Replayed in order from the start time, each path ends with the value of its last write up to T,
+whatever the copy read. An update replayed on a document the copy read later than that update can
+be refused by the server (its ``$set`` of ``a.b`` meets the ``a: 5`` a later write left): then each
+path is applied on its own and the refused ones skipped, as a later event rewrites their parent.
+
+DDL events on a copied collection: ``createIndexes``/``dropIndexes`` (visible with
+``showExpandedEvents``, servers 6.0+) are replayed; ``create`` creates the collection; ``drop``,
+``rename``, ``dropDatabase`` and ``invalidate`` stop the copy (``SourceChanged``): one point in
+time cannot be reached by following them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from bson.son import SON
+from bson.timestamp import Timestamp
+from pymongo import DeleteOne, ReplaceOne, UpdateOne
+
+from analytiq_data.backup.consistent.point import ts_text
+from analytiq_data.errors import AnalytiqError, ExitCode
+
+WriteOp = ReplaceOne[Any] | UpdateOne | DeleteOne
+
+#: Events that stop a consistent copy: the namespaces it copies changed under it.
+STOPPING = frozenset({"drop", "rename", "dropDatabase", "invalidate"})
+#: Events that change data, replayed by ``_id``.
+DATA = frozenset({"insert", "replace", "update", "delete"})
+
+
+class SourceChanged(AnalytiqError):
+    """A collection being copied was dropped or renamed on the source (or the database dropped) during the copy."""
+
+    exit_code = ExitCode.FAILURE
+
+
+@dataclass(frozen=True)
+class Change:
+    """One document write to replay: ``upsert`` a full document, ``update`` by description, or ``delete``."""
+
+    collection: str
+    op: str
+    key: Any
+    document: Mapping[str, Any] | None = None
+    sets: Mapping[str, Any] = field(default_factory=dict)
+    unsets: tuple[str, ...] = ()
+    truncated: tuple[tuple[str, int], ...] = ()
+
+    def requests(self) -> list[WriteOp]:
+        """Return the bulk-write requests that replay this change (idempotent by ``_id``)."""
+        query = {"_id": self.key}
+        if self.op == "upsert":
+            assert self.document is not None
+            return [ReplaceOne(query, self.document, upsert=True)]
+        if self.op == "delete":
+            return [DeleteOne(query)]
+        out: list[WriteOp] = []
+        if self.truncated:  # its own request: $push on "arr" conflicts with $set on "arr.2"
+            out.append(UpdateOne(query, {"$push": {f: {"$each": [], "$slice": n} for f, n in self.truncated}}))
+        update: dict[str, Any] = {}
+        if self.sets:
+            update["$set"] = self.sets
+        if self.unsets:
+            update["$unset"] = dict.fromkeys(self.unsets, "")
+        if update:
+            out.append(UpdateOne(query, update))
+        return out
+
+    def piecewise(self) -> list[UpdateOne]:
+        """Return an update's paths as separate requests (for a server that refuses them together)."""
+        query = {"_id": self.key}
+        out = [UpdateOne(query, {"$push": {f: {"$each": [], "$slice": n}}}) for f, n in self.truncated]
+        out += [UpdateOne(query, {"$set": {path: value}}) for path, value in self.sets.items()]
+        out += [UpdateOne(query, {"$unset": {path: ""}}) for path in self.unsets]
+        return out
+
+
+@dataclass(frozen=True)
+class Definition:
+    """A DDL event replayed on the destination: ``command`` run in its database (``ok`` codes tolerated)."""
+
+    collection: str
+    command: SON[str, Any]
+    tolerated: frozenset[int] = frozenset()
+
+
+def _key(event: Mapping[str, Any]) -> Any:
+    return (event.get("documentKey") or {}).get("_id")
+
+
+def interpret(
+    event: Mapping[str, Any], db_name: str, selects: Callable[[str], bool]
+) -> Change | Definition | None:
+    """Return what ``event`` asks of the copy (a change, a DDL to replay, or None: not ours).
+
+    Raise ``SourceChanged`` for a drop, rename, dropped database or invalidated stream touching a
+    copied collection.
+    """
+    op = str(event.get("operationType"))
+    ns = event.get("ns") or {}
+    name = str(ns.get("coll") or "")
+    if ns.get("db") not in (None, db_name):
+        return None
+    if op in STOPPING:
+        _stop_unless_ignored(event, op, name, db_name, selects)
+        return None
+    if not name or not selects(name):
+        return None
+    if op in ("insert", "replace"):
+        return Change(name, "upsert", _key(event), document=event.get("fullDocument"))
+    if op == "delete":
+        return Change(name, "delete", _key(event))
+    if op == "update":
+        desc = event.get("updateDescription") or {}
+        truncated = tuple((str(t["field"]), int(t["newSize"])) for t in desc.get("truncatedArrays") or ())
+        return Change(
+            name,
+            "update",
+            _key(event),
+            sets=desc.get("updatedFields") or {},
+            unsets=tuple(str(f) for f in desc.get("removedFields") or ()),
+            truncated=truncated,
+        )
+    return _definition(op, name, event.get("operationDescription") or {})
+
+
+def _definition(op: str, name: str, desc: Mapping[str, Any]) -> Definition | None:
+    if op == "createIndexes":
+        specs = [dict(s) for s in desc.get("indexes") or ()]
+        for spec in specs:
+            spec.pop("v", None)
+        return Definition(name, SON([("createIndexes", name), ("indexes", specs)])) if specs else None
+    if op == "dropIndexes":
+        names = [str(s.get("name")) for s in desc.get("indexes") or () if s.get("name")]
+        return Definition(name, SON([("dropIndexes", name), ("index", names)]), frozenset({27})) if names else None
+    if op == "create":
+        return Definition(name, SON([("create", name)]), frozenset({48}))  # 48: it exists already
+    return None  # modify, shardCollection, ...: not replayed (README: not covered)
+
+
+def _stop_unless_ignored(
+    event: Mapping[str, Any], op: str, name: str, db_name: str, selects: Callable[[str], bool]
+) -> None:
+    to = str((event.get("to") or {}).get("coll") or "")
+    if op == "drop" and not selects(name):
+        return
+    if op == "rename" and not selects(name) and not selects(to):
+        return
+    what = {
+        "drop": f"collection {name!r} was dropped",
+        "rename": f"collection {name!r} was renamed to {to!r}",
+        "dropDatabase": f"database {db_name!r} was dropped",
+        "invalidate": "the change stream was invalidated",
+    }[op]
+    at = event.get("clusterTime")
+    when = f" at {ts_text(at)}" if isinstance(at, Timestamp) else ""
+    raise SourceChanged(
+        f"{what} on the source during the consistent copy{when}: a point-in-time copy does not follow drops or renames",
+        hint="run the backup again (with --drop) when the source's collections are not being dropped or renamed",
+    )
