@@ -30,6 +30,7 @@ unit: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.migrations
 	$(BIN)/python -m benchmarks.backup
+	$(BIN)/python -m benchmarks.faithful_copy
 
 clean:
 	rm -rf $(VENV) .state .mypy_cache .ruff_cache .pytest_cache
