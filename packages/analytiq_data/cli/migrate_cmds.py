@@ -12,7 +12,7 @@ import contextlib
 import dataclasses
 import signal
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from analytiq_data.cli import migrate_render as render
 from analytiq_data.cli.migrate_options import (
@@ -30,8 +30,10 @@ from analytiq_data.migrations.engine import commands
 from analytiq_data.migrations.engine.loader import load_hooks
 from analytiq_data.migrations.engine.runner import StopRequest
 from analytiq_data.migrations.engine.scaffold import new as scaffold_new
-from analytiq_data.safety.backup_first import BackupFirst
 from analytiq_data.uri import resolve_uri
+
+if TYPE_CHECKING:
+    from analytiq_data.safety.backup_first import BackupFirst
 
 
 def _backup_options(parser: argparse.ArgumentParser) -> None:
@@ -56,6 +58,8 @@ def _backup_hook(args: argparse.Namespace) -> BackupFirst | None:
         if getattr(args, "backup_uri", None) or getattr(args, "backup_db", None):
             raise ConfigurationError("--backup-uri and --backup-db need --backup", hint="add --backup")
         return None
+    from analytiq_data.safety.backup_first import BackupFirst  # only with --backup: the backup engine is heavy
+
     settings = settings_from(args)
     backup_uri = resolve_uri(args.backup_uri, what="--backup-uri") if args.backup_uri else None
     return BackupFirst(settings.uri, backup_uri=backup_uri, backup_db=args.backup_db, timeout_s=settings.timeout_s)
