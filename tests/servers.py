@@ -38,7 +38,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
     Many tests start ``analytiq-db`` processes; under ``PYTHONDONTWRITEBYTECODE=1`` (set on the project's
     machines) each of them would otherwise compile every module of the package again at start-up.
+    Under pytest-xdist only the controlling process does it, before the workers start.
     """
+    if hasattr(config, "workerinput"):
+        return
     for part in ("packages", "tests", "tools"):
         compileall.compile_dir(ROOT / part, quiet=1)
 
