@@ -24,12 +24,16 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# Two workers, each with its own test servers; against a given MongoDB (MONGODB_URI) tests share it: serial.
+XDIST := $(if $(MONGODB_URI),,-n 2 --dist worksteal)
+
 unit: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q $(XDIST)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.migrations
 	$(BIN)/python -m benchmarks.backup
+	$(BIN)/python -m benchmarks.faithful_copy
 
 clean:
 	rm -rf $(VENV) .state .mypy_cache .ruff_cache .pytest_cache

@@ -13,6 +13,7 @@ SecantusDB lacks (text indexes), so it runs only with MONGODB_URI set.
 
 from __future__ import annotations
 
+import compileall
 import os
 import re
 import uuid
@@ -29,6 +30,20 @@ from tools.testserver import TestServer
 
 REAL_URI = os.environ.get("MONGODB_URI") or None
 REAL_URI_2 = os.environ.get("MONGODB_URI_2") or None
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Compile the repository's bytecode once per run (only changed files; ``__pycache__`` is git-ignored).
+
+    Many tests start ``analytiq-db`` processes; under ``PYTHONDONTWRITEBYTECODE=1`` (set on the project's
+    machines) each of them would otherwise compile every module of the package again at start-up.
+    Under pytest-xdist only the controlling process does it, before the workers start.
+    """
+    if hasattr(config, "workerinput"):
+        return
+    for part in ("packages", "tests", "tools"):
+        compileall.compile_dir(ROOT / part, quiet=1)
 
 
 def using_real_server() -> bool:

@@ -135,8 +135,11 @@ class TestServer:
             proc.wait(timeout=15)
 
     def cleanup(self) -> None:
-        """Stop the server and delete storage this object created."""
-        self.stop()
+        """Stop the server and delete storage this object created (SIGKILL then: nothing in it is kept)."""
+        if self._own_storage:
+            self.kill()
+        else:
+            self.stop()
         if self._own_storage:
             shutil.rmtree(self.storage, ignore_errors=True)
             self.log_file.unlink(missing_ok=True)

@@ -26,7 +26,8 @@ from analytiq_data.backup.manifest import read_manifest
 from analytiq_data.backup.plan import STATE_COLLECTION
 from tests.server.test_backup_resume import ROOT, cli, raw_sorted, wait_until
 
-BIG = 16_000
+BIG = 8_000
+RANGE_DOCS = 1_000  # 8 ranges of 4 batches
 CHUNKS = 400
 
 
@@ -83,7 +84,7 @@ async def test_interrupted_then_one_resume_finishes_verified(
     dst_client: AsyncMongoClient[Any] = AsyncMongoClient(mongo_uri_2)
     src, dst = src_client[db_name], dst_client[db_name_2]
     args = ["--src-uri", mongo_uri, "--dest-uri", mongo_uri_2, "--src", db_name, "--dest", db_name_2]
-    args += ["--range-docs", "2000", "--batch-size", "250"]
+    args += ["--range-docs", str(RANGE_DOCS), "--batch-size", "250"]
     try:
         await seed(src)
         proc = await asyncio.create_subprocess_exec(*cli(*args), cwd=ROOT, stdout=PIPE, stderr=PIPE)

@@ -15,7 +15,7 @@ from tests.migrations_fixtures.helpers import CLI, ROOT
 from tests.server.test_backup_resume import wait_until
 from tests.server.test_rehearse_support import databases, raw_state
 
-DOCS = 20_000
+DOCS = 10_000
 
 
 async def test_ctrl_c_while_the_backup_is_rebuilt_changes_nothing_and_a_rerun_finishes(

@@ -29,8 +29,8 @@ from tools.testserver import TestServer
 
 ROOT = Path(__file__).resolve().parents[2]
 RAW: CodecOptions[RawBSONDocument] = CodecOptions(document_class=RawBSONDocument)
-BIG = 24_000
-RANGE_DOCS = 4_000
+BIG = 12_000
+RANGE_DOCS = 2_000  # 6 ranges of 4 batches (batch size 500)
 STATE = "__backup_state"
 
 

@@ -10,27 +10,41 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import json
 import sys
 from collections.abc import Sequence
 from importlib import metadata
 from typing import Any, NoReturn
 
-from analytiq_data.cli import (
-    backup_cmds,
-    guard_cmds,
-    init_cmds,
-    migrate_cmds,
-    safety_cmds,
-    sample_cmds,
-    server_cmds,
-)
 from analytiq_data.cli.entry import run_entry, setup_logging
 from analytiq_data.cli.options import build_settings, common_parent
 from analytiq_data.errors import ExitCode
 
 PROG = "analytiq-db"
-COMMAND_MODULES = (init_cmds, server_cmds, migrate_cmds, guard_cmds, backup_cmds, sample_cmds, safety_cmds)
+#: The modules of ``analytiq_data.cli`` that register verbs, in the order ``-h`` lists them.
+COMMAND_MODULES = (
+    "init_cmds",
+    "server_cmds",
+    "migrate_cmds",
+    "guard_cmds",
+    "backup_cmds",
+    "sample_cmds",
+    "safety_cmds",
+)
+#: The module of each verb. A run of one of these imports only that module (start-up time); ``-h``,
+#: ``--version``, no verb or a verb not listed here registers every module, so nothing is lost.
+VERB_MODULES = {
+    "init": "init_cmds",
+    "ping": "server_cmds",
+    **dict.fromkeys(("status", "up", "down", "history", "new", "stamp", "unlock", "resolve"), "migrate_cmds"),
+    "check": "guard_cmds",
+    "lock": "guard_cmds",
+    "backup": "backup_cmds",
+    "sample": "sample_cmds",
+    "rehearse": "safety_cmds",
+    "restore": "safety_cmds",
+}
 
 
 def version_text(prog: str) -> str:
@@ -57,8 +71,8 @@ def add_version(parser: argparse.ArgumentParser, prog: str) -> None:
     parser.add_argument("--version", action="version", version=version_text(prog))
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Return the parser for every verb."""
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """Return the parser for every verb, or only for the verb ``argv`` starts with (it parses the same)."""
     parser = Parser(
         prog=PROG,
         description="Versioned, reversible MongoDB migrations and verified database backups.",
@@ -66,9 +80,18 @@ def build_parser() -> argparse.ArgumentParser:
     add_version(parser, PROG)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     parent = common_parent()
-    for module in COMMAND_MODULES:
-        module.register(sub, parent)
+    for name in modules_for(argv):
+        importlib.import_module(f"analytiq_data.cli.{name}").register(sub, parent)
     return parser
+
+
+def modules_for(argv: Sequence[str] | None) -> tuple[str, ...]:
+    """Return the command modules to register: the verb's own when ``argv`` starts with a known verb, else all."""
+    if argv:
+        own = VERB_MODULES.get(argv[0])
+        if own is not None:
+            return (own,)
+    return COMMAND_MODULES
 
 
 def run_parsed(prog: str, args: argparse.Namespace, handler: Any) -> int:
@@ -85,7 +108,8 @@ def run_parsed(prog: str, args: argparse.Namespace, handler: Any) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``analytiq-db`` with ``argv`` (default: the process arguments) and return the exit code."""
-    args = build_parser().parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(arguments).parse_args(arguments)
     setup_logging(getattr(args, "verbose", 0))
     return run_parsed(PROG, args, args.handler)
 

@@ -13,7 +13,7 @@ import contextlib
 import dataclasses
 import signal
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from analytiq_data.cli import migrate_render as render
 from analytiq_data.cli.migrate_options import (
@@ -32,8 +32,10 @@ from analytiq_data.migrations.engine.loader import load_hooks
 from analytiq_data.migrations.engine.options import StopRequest
 from analytiq_data.migrations.engine.scaffold import new as scaffold_new
 from analytiq_data.migrations.engine.target import Target
-from analytiq_data.safety.backup_first import BackupFirst
 from analytiq_data.uri import resolve_uri
+
+if TYPE_CHECKING:
+    from analytiq_data.safety.backup_first import BackupFirst
 
 
 def _backup_options(parser: argparse.ArgumentParser) -> None:
@@ -62,6 +64,8 @@ def _backup_hook(args: argparse.Namespace, target: Target) -> BackupFirst | None
     """Return the backup-first hook asked for by ``--backup`` (None without it), for ``target``."""
     if not getattr(args, "backup", False):
         return None
+    from analytiq_data.safety.backup_first import BackupFirst  # only with --backup: the backup engine is heavy
+
     backup_uri = resolve_uri(args.backup_uri, what="--backup-uri") if args.backup_uri else None
     return BackupFirst.for_target(target, backup_uri=backup_uri, backup_db=args.backup_db)
 
