@@ -275,6 +275,20 @@ def test_consistent_is_refused_on_a_standalone_server(server_factory: Any, mongo
         assert db_name_2 not in client.list_database_names(), "nothing written"
 
 
+def test_consistent_with_verify_only_is_refused_with_one_line(mongo_uri: str, mongo_uri_2: str, db_name_2: str) -> None:
+    """--verify-only compares with the source as it is now: --consistent would be silently ignored."""
+    result = subprocess.run(
+        cli(mongo_uri, mongo_uri_2, "src", db_name_2, "--consistent", "--verify-only"),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+
+    assert result.returncode == ExitCode.CONFIGURATION
+    assert result.stderr.count("\n") == 1 and "--verify-only copies nothing" in result.stderr, result.stderr
+    assert "--consistent" in result.stderr
+
+
 class WritesOnFirstNote:
     """A progress sink that writes to the source when the copy announces its plan (after the start time)."""
 
