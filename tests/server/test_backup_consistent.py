@@ -275,6 +275,20 @@ def test_consistent_is_refused_on_a_standalone_server(server_factory: Any, mongo
         assert db_name_2 not in client.list_database_names(), "nothing written"
 
 
+def test_consistent_with_verify_only_is_refused_with_one_line(mongo_uri: str, mongo_uri_2: str, db_name_2: str) -> None:
+    """--verify-only compares with the source as it is now: --consistent would be silently ignored."""
+    result = subprocess.run(
+        cli(mongo_uri, mongo_uri_2, "src", db_name_2, "--consistent", "--verify-only"),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+
+    assert result.returncode == ExitCode.CONFIGURATION
+    assert result.stderr.count("\n") == 1 and "--verify-only copies nothing" in result.stderr, result.stderr
+    assert "--consistent" in result.stderr
+
+
 class WritesOnFirstNote:
     """A progress sink that writes to the source when the copy announces its plan (after the start time)."""
 
@@ -345,3 +359,16 @@ async def test_a_consistent_dump_restores_to_the_source_at_T(
     assert contents(mongo_uri, target) == contents(mongo_uri, db_name)
     with sync(mongo_uri) as client:
         assert "__backup_catchup" not in client[target].list_collection_names()
+
+
+def test_a_consistent_dump_prints_T_in_its_summary(mongo_uri: str, db_name: str, tmp_path: Path) -> None:
+    """The human summary of a --consistent dump names T and what became of the events (they were missing)."""
+    seed(mongo_uri, db_name)
+    archive = tmp_path / "a.archive"
+    command = [*ANALYTIQ_DB, "--src-uri", mongo_uri, "--src", db_name, "--archive", str(archive), "--consistent"]
+
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+
+    assert result.returncode == 0, result.stderr
+    line = next((s for s in result.stdout.splitlines() if s.startswith("Consistent dump: ")), "")
+    assert "point in time T = Timestamp(" in line and "change events written to the dump" in line, result.stdout

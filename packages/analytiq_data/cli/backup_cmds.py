@@ -141,8 +141,11 @@ def options_from_args(args: argparse.Namespace) -> BackupOptions:
     dest_uri = resolve_uri(args.dest_uri, what="--dest-uri") or resolve_uri(
         os.environ.get(DEST_URI_ENV) or None, what=DEST_URI_ENV
     )
-    if args.verify_only and (args.drop or args.resume or args.dry_run):
-        raise ConfigurationError("--verify-only copies nothing", hint="leave out --drop, --resume and --dry-run")
+    if args.verify_only and (args.drop or args.resume or args.dry_run or args.consistent):
+        raise ConfigurationError(
+            "--verify-only copies nothing (and compares with the source as it is now, not at a point in time)",
+            hint="leave out --drop, --resume, --dry-run and --consistent",
+        )
     timeout_s = settings_from(args).timeout_s
     return BackupOptions(
         src_uri=src_uri,

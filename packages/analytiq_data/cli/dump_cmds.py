@@ -105,6 +105,8 @@ def _print_result(result: BackupResult, args: argparse.Namespace) -> None:
         return
     columns = ["collection", "kind", "documents", "size", "indexes", "ranges", "verified"]
     print_table(f"Dump {result.src_db!r} → {result.destination}", columns, summary_rows(result))
+    if result.point_in_time is not None:
+        print(f"Consistent dump: {result.point_in_time.describe_dump()}")
     for note in result.notes:
         print(f"Note: {note}")
     if result.verified is False:

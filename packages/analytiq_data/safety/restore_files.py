@@ -227,7 +227,7 @@ async def _rebuild(
         events = capture[(dump_db, CATCHUP_COLLECTION)]
         point = await replay_dump_events(tmp, events, copied_namespace)  # a --consistent dump: bring it to T
         if point is not None:
-            progress.note(f"replayed the dump's change events: {point.describe()}")
+            progress.note(f"replayed the dump's change events: {point.describe_dump('replayed')}")
             loaded = await recount(tmp, metas)
         progress.note("building indexes, validators and views")
         await finish_definitions(tmp, metas)

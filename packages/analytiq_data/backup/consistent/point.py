@@ -46,6 +46,11 @@ class PointInTime:
             f"{self.events:,} change events applied after the copy; {said}"
         )
 
+    def describe_dump(self, done: str = "written to the dump (analytiq-db restore replays them)") -> str:
+        """Return one line for a dump's summary (or a restore's note): T, and what became of the events."""
+        when = f"{ts_text(self.at)} ({self.at.as_datetime():%Y-%m-%d %H:%M:%S} UTC)"
+        return f"point in time T = {when}: {self.events:,} change events {done}"
+
     def to_dict(self) -> dict[str, Any]:
         """Return the point in time as JSON-ready data."""
         return {
