@@ -72,6 +72,7 @@ CASES = {
     "sigint-mid-copy": (copying, signal.SIGINT),
     "sigint-after-a-collection-verified": (one_collection_done, signal.SIGINT),
     "sigkill-mid-copy": (copying, signal.SIGKILL),
+    "sigterm-mid-copy": (copying, signal.SIGTERM),  # as Ctrl-C: the same one line, no asyncio traceback
 }
 
 
@@ -96,9 +97,10 @@ async def test_interrupted_then_one_resume_finishes_verified(
         finally:
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
-        if sig == signal.SIGINT:
+        if sig in (signal.SIGINT, signal.SIGTERM):
             assert proc.returncode == 130, err.decode()
             assert err.decode().strip().endswith("run the same command with --resume to finish it")
+            assert "Traceback" not in err.decode()
         assert await dst[STATE_COLLECTION].find_one({"_id": "header"}) is not None
         assert await read_manifest(dst) is None  # not complete: nothing claims otherwise
 

@@ -102,6 +102,12 @@ def print_json_error(error: AnalytiqError) -> None:
 
 
 def _sigterm_as_interrupt(signum: int, frame: FrameType | None) -> None:
+    """Treat SIGTERM as Ctrl-C: hand it to the SIGINT handler in force (``asyncio.run`` installs one that
+    cancels the main task, so the verb stops the way it does on Ctrl-C, with its own last line)."""
+    handler = signal.getsignal(signal.SIGINT)
+    if callable(handler) and handler is not _sigterm_as_interrupt:
+        handler(signal.SIGINT, frame)
+        return
     raise KeyboardInterrupt(f"signal {signum}")
 
 
