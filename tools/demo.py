@@ -4,7 +4,8 @@ Starts two SecantusDB servers on free loopback ports (storage under ``.state/dem
 server and a backup server. Against them it runs the ``analytiq-db`` command line as a user
 would: a realistic sample database at version 0, migrations up, down and up again with status
 between, the CI gate, then a verified backup to the other server with ``backup_db.py`` exactly as
-the guide shows. It stops the servers it started, even when a step fails.
+the guide shows, and a consistent (point-in-time) archive restored on the other server. It stops
+the servers it started, even when a step fails.
 """
 
 from __future__ import annotations
@@ -78,6 +79,10 @@ def steps(env: dict[str, str], backup_uri: str) -> None:
         "demo_backup",
         env=env,
     )
+    archive = str(STATE / "demo.archive.gz")
+    dump = ["--src-uri", src, "--src", "demo", "--archive", archive, "--gzip", "--consistent"]
+    run("analytiq-db", "backup", *dump, env=env)
+    run("analytiq-db", "restore", "--uri", backup_uri, "--db", "demo_restored", "--archive", archive, "--gzip", env=env)
 
 
 def main() -> int:
