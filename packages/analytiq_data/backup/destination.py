@@ -14,7 +14,7 @@ archive or a dump directory.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any, Protocol
 
 from bson.raw_bson import RawBSONDocument
@@ -57,6 +57,18 @@ def _said(exc: BaseException) -> str:
     return str(exc).split(", full error")[0]
 
 
+async def _refused(side: Side, doing: str, what: str, work: Awaitable[Any]) -> list[str]:
+    """Run ``work`` (a definition on ``side``); return ``["<what>: <server's reason>"]`` if the server
+    refuses it, ``[]`` if it is done. A lost connection is raised as ``side.lost`` (``doing`` names it)."""
+    try:
+        await work
+    except pm_errors.OperationFailure as exc:
+        return [f"{what}: {_said(exc)}"]
+    except pm_errors.ConnectionFailure as exc:
+        raise side.lost(exc, doing) from exc
+    return []
+
+
 class ServerDestination:
     """A database on a server (``Side``): DDL from ``ddl``, inserts through ``copy.insert_batch``."""
 
@@ -69,13 +81,8 @@ class ServerDestination:
             async with self.side.errors(f"creating {intent.name!r}"):
                 await ddl.create(self.side.db, intent.name, intent.options)
             return []
-        try:
-            await ddl.create(self.side.db, intent.name, intent.options)
-        except pm_errors.OperationFailure as exc:
-            return [f"view could not be created: {_said(exc)}"]
-        except pm_errors.ConnectionFailure as exc:
-            raise self.side.lost(exc, f"creating view {intent.name!r}") from exc
-        return []
+        work = ddl.create(self.side.db, intent.name, intent.options)
+        return await _refused(self.side, f"creating view {intent.name!r}", "view could not be created", work)
 
     async def write_batch(self, intent: Intent, docs: list[RawBSONDocument]) -> None:
         """Insert the batch so that nothing of it lands after the run stops (see ``copy.insert_batch``)."""
@@ -96,12 +103,9 @@ class ServerDestination:
             raise self.side.lost(exc, f"building the indexes of {intent.name!r}") from exc
         differences: list[str] = []
         for spec in specs:
-            try:
-                await ddl.create_indexes(self.side.db, intent.name, [spec])
-            except pm_errors.OperationFailure as exc:
-                differences.append(f"index {spec.get('name')!r} could not be built: {_said(exc)}")
-            except pm_errors.ConnectionFailure as exc:
-                raise self.side.lost(exc, f"building the indexes of {intent.name!r}") from exc
+            work = ddl.create_indexes(self.side.db, intent.name, [spec])
+            what = f"index {spec.get('name')!r} could not be built"
+            differences += await _refused(self.side, f"building the indexes of {intent.name!r}", what, work)
         return differences
 
     async def finish(self, intent: Intent) -> list[str]:
@@ -109,13 +113,9 @@ class ServerDestination:
         extra = ddl.deferred_options(intent.options)
         if not extra:
             return []
-        try:
-            await ddl.apply_deferred(self.side.db, intent.name, intent.options)
-        except pm_errors.OperationFailure as exc:
-            return [f"options {sorted(extra)} could not be applied: {_said(exc)}"]
-        except pm_errors.ConnectionFailure as exc:
-            raise self.side.lost(exc, f"setting the options of {intent.name!r}") from exc
-        return []
+        work = ddl.apply_deferred(self.side.db, intent.name, intent.options)
+        what = f"options {sorted(extra)} could not be applied"
+        return await _refused(self.side, f"setting the options of {intent.name!r}", what, work)
 
 
 async def insert_batch(target: AsyncCollection[RawBSONDocument], docs: list[RawBSONDocument], *, ordered: bool) -> None:
