@@ -104,13 +104,18 @@ async def digest_at(side: Side, collection: str, at: Timestamp, batch_size: int)
     """Return the digest of ``collection`` on ``side`` as it was at cluster time ``at`` (a snapshot read)."""
     db = side.db.with_options(codec_options=RAW)
     command = SON([("find", collection), ("batchSize", batch_size), ("readConcern", _snapshot(at))])
-    reply = await db.command(command)
-    cursor = reply["cursor"]
-    digest = digest_documents(list(cursor["firstBatch"]))
-    cursor_id = int(cursor["id"])
-    while cursor_id:
-        reply = await db.command(SON([("getMore", cursor_id), ("collection", collection), ("batchSize", batch_size)]))
+    # One explicit session for the find and its getMores: mongod continues a cursor only in the
+    # session that opened it (each bare command would get an implicit session of its own), and no
+    # causal consistency, which would add an afterClusterTime the snapshot read must not carry.
+    async with side.db.client.start_session(causal_consistency=False) as session:
+        reply = await db.command(command, session=session, codec_options=RAW)
         cursor = reply["cursor"]
-        digest += digest_documents(list(cursor["nextBatch"]))
+        digest = digest_documents(list(cursor["firstBatch"]))
         cursor_id = int(cursor["id"])
+        while cursor_id:
+            more = SON([("getMore", cursor_id), ("collection", collection), ("batchSize", batch_size)])
+            reply = await db.command(more, session=session, codec_options=RAW)
+            cursor = reply["cursor"]
+            digest += digest_documents(list(cursor["nextBatch"]))
+            cursor_id = int(cursor["id"])
     return digest
