@@ -62,14 +62,13 @@ async def backup(options: BackupOptions, progress: Progress = NULL_PROGRESS) -> 
         if busy is not None:
             raise await _stopped_by(ends, state, busy)
         reports, point, notes = await watch.finish(reports, progress)  # --consistent: catch up to T, check at T
-        result = BackupResult(
+        result = BackupResult.of(
+            reports,
             mode="copy",
             src_db=options.src_db,
             dest_db=options.dest_db,
             source=ends.src_uri,
             destination=ends.dst_uri,
-            collections=tuple(r for r in reports if r.kind != "view"),
-            views=tuple(r for r in reports if r.kind == "view"),
             seconds=time.monotonic() - started,
             resumed=resumed,
             concurrency=concurrency,
@@ -247,14 +246,13 @@ async def _dry_run(
         )
         for i in plan.intents
     ]
-    return BackupResult(
+    return BackupResult.of(
+        reports,
         mode="dry-run",
         src_db=options.src_db,
         dest_db=options.dest_db,
         source=ends.src_uri,
         destination=ends.dst_uri,
-        collections=tuple(r for r in reports if r.kind != "view"),
-        views=tuple(r for r in reports if r.kind == "view"),
         seconds=time.monotonic() - started,
         notes=tuple(notes),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -9,6 +10,9 @@ from analytiq_data.backup.consistent.point import PointInTime
 from analytiq_data.backup.digest import Digest
 from analytiq_data.backup.pacing import ConcurrencyReport
 from analytiq_data.errors import AnalytiqError, ExitCode, VerificationError
+
+#: ``CollectionReport.kind`` of a view (``plan.Kind.VIEW``): views are reported apart from collections.
+VIEW_KIND = "view"
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,14 @@ class BackupResult:
     notes: tuple[str, ...] = field(default=())
     concurrency: ConcurrencyReport | None = None
     point_in_time: PointInTime | None = None  # --consistent: the cluster time T the copy equals the source at
+
+    @classmethod
+    def of(cls, reports: Iterable[CollectionReport], **fields: Any) -> BackupResult:
+        """Return the result of a run whose per-namespace ``reports`` are in any order (views set apart)."""
+        reports = tuple(reports)
+        collections = tuple(r for r in reports if r.kind != VIEW_KIND)
+        views = tuple(r for r in reports if r.kind == VIEW_KIND)
+        return cls(collections=collections, views=views, **fields)
 
     @property
     def reports(self) -> tuple[CollectionReport, ...]:

@@ -44,14 +44,13 @@ async def verify(options: BackupOptions, progress: Progress = NULL_PROGRESS) -> 
             _check(ends, name, src_infos.get(name), dst_infos.get(name), options, slots, gates, progress)
             for name in names
         )
-    result = BackupResult(
+    result = BackupResult.of(
+        reports,
         mode="verify-only",
         src_db=options.src_db,
         dest_db=options.dest_db,
         source=ends.src_uri,
         destination=ends.dst_uri,
-        collections=tuple(r for r in reports if r.kind != Kind.VIEW.value),
-        views=tuple(r for r in reports if r.kind == Kind.VIEW.value),
         seconds=time.monotonic() - started,
     )
     if result.verified is False:

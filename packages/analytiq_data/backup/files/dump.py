@@ -120,14 +120,13 @@ async def dump(
     except BaseException:
         _discard(target)
         raise
-    result = BackupResult(
+    result = BackupResult.of(
+        reports,
         mode="archive" if options.archive is not None else "directory",
         src_db=options.src_db,
         dest_db=options.src_db,
         source=side.where,
         destination=options.destination,
-        collections=tuple(r for r in reports if r.kind != Kind.VIEW.value),
-        views=tuple(r for r in reports if r.kind == Kind.VIEW.value),
         seconds=time.monotonic() - started,
         notes=tuple(notes),
         point_in_time=tail.point if tail is not None else None,
