@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 from pymongo import AsyncMongoClient, MongoClient
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.database import Database
 
 from analytiq_data.client import AnalytiqClient
 from tools.testserver import TestServer
@@ -144,6 +145,16 @@ async def aclient(mongo_uri: str, db_name: str) -> AsyncIterator[AnalytiqClient]
         yield client
     finally:
         await client.close()
+
+
+@pytest.fixture
+def sdb(mongo_uri: str, db_name: str) -> Iterator[Database[Any]]:
+    """This test's database through a synchronous PyMongo client (tz-aware), closed after the test."""
+    client: MongoClient[Any] = MongoClient(mongo_uri, tz_aware=True)
+    try:
+        yield client[db_name]
+    finally:
+        client.close()
 
 
 @pytest.fixture

@@ -5,12 +5,10 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from pymongo import MongoClient
 from pymongo.database import Database
 
 from tests.migrations_fixtures.helpers import CLI, ROOT
@@ -27,15 +25,6 @@ def run(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     """Run ``analytiq-db ARGS`` in ``cwd`` (the test fixtures importable from anywhere)."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "ANALYTIQ_DB_LOG": os.devnull}
     return subprocess.run([CLI, *args], cwd=cwd, capture_output=True, text=True, timeout=60, env=env)
-
-
-@pytest.fixture
-def sdb(mongo_uri: str, db_name: str) -> Iterator[Database[Any]]:
-    client: MongoClient[Any] = MongoClient(mongo_uri, tz_aware=True)
-    try:
-        yield client[db_name]
-    finally:
-        client.close()
 
 
 @pytest.fixture

@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from pymongo import MongoClient
 from pymongo.database import Database
 
 from tests.migrations_fixtures.helpers import CLI, ROOT
@@ -17,15 +15,6 @@ from tests.migrations_fixtures.helpers import CLI, ROOT
 BASIC = "tests.migrations_fixtures.basic:MIGRATIONS"
 REORDERED = "tests.migrations_fixtures.basic:REORDERED"
 RAISES = "tests.migrations_fixtures.failing:RAISES"
-
-
-@pytest.fixture
-def sdb(mongo_uri: str, db_name: str) -> Iterator[Database[Any]]:
-    client: MongoClient[Any] = MongoClient(mongo_uri, tz_aware=True)
-    try:
-        yield client[db_name]
-    finally:
-        client.close()
 
 
 @pytest.fixture

@@ -3,26 +3,15 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from pymongo import MongoClient
 from pymongo.database import Database
 
 from tests.migrations_fixtures.helpers import CLI, ROOT
 
 BASIC = "tests.migrations_fixtures.basic:MIGRATIONS"
 HOOKS = "tests.migrations_fixtures.run_hooks:"
-
-
-@pytest.fixture
-def sdb(mongo_uri: str, db_name: str) -> Iterator[Database[Any]]:
-    client: MongoClient[Any] = MongoClient(mongo_uri, tz_aware=True)
-    try:
-        yield client[db_name]
-    finally:
-        client.close()
 
 
 @pytest.fixture
