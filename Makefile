@@ -4,12 +4,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit bench clean docs docs-serve
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade "pip>=24"
-	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[test,demo]"
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[test,demo,docs]"
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
@@ -30,10 +30,20 @@ XDIST := $(if $(MONGODB_URI),,-n 2 --dist worksteal)
 unit: $(STAMP)
 	$(BIN)/pytest -q $(XDIST)
 
+# The documentation site, into site/ (make test builds it too, with --strict, in tests/docs/test_site.py).
+# The reference pages (commands, Python API, exit codes, configuration) are generated on each build.
+MKDOCS := NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs
+
+docs: $(STAMP)
+	$(MKDOCS) build --strict
+
+docs-serve: $(STAMP)
+	$(MKDOCS) serve
+
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.migrations
 	$(BIN)/python -m benchmarks.backup
 	$(BIN)/python -m benchmarks.faithful_copy
 
 clean:
-	rm -rf $(VENV) .state .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .state .mypy_cache .ruff_cache .pytest_cache site

@@ -14,7 +14,7 @@ from typing import Any
 class ExitCode(IntEnum):
     """Exit statuses of ``analytiq-db`` and ``backup_db.py``."""
 
-    OK = 0
+    OK = 0  # success
     FAILURE = 1  # a check found a problem (e.g. ``check`` gate, rehearsal failure)
     USAGE = 2  # bad command-line arguments (argparse's own code)
     CONFIGURATION = 3  # bad URI, unknown version, unsafe source/destination, ...

@@ -280,3 +280,21 @@ def validate_db_name(name: str) -> None:
             f"invalid database name {name!r} ({shown})",
             hint="use letters, digits, '_' or '-', at most 63 bytes",
         )
+
+
+#: Every environment variable the package reads -> what it sets (the configuration reference is generated
+#: from this table; a variable read in the code but missing here fails ``make test``).
+ENVIRONMENT: dict[str, str] = {
+    "ANALYTIQ_DB_URI": "the MongoDB URI (or env:NAME / file:PATH); before MONGODB_URI",
+    "MONGODB_URI": "the MongoDB URI, as the Analytiq app reads it (AnalytiqClient too)",
+    "ANALYTIQ_DB_DATABASE": "the database name; before ENV",
+    "ENV": "the database name, as the Analytiq app reads it (AnalytiqClient too)",
+    "ANALYTIQ_DB_MIGRATIONS": "the migration list, module:ATTRIBUTE",
+    "ANALYTIQ_DB_TIMEOUT": "seconds to look for a server",
+    "ANALYTIQ_DB_LOCK_WAIT": "seconds to wait for the migration lock",
+    "ANALYTIQ_DB_LEASE": "seconds of the migration lock's lease",
+    "ANALYTIQ_DB_LOG": "the log file of analytiq-db (tracebacks go there)",
+    "XDG_STATE_HOME": "where the log goes when ANALYTIQ_DB_LOG is not set: $XDG_STATE_HOME/analytiq-db/",
+    "BACKUP_SRC_URI": "backup: the source URI when --src-uri is not given",
+    "BACKUP_DEST_URI": "backup: the destination URI when --dest-uri is not given",
+}
