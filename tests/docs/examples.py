@@ -152,7 +152,10 @@ def check_block(block: Block, *, in_docs: bool) -> None:
             "each command, or mark it <!-- example: not run (why) -->"
         )
     if block.language in RUN_LANGUAGES:
-        for host in foreign_hosts(block.text):
+        code = block.text
+        if block.language == "console":  # the commands, not the output they show
+            code = "\n".join(c.text for c in console_commands(block))
+        for host in foreign_hosts(code):
             raise ExampleError(
                 f"{block.where}: the example connects to {host}, but examples run only against the test servers: "
                 "use $MONGODB_URI / $MONGODB_URI_2, or mark it <!-- example: not run (why) -->"
@@ -166,7 +169,8 @@ def foreign_hosts(text: str) -> list[str]:
         hosts = match["rest"].split("@")[-1].split("/")[0].split("?")[0]
         for host in hosts.split(","):
             name = re.sub(r":\d*$", "", host) if not host.startswith("[") else host.split("]")[0] + "]"
-            if name and "$" not in name and "{" not in name and not _LOCAL_HOSTS.match(name):
+            placeholder = any(mark in name for mark in ("$", "{", "..."))
+            if name and not placeholder and not _LOCAL_HOSTS.match(name):
                 found.append(name)
     return found
 
