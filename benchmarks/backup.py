@@ -52,6 +52,7 @@ from benchmarks.copiers import (
     read_alone,
     run_mongo_tools,
 )
+from benchmarks.figures import md_table, write_figures
 from tools.testserver import TestServer
 
 MODULE = "benchmarks.backup"
@@ -281,7 +282,48 @@ def report(case: Case, runs: dict[str, list[ChildRun]], idle: ChildRun) -> dict[
         f" read-ahead budget batch {ours['batch_size']:,} x parallel {ours['parallel']} x {READ_AHEAD}"
         f" = {budget_docs:,} documents"
     )
-    return {"case": case.name, "figures": fig, "ratios": ratios, "memory_extra_mb": extra}
+    runs_s = {kind: [float(r.report["seconds"]) for r in v] for kind, v in runs.items()}
+    return {
+        "case": case.name,
+        "describe": f"{case.describe}; {data_mb:,.0f} MB of BSON",
+        "figures": fig,
+        "runs": runs_s,
+        "ratios": ratios,
+        "memory_extra_mb": extra,
+    }
+
+
+#: How the figures file names each copier.
+COPIER_LABELS = {
+    "original": "original-style script (no indexes, no verification)",
+    "mongo-tools": "`mongodump --archive | mongorestore --archive`",
+    "ours --no-verify": "this tool, `--no-verify`",
+    "ours": "this tool, default (verified)",
+    "limit": "destination write-only limit (inserts + index builds)",
+}
+
+
+def figures_markdown(results: Sequence[dict[str, Any]]) -> str:
+    """Return the figures file's tables, per case: each copier's wall time, CPU and memory; the targets."""
+    parts = []
+    for result in results:
+        fig, runs = result["figures"], result.get("runs", {})
+        rows = []
+        for kind in COPIERS:
+            if kind not in fig:
+                continue
+            each = ", ".join(f"{s:.1f}" for s in runs.get(kind, []))
+            cpu = "—" if kind == "limit" else f"{fig[kind]['cpu']:.2f} s"
+            wall, rss = f"{fig[kind]['seconds']:.2f} s ({each})", f"{fig[kind]['max_rss_mb']:.0f} MB"
+            rows.append([COPIER_LABELS[kind], wall, cpu, rss])
+        parts.append(f"**{result['case']}** case: {result.get('describe', '')}; medians:")
+        parts.append(md_table(["copier", "wall time (runs)", "client CPU", "peak RSS"], rows))
+        targets = [
+            [name, f"{value:.2f}×", f"≤ {TARGETS[name][3]:.2f}×", "met" if value <= TARGETS[name][3] else "missed"]
+            for name, value in result["ratios"].items()
+        ]
+        parts.append(md_table(["ratio", "measured", "target", ""], targets))
+    return "\n\n".join(parts)
 
 
 def explain(run: ChildRun) -> None:
@@ -354,6 +396,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             bench.drop("bench_analytiq", DEST_DB)
         if args.json:
             print(json.dumps(figures, indent=2))
+        if not args.quick:
+            written = write_figures("backup", "python -m benchmarks.backup", figures_markdown(figures))
+            print(f"figures written to {written}")
     finally:
         for server in (bench.src, bench.dst):
             if server is not None:

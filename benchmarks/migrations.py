@@ -46,6 +46,7 @@ from analytiq_data.migrations.analytiq.shapes import FIELD_TYPES_TO_JSON, LLM_NE
 from analytiq_data.migrations.migration import MIGRATIONS
 from analytiq_data.migrations.sample import generate_sample
 from benchmarks import original_list
+from benchmarks.figures import md_table, write_figures
 from tools.testserver import TestServer
 
 Step = Callable[[AsyncDatabase[Any]], Awaitable[Any]]
@@ -412,6 +413,41 @@ def report_scale(sizes: list[int], scale: dict[int, dict[tuple[int, str], Measur
             )
 
 
+def figures_markdown(
+    docs: int,
+    runs: int,
+    table: dict[str, dict[tuple[int, str], Measurement]],
+    scale: dict[int, dict[tuple[int, str], Measurement]],
+) -> str:
+    """Return the figures file's tables: the three styles compared, then memory and time as the data grows."""
+    rows = []
+    for direction in ("up", "down"):
+        for version, migration in enumerate(MIGRATIONS, start=1):
+            key = (version, direction)
+            ours, orig, floor = table["shipped"][key], table["original"][key], table["update_many"][key]
+            per_cmd = f"{ours.changed / ours.commands:,.0f}" if ours.commands else "—"
+            ratio = f"{ours.seconds / floor.seconds:.2f}×" if floor.seconds > 0 else "—"
+            rows.append([
+                f"{version} {migration.name}", direction, f"{ours.changed:,}",
+                f"{ours.commands:,} · {per_cmd} · {ours.seconds:.2f} s", f"{orig.commands:,} · {orig.seconds:.1f} s",
+                f"{floor.seconds:.2f} s", ratio, f"{mb(ours.peak_bytes)} MB · {mb(orig.peak_bytes)} MB",
+            ])  # fmt: skip
+    heads = ["migration", "dir", "changed", "shipped: commands · docs/command · wall", "original: commands · wall"]
+    heads += ["`update_many` wall", "shipped vs `update_many`", "peak memory (shipped · original)"]
+    parts = [f"{docs:,} generated documents, medians of {runs} run(s):", md_table(heads, rows)]
+    small, big = sorted(scale)
+    grow = []
+    for direction in ("up", "down"):
+        for version, migration in enumerate(MIGRATIONS, start=1):
+            a, b = scale[small][(version, direction)], scale[big][(version, direction)]
+            per = [f"{m.seconds / max(m.changed, 1) * 1e6:.0f}" for m in (a, b)]
+            grow.append([f"{version} {migration.name}", direction, mb(a.peak_bytes), mb(b.peak_bytes), *per])
+    heads = ["migration", "dir", f"peak MB at {small:,}", f"peak MB at {big:,}"]
+    heads += [f"µs/document at {small:,}", f"µs/document at {big:,}"]
+    parts += [f"The shipped migrations at {small:,} and {big:,} documents (traced runs):", md_table(heads, grow)]
+    return "\n\n".join(parts)
+
+
 async def bench(args: argparse.Namespace) -> int:
     """Run the whole benchmark on one server started here; return 0 if the targets are met."""
     docs, runs = (2_000, 1) if args.quick else (args.docs, args.runs)
@@ -438,6 +474,9 @@ async def bench(args: argparse.Namespace) -> int:
             if n not in scale:
                 scale[n] = (await run_round(client, counter, ["shipped"], n, True))["shipped"]
         report_scale(sizes, scale)
+        if not args.quick:
+            body = figures_markdown(docs, runs, table, {n: scale[n] for n in sizes})
+            print(f"figures written to {write_figures('migrations', 'python -m benchmarks.migrations', body)}")
     finally:
         await client.close()
         server.cleanup()

@@ -33,6 +33,7 @@ from motor.motor_asyncio import AsyncIOMotorClient
 from pymongo import AsyncMongoClient, monitoring
 
 import analytiq_data as ad
+from benchmarks.figures import md_table, write_figures
 from tests.migrations_fixtures.original_app import MIGRATIONS
 from tests.migrations_fixtures.original_app.seed import seed
 from tools.testserver import TestServer
@@ -184,6 +185,23 @@ def report(scale: int, rounds: int, table: dict[str, Figures]) -> None:
         print(f"{runner} overhead vs original: {extra:+.1f} commands and {slower:+.1f} ms per step")
 
 
+def figures_markdown(scale: int, rounds: int, table: dict[str, Figures]) -> str:
+    """Return the figures file's table: each runner's round trips and wall time, and its overhead per step."""
+    steps = len(table["original"].steps)
+    base = table["original"]
+    rows = []
+    for runner in RUNNERS:
+        f = table[runner]
+        extra = "—" if runner == "original" else f"{(f.total_cmds - base.total_cmds) / steps:+.1f} commands"
+        rows.append([runner, f"{f.total_cmds:,}", f"{f.total_cmds / steps:.1f}", extra, f"{f.total_s:.2f} s"])
+    heads = ["runner", f"commands ({steps} steps)", "per step", "overhead per step vs original", "wall time"]
+    intro = (
+        f"The original-app list ({len(MIGRATIONS)} classes) up to {len(MIGRATIONS)} and down to {DOWN_TO}, "
+        f"seed scale {scale}, medians of {rounds} round(s):"
+    )
+    return intro + "\n\n" + md_table(heads, rows)
+
+
 def median(rounds: list[Figures]) -> Figures:
     """Return per step (and in total) the median round trips and wall time of ``rounds``."""
     out = Figures(notes=rounds[0].notes)
@@ -208,7 +226,11 @@ async def bench(quick: bool, scale: int | None = None, rounds: int = 3) -> None:
             for runner in order:
                 measured[runner].append(await measure(server.uri, runner, scale))
             print(f"  round {n + 1}/{rounds}: done", file=sys.stderr, flush=True)
-        report(scale, rounds, {runner: median(figures) for runner, figures in measured.items()})
+        table = {runner: median(figures) for runner, figures in measured.items()}
+        report(scale, rounds, table)
+        if not quick:
+            body = figures_markdown(scale, rounds, table)
+            print(f"figures written to {write_figures('original-list', 'python -m benchmarks.original_list', body)}")
     finally:
         server.cleanup()
 

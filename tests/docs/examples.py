@@ -247,3 +247,20 @@ def page_blocks(path: Path) -> Iterator[Block]:
         check_block(block, in_docs=in_docs)
         if block.skip_reason is None and (block.file_target is not None or block.language in RUN_LANGUAGES):
             yield block
+
+
+def inventory() -> list[str]:
+    """Return one line per page: blocks run, files written, blocks left out (with why)."""
+    lines = []
+    for path in documentation_files():
+        blocks = fenced_blocks(path)
+        ran = sum(1 for b in blocks if b.skip_reason is None and b.file_target is None and b.language in RUN_LANGUAGES)
+        files = sum(1 for b in blocks if b.skip_reason is None and b.file_target is not None)
+        out = [b.skip_reason for b in blocks if b.skip_reason is not None]
+        line = f"{path.relative_to(ROOT)}: {ran} run, {files} written as files, {len(out)} left out"
+        lines.append(line + "".join(f"\n    {why}" for why in out))
+    return lines
+
+
+if __name__ == "__main__":
+    print("\n".join(inventory()))
