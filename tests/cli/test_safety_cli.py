@@ -111,8 +111,9 @@ async def test_restore_asks_on_a_terminal_and_needs_yes_elsewhere(
     result = cli("restore", "--from", f"{db_name}_bk")
     assert result.returncode == 3
     assert result.stderr.splitlines() == [
+        f"target: database {db_name} (from --db) on {mongo_uri} (from --uri)",
         f"analytiq-db: error: restore replaces database {db_name!r} with '{db_name}_bk' and needs confirmation: "
-        "nothing changed — pass --yes to confirm (there is no terminal to ask on)"
+        "nothing changed — pass --yes to confirm (there is no terminal to ask on)",
     ]
     result = cli("restore", "--from", f"{db_name}_missing", "--yes")
     assert result.returncode == 3 and "does not exist" in last_line(result)
