@@ -107,7 +107,7 @@ async def cmd_rehearse(args: argparse.Namespace) -> int:
     finally:
         progress.close()
     render_rehearsal(result, args.json)
-    result.raise_for_failure()
+    result.raise_for_failure(as_json=args.json)
     return 0
 
 
