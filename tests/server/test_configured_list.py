@@ -98,3 +98,8 @@ async def test_a_broken_configuration_is_one_error_not_analytiqs_list(
     monkeypatch.setenv("ANALYTIQ_DB_MIGRATIONS", f"{shop}.missing:MIGRATIONS")
     with pytest.raises(ConfigurationError, match=f"cannot import migrations module '{shop}.missing'"):
         await ad.migrations.schema_migrations_pending(db)
+
+
+def test_new_writes_into_the_configured_module(shop: str, tmp_path: Path) -> None:
+    result = ad.migrations.new("a sixth step")
+    assert (result.path, result.version) == (str(tmp_path / shop / "migs.py"), STEPS + 1)
