@@ -244,6 +244,58 @@ _URI = _Pair("uri", "uri_env", "--uri", "mongodb://...")
 _DATABASE = _Pair("database", "database_env", "--db", "<database name>")
 
 
+@dataclass
+class _Sources:
+    """The environment and the table one ``resolve`` reads, and what it found where."""
+
+    env: Mapping[str, str]
+    project: Project | None
+    origin: dict[str, str] = field(default_factory=dict)
+    ignored: list[str] = field(default_factory=list)
+
+    def pick(self, name: str, candidates: list[tuple[str, Any]]) -> Any:
+        """Return the first value given among ``candidates`` (source, value), noting its source; None: default."""
+        found = _first([c for c in candidates if c[0]])
+        self.origin[name] = "default" if found is None else found[0]
+        return None if found is None else found[1]
+
+    def paired(self, name: str, pair: _Pair, flag: str | None, ours: str, generic: str) -> Any:
+        """Return flag > our variable > the table (``pair``) > the generic variable, the last only when
+        the table leaves the value out (a generic variable passed over is noted in ``ignored``)."""
+        given = [(pair.flag, flag), (ours, self.env.get(ours))]
+        if all(value is None for _, value in given):  # the table's variable is read only when nothing above is set
+            given.append(pair.read(self.project, self.env))
+            if pair.claimed(self.project) and self.env.get(generic) is not None:
+                self.ignored.append(generic)
+        if not pair.claimed(self.project):
+            given.append((generic, self.env.get(generic)))
+        return self.pick(name, given)
+
+    def plain(self, name: str, flag: Any, variable: str, *, text: bool) -> Any:
+        """Return flag > our variable > the table's key ``name``."""
+        table = _text(self.project, name) if text else _number(self.project, name)
+        return self.pick(name, [(f"--{name.replace('_', '-')}", flag), (variable, self.env.get(variable)), table])
+
+
+# Settings with one variable and one table key: name (= table key), Flags attribute, variable, Settings field.
+_PLAIN = (
+    ("timeout", "timeout_s", "ANALYTIQ_DB_TIMEOUT", "timeout_s"),
+    ("migrations", "migrations", "ANALYTIQ_DB_MIGRATIONS", "migrations"),
+    ("driver", "driver", "ANALYTIQ_DB_DRIVER", "driver"),
+    ("lock_wait", "lock_wait_s", "ANALYTIQ_DB_LOCK_WAIT", "lock_wait_s"),
+    ("lease", "lease_s", "ANALYTIQ_DB_LEASE", "lease_s"),
+)
+
+
+def _checked(name: str, source: str, raw: Any) -> Any:
+    """Return the plain setting ``name``'s value checked: seconds, a driver, or the text as given."""
+    if name == "driver":
+        return _driver(source, raw)
+    if name == "migrations":
+        return raw
+    return _seconds(source, raw, zero_ok=name == "lock_wait")
+
+
 def resolve(
     flags: Flags,
     *,
@@ -259,74 +311,23 @@ def resolve(
     """
     env = os.environ if environ is None else environ
     proj = find_project() if project is True else project if isinstance(project, Project) else None
-    origin: dict[str, str] = {}
+    sources = _Sources(env, proj)
     values: dict[str, Any] = {}
-    ignored: list[str] = []
-
-    def pick(name: str, candidates: list[tuple[str, Any]]) -> Any:
-        found = _first([c for c in candidates if c[0]])
-        if found is None:
-            origin[name] = "default"
-            return None
-        origin[name] = found[0]
-        return found[1]
-
-    def paired(name: str, pair: _Pair, flag: str | None, ours: str, generic: str) -> Any:
-        given = [(pair.flag, flag), (ours, env.get(ours))]
-        if all(value is None for _, value in given):  # the table's variable is read only when nothing above is set
-            given.append(pair.read(proj, env))
-            if pair.claimed(proj) and env.get(generic) is not None:
-                ignored.append(generic)
-        if not pair.claimed(proj):
-            given.append((generic, env.get(generic)))
-        return pick(name, given)
-
     if "uri" in fields:
-        raw_uri = paired("uri", _URI, flags.uri, "ANALYTIQ_DB_URI", "MONGODB_URI")
+        raw_uri = sources.paired("uri", _URI, flags.uri, "ANALYTIQ_DB_URI", "MONGODB_URI")
         if raw_uri is not None:
-            values["uri"] = resolve_uri(raw_uri.strip(), what=origin["uri"])
-    if "timeout" in fields:
-        raw_timeout = pick(
-            "timeout",
-            [
-                ("--timeout", flags.timeout_s),
-                ("ANALYTIQ_DB_TIMEOUT", env.get("ANALYTIQ_DB_TIMEOUT")),
-                _number(proj, "timeout"),
-            ],
-        )
-        if raw_timeout is not None:
-            values["timeout_s"] = _seconds(origin["timeout"], raw_timeout, zero_ok=False)
+            values["uri"] = resolve_uri(raw_uri.strip(), what=sources.origin["uri"])
     if "db" in fields:
-        name = paired("db", _DATABASE, flags.db, "ANALYTIQ_DB_DATABASE", "ENV")
+        name = sources.paired("db", _DATABASE, flags.db, "ANALYTIQ_DB_DATABASE", "ENV")
         if name is not None:
             validate_db_name(name)
             values["db"] = name
-    if "migrations" in fields:
-        values["migrations"] = pick(
-            "migrations",
-            [
-                ("--migrations", flags.migrations),
-                ("ANALYTIQ_DB_MIGRATIONS", env.get("ANALYTIQ_DB_MIGRATIONS")),
-                _text(proj, "migrations"),
-            ],
-        )
-    if "driver" in fields:
-        driver = pick(
-            "driver",
-            [("--driver", flags.driver), ("ANALYTIQ_DB_DRIVER", env.get("ANALYTIQ_DB_DRIVER")), _text(proj, "driver")],
-        )
-        if driver is not None:
-            values["driver"] = _driver(origin["driver"], driver)
-    for name, flag, variable in (
-        ("lock_wait", flags.lock_wait_s, "ANALYTIQ_DB_LOCK_WAIT"),
-        ("lease", flags.lease_s, "ANALYTIQ_DB_LEASE"),
-    ):
-        if name not in fields:
-            continue
-        raw = pick(name, [(f"--{name.replace('_', '-')}", flag), (variable, env.get(variable)), _number(proj, name)])
-        if raw is not None:
-            values[f"{name}_s"] = _seconds(origin[name], raw, zero_ok=name == "lock_wait")
-    return Settings(project=proj, origin=origin, ignored=tuple(ignored), **values)
+    for key, attribute, variable, setting in _PLAIN:
+        if key in fields:
+            raw = sources.plain(key, getattr(flags, attribute), variable, text=key in ("migrations", "driver"))
+            if raw is not None:
+                values[setting] = _checked(key, sources.origin[key], raw)
+    return Settings(project=proj, origin=sources.origin, ignored=tuple(sources.ignored), **values)
 
 
 def _driver(source: str, value: str) -> str:
