@@ -22,7 +22,7 @@ from tests.migrations_fixtures import basic, motor_gridfs
 async def test_a_pymongo_client_with_driver_motor_runs_a_list_written_for_motor(
     client: AsyncMongoClient[Any], mongo_uri: str, db_name: str, db: AsyncDatabase[Any]
 ) -> None:
-    with pytest.raises(StepFailedError, match="must be +MotorDatabase"):
+    with pytest.raises(StepFailedError, match=r"must be +MotorDatabase"):
         await ad.migrations.up(Target(client, db_name, mongo_uri), migrations=motor_gridfs.MIGRATIONS)
     target = Target(client, db_name, mongo_uri, driver="motor")
     result = await ad.migrations.up(target, migrations=motor_gridfs.MIGRATIONS, hooks=motor_gridfs.HOOKS)
