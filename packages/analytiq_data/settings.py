@@ -1,14 +1,24 @@
-"""The settings every command uses, resolved once: flags > environment > pyproject.toml > defaults.
+"""The settings every command uses, resolved once, and where each value came from.
 
 ``[tool.analytiq-db]`` in the nearest ``pyproject.toml`` holding that table (found by walking up from
-the working directory) gives a project's defaults; ``ANALYTIQ_DB_*`` variables (and the guide's
-``MONGODB_URI`` and ``ENV``) override them; command-line flags override both. A setting given but
-empty (``--db ''``, ``ENV=``) is an error, never a silent fall-back to the default.
+the working directory) gives a project's settings. The order, per setting (docs/how-to/configure.md):
+
+1. the command-line flag (``--uri``, ``--db``, ...);
+2. our own variable (``ANALYTIQ_DB_URI``, ``ANALYTIQ_DB_DATABASE``, ...): set on purpose, for this tool;
+3. the table: ``uri``, or ``uri_env`` naming the one variable to read; ``database``, or
+   ``database_env`` naming the one variable to read; ``migrations``, ``driver``, ...;
+4. the guide's generic variables, ``MONGODB_URI`` and ``ENV``: read only for a setting the table
+   leaves out, so a stray ``ENV`` never moves a project off the database its table names (a generic
+   variable passed over is listed in ``Settings.ignored`` and said in the command's header);
+5. the defaults.
+
+A setting given but empty (``--db ''``, ``ENV=``) is an error, never a silent fall-back to the default.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import tomllib
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
@@ -29,12 +39,16 @@ KEYS: dict[str, str] = {
     "migrations": "the migration list, module:ATTRIBUTE",
     "database": "the database name",
     "uri": "the MongoDB URI (or env:NAME / file:PATH)",
-    "uri_env": "the environment variable holding the MongoDB URI",
+    "uri_env": "the environment variable holding the MongoDB URI (then only it is read)",
+    "database_env": "the environment variable holding the database name (then only it is read)",
+    "driver": "the kind of database steps get: auto (detect from the list), pymongo or motor",
     "timeout": "seconds to look for a server",
     "lock_wait": "seconds to wait for the migration lock",
     "lease": "seconds of the migration lock's lease",
 }
-FIELDS = frozenset({"uri", "timeout", "db", "migrations", "lock_wait", "lease"})
+FIELDS = frozenset({"uri", "timeout", "db", "migrations", "lock_wait", "lease", "driver"})
+DRIVERS = ("auto", "pymongo", "motor")
+DEFAULT_DRIVER = "auto"
 CONFIGURE_HINT = (
     'add [tool.analytiq-db] migrations = "yourapp.migrations:MIGRATIONS" to pyproject.toml '
     "(analytiq-db init writes one), or pass --migrations / set ANALYTIQ_DB_MIGRATIONS"
@@ -101,6 +115,7 @@ class Flags:
     migrations: str | None = None
     lock_wait_s: float | None = None
     lease_s: float | None = None
+    driver: str | None = None
 
 
 @dataclass(frozen=True)
@@ -109,7 +124,9 @@ class Settings:
 
     ``lock_wait_s``/``lease_s`` None mean the engine's defaults; ``migrations`` None means no list
     is configured (``migration_list()`` says how to configure one). ``origin`` says, per setting,
-    where its value came from (a flag, a variable, pyproject.toml or the default).
+    where its value came from (a flag, a variable's name, pyproject.toml or ``default``); ``source``
+    says it for people. ``ignored`` names the generic variables (``MONGODB_URI``, ``ENV``) that are
+    set but were passed over because the table sets that value.
     """
 
     uri: str = DEFAULT_URI
@@ -118,8 +135,10 @@ class Settings:
     migrations: str | None = None
     lock_wait_s: float | None = None
     lease_s: float | None = None
+    driver: str = DEFAULT_DRIVER
     project: Project | None = None
     origin: Mapping[str, str] = field(default_factory=dict)
+    ignored: tuple[str, ...] = ()
 
     def migration_list(self) -> str:
         """Return the configured ``module:ATTRIBUTE``, or raise ConfigurationError saying how to configure one."""
@@ -127,10 +146,30 @@ class Settings:
             raise ConfigurationError("no migration list configured", hint=CONFIGURE_HINT)
         return self.migrations
 
+    def source(self, name: str) -> str:
+        """Return where setting ``name`` came from, for people: ``--db``, ``$ENV``, ``$SHOP_URI, named by
+        …pyproject.toml [tool.analytiq-db] uri_env``, ``…pyproject.toml [tool.analytiq-db] database``
+        or ``default``."""
+        origin = self.origin.get(name, "default")
+        if origin == "default" or not origin.isidentifier():
+            return origin  # a flag, a place in pyproject.toml, or "default"
+        for key in _NAMING_KEYS:
+            if self.project is not None and self.project.table.get(key) == origin:
+                return f"${origin}, named by {self.project.where(key)}"
+        return f"${origin}"
+
+    def importable(self) -> None:
+        """Put the project's directory (where its ``migrations`` module lives) first on ``sys.path``."""
+        if self.project is not None and str(self.project.root) not in sys.path:
+            sys.path.insert(0, str(self.project.root))
+
     @classmethod
     def load(cls, *, uri: str | None = None, db: str | None = None, timeout_s: float | None = None) -> Settings:
         """Return settings from these flags, then the environment, then pyproject.toml, then the defaults."""
         return resolve(Flags(uri=uri, db=db, timeout_s=timeout_s))
+
+
+_NAMING_KEYS = ("uri_env", "database_env")
 
 
 def _first(candidates: list[tuple[str, Any]]) -> tuple[str, Any] | None:
@@ -171,20 +210,90 @@ def _number(project: Project | None, key: str) -> tuple[str, Any]:
     return (project.where(key), project.table[key])
 
 
-def _uri_from_project(project: Project | None, environ: Mapping[str, str]) -> tuple[str, Any]:
-    """Return the pyproject's URI source: ``uri_env`` (the variable it names) or ``uri``."""
-    named = _text(project, "uri_env")
-    plain = _text(project, "uri")
-    if named[1] is not None and plain[1] is not None:
-        raise ConfigurationError(f"{named[0]} and uri are both set", hint="keep one of them")
-    if named[1] is None:
-        return plain
-    variable = named[1]
-    if variable not in environ:
-        raise ConfigurationError(
-            f"{named[0]} names {variable}, which is not set", hint=f"export {variable}=mongodb://... or pass --uri"
-        )
-    return (variable, environ[variable])
+@dataclass(frozen=True)
+class _Pair:
+    """A setting the table gives either as a value (``uri``) or as the name of the variable holding it (``uri_env``)."""
+
+    value_key: str
+    variable_key: str
+    flag: str
+    example: str
+
+    def claimed(self, project: Project | None) -> bool:
+        """Return whether the table sets this value (so a generic variable is not read for it)."""
+        return project is not None and (self.value_key in project.table or self.variable_key in project.table)
+
+    def read(self, project: Project | None, environ: Mapping[str, str]) -> tuple[str, Any]:
+        """Return the table's (source, value): the variable ``variable_key`` names (only it), or ``value_key``."""
+        named = _text(project, self.variable_key)
+        plain = _text(project, self.value_key)
+        if named[1] is not None and plain[1] is not None:
+            raise ConfigurationError(f"{named[0]} and {self.value_key} are both set", hint="keep one of them")
+        if named[1] is None:
+            return plain
+        variable = named[1]
+        if variable not in environ:
+            raise ConfigurationError(
+                f"{named[0]} names {variable}, which is not set",
+                hint=f"export {variable}={self.example} or pass {self.flag}",
+            )
+        return (variable, environ[variable])
+
+
+_URI = _Pair("uri", "uri_env", "--uri", "mongodb://...")
+_DATABASE = _Pair("database", "database_env", "--db", "<database name>")
+
+
+@dataclass
+class _Sources:
+    """The environment and the table one ``resolve`` reads, and what it found where."""
+
+    env: Mapping[str, str]
+    project: Project | None
+    origin: dict[str, str] = field(default_factory=dict)
+    ignored: list[str] = field(default_factory=list)
+
+    def pick(self, name: str, candidates: list[tuple[str, Any]]) -> Any:
+        """Return the first value given among ``candidates`` (source, value), noting its source; None: default."""
+        found = _first([c for c in candidates if c[0]])
+        self.origin[name] = "default" if found is None else found[0]
+        return None if found is None else found[1]
+
+    def paired(self, name: str, pair: _Pair, flag: str | None, ours: str, generic: str) -> Any:
+        """Return flag > our variable > the table (``pair``) > the generic variable, the last only when
+        the table leaves the value out (a generic variable passed over is noted in ``ignored``)."""
+        given = [(pair.flag, flag), (ours, self.env.get(ours))]
+        if all(value is None for _, value in given):  # the table's variable is read only when nothing above is set
+            given.append(pair.read(self.project, self.env))
+            if pair.claimed(self.project) and self.env.get(generic) is not None:
+                self.ignored.append(generic)
+        if not pair.claimed(self.project):
+            given.append((generic, self.env.get(generic)))
+        return self.pick(name, given)
+
+    def plain(self, name: str, flag: Any, variable: str, *, text: bool) -> Any:
+        """Return flag > our variable > the table's key ``name``."""
+        table = _text(self.project, name) if text else _number(self.project, name)
+        return self.pick(name, [(f"--{name.replace('_', '-')}", flag), (variable, self.env.get(variable)), table])
+
+
+# Settings with one variable and one table key: name (= table key), Flags attribute, variable, Settings field.
+_PLAIN = (
+    ("timeout", "timeout_s", "ANALYTIQ_DB_TIMEOUT", "timeout_s"),
+    ("migrations", "migrations", "ANALYTIQ_DB_MIGRATIONS", "migrations"),
+    ("driver", "driver", "ANALYTIQ_DB_DRIVER", "driver"),
+    ("lock_wait", "lock_wait_s", "ANALYTIQ_DB_LOCK_WAIT", "lock_wait_s"),
+    ("lease", "lease_s", "ANALYTIQ_DB_LEASE", "lease_s"),
+)
+
+
+def _checked(name: str, source: str, raw: Any) -> Any:
+    """Return the plain setting ``name``'s value checked: seconds, a driver, or the text as given."""
+    if name == "driver":
+        return _driver(source, raw)
+    if name == "migrations":
+        return raw
+    return _seconds(source, raw, zero_ok=name == "lock_wait")
 
 
 def resolve(
@@ -194,78 +303,38 @@ def resolve(
     project: Project | bool | None = True,
     fields: Collection[str] = FIELDS,
 ) -> Settings:
-    """Return the settings: flags > environment (``ANALYTIQ_DB_*``, ``MONGODB_URI``, ``ENV``) >
-    ``[tool.analytiq-db]`` > defaults. ``project=True`` finds the pyproject from the working
+    """Return the settings: flag > ``ANALYTIQ_DB_*`` variable > ``[tool.analytiq-db]`` (``uri_env`` /
+    ``database_env``: only the variable named) > generic variable (``MONGODB_URI``, ``ENV``; only for a
+    value the table leaves out) > default. ``project=True`` finds the pyproject from the working
     directory; pass a Project or None to choose. Only ``fields`` are read (a verb without ``--db``
     does not fail on a bad ``ENV``); the others keep their defaults. Bad values raise ConfigurationError.
     """
     env = os.environ if environ is None else environ
     proj = find_project() if project is True else project if isinstance(project, Project) else None
-    origin: dict[str, str] = {}
+    sources = _Sources(env, proj)
     values: dict[str, Any] = {}
-
-    def pick(name: str, candidates: list[tuple[str, Any]]) -> Any:
-        found = _first([c for c in candidates if c[0]])
-        if found is None:
-            origin[name] = "default"
-            return None
-        origin[name] = found[0]
-        return found[1]
-
     if "uri" in fields:
-        given = [
-            ("--uri", flags.uri),
-            ("ANALYTIQ_DB_URI", env.get("ANALYTIQ_DB_URI")),
-            ("MONGODB_URI", env.get("MONGODB_URI")),
-        ]
-        if all(value is None for _, value in given):
-            given.append(_uri_from_project(proj, env))  # uri_env is read only when nothing above is set
-        raw_uri = pick("uri", given)
+        raw_uri = sources.paired("uri", _URI, flags.uri, "ANALYTIQ_DB_URI", "MONGODB_URI")
         if raw_uri is not None:
-            values["uri"] = resolve_uri(raw_uri.strip(), what=origin["uri"])
-    if "timeout" in fields:
-        raw_timeout = pick(
-            "timeout",
-            [
-                ("--timeout", flags.timeout_s),
-                ("ANALYTIQ_DB_TIMEOUT", env.get("ANALYTIQ_DB_TIMEOUT")),
-                _number(proj, "timeout"),
-            ],
-        )
-        if raw_timeout is not None:
-            values["timeout_s"] = _seconds(origin["timeout"], raw_timeout, zero_ok=False)
+            values["uri"] = resolve_uri(raw_uri.strip(), what=sources.origin["uri"])
     if "db" in fields:
-        name = pick(
-            "db",
-            [
-                ("--db", flags.db),
-                ("ANALYTIQ_DB_DATABASE", env.get("ANALYTIQ_DB_DATABASE")),
-                ("ENV", env.get("ENV")),
-                _text(proj, "database"),
-            ],
-        )
+        name = sources.paired("db", _DATABASE, flags.db, "ANALYTIQ_DB_DATABASE", "ENV")
         if name is not None:
             validate_db_name(name)
             values["db"] = name
-    if "migrations" in fields:
-        values["migrations"] = pick(
-            "migrations",
-            [
-                ("--migrations", flags.migrations),
-                ("ANALYTIQ_DB_MIGRATIONS", env.get("ANALYTIQ_DB_MIGRATIONS")),
-                _text(proj, "migrations"),
-            ],
-        )
-    for name, flag, variable in (
-        ("lock_wait", flags.lock_wait_s, "ANALYTIQ_DB_LOCK_WAIT"),
-        ("lease", flags.lease_s, "ANALYTIQ_DB_LEASE"),
-    ):
-        if name not in fields:
-            continue
-        raw = pick(name, [(f"--{name.replace('_', '-')}", flag), (variable, env.get(variable)), _number(proj, name)])
-        if raw is not None:
-            values[f"{name}_s"] = _seconds(origin[name], raw, zero_ok=name == "lock_wait")
-    return Settings(project=proj, origin=origin, **values)
+    for key, attribute, variable, setting in _PLAIN:
+        if key in fields:
+            raw = sources.plain(key, getattr(flags, attribute), variable, text=key in ("migrations", "driver"))
+            if raw is not None:
+                values[setting] = _checked(key, sources.origin[key], raw)
+    return Settings(project=proj, origin=sources.origin, ignored=tuple(sources.ignored), **values)
+
+
+def _driver(source: str, value: str) -> str:
+    """Return ``value`` if it names a driver (auto, pymongo, motor); else ConfigurationError."""
+    if value.strip() not in DRIVERS:
+        raise ConfigurationError(f"{source}={value!r} is not a driver", hint="use auto, pymongo or motor")
+    return value.strip()
 
 
 _BAD_DB_CHARS = set('/\\. "$*<>:|?\0')

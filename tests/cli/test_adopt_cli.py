@@ -15,6 +15,7 @@ import pytest
 from pymongo import MongoClient
 
 from tests.migrations_fixtures.helpers import CLI, ROOT
+from tools.testserver import free_port
 
 OURS = (
     "MONGODB_URI",
@@ -37,9 +38,11 @@ def run(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
 
 
 def error_line(result: subprocess.CompletedProcess[str]) -> str:
+    """Return the one error line on stderr (after the ``target:`` header, when the verb got as far as saying it)."""
     lines = result.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("analytiq-db: error: "), result.stderr
-    return lines[0]
+    assert len(lines) in (1, 2) and lines[-1].startswith("analytiq-db: error: "), result.stderr
+    assert len(lines) == 1 or lines[0].startswith("target: database "), result.stderr
+    return lines[-1]
 
 
 @pytest.fixture
@@ -89,13 +92,49 @@ def test_init_new_up_status_in_a_fresh_project(app: Path, mongo_uri: str, db_nam
     assert status.returncode == 0 and json.loads(status.stdout)["current"] == 2
 
 
-def test_flags_beat_environment_beat_pyproject(app: Path, mongo_uri: str, db_name: str) -> None:
-    (app / "pyproject.toml").write_text(f'[tool.analytiq-db]\nmigrations = "{BASIC}"\ndatabase = "not_this_one"\n')
-    env = {"PYTHONPATH": str(ROOT), "ANALYTIQ_DB_URI": mongo_uri}
-    result = run(app, "up", "--db", db_name, **env)
-    assert result.returncode == 0 and result.stdout.strip().endswith("version 0 → 3 (3 steps applied)")
-    status = run(app, "status", "--json", ENV=db_name, **env)
-    assert json.loads(status.stdout)["database"] == db_name and json.loads(status.stdout)["current"] == 3
+def test_the_table_wins_over_a_stray_env_and_mongodb_uri_and_the_header_says_where_from(
+    app: Path, mongo_uri: str, db_name: str
+) -> None:
+    table = f'[tool.analytiq-db]\nmigrations = "{BASIC}"\ndatabase = "{db_name}"\nuri_env = "SHOP_URI"\n'
+    (app / "pyproject.toml").write_text(table)
+    elsewhere = f"mongodb://127.0.0.1:{free_port()}/?directConnection=true"  # nothing listens there
+    env = {"PYTHONPATH": str(ROOT), "SHOP_URI": mongo_uri, "MONGODB_URI": elsewhere, "ENV": "stray"}
+    up = run(app, "up", "--timeout", "2", **env)
+    assert up.returncode == 0, up.stderr
+    assert up.stdout.strip() == f"database {db_name}: version 0 → 3 (3 steps applied)"
+    where = f"{app / 'pyproject.toml'} [tool.analytiq-db]"
+    assert up.stderr.splitlines()[0] == (
+        f"target: database {db_name} (from {where} database) on {mongo_uri} (from $SHOP_URI, named by {where} "
+        "uri_env); $MONGODB_URI and $ENV are set but not read: [tool.analytiq-db] wins"
+    )
+    status = run(app, "status", "--json", **env)
+    assert json.loads(status.stdout)["connection"] == {
+        "uri": mongo_uri,
+        "uri_from": f"$SHOP_URI, named by {where} uri_env",
+        "database": db_name,
+        "database_from": f"{where} database",
+        "ignored": ["MONGODB_URI", "ENV"],
+    }
+    client: MongoClient[dict[str, Any]]
+    with MongoClient(mongo_uri) as client:
+        assert "stray" not in client.list_database_names()
+
+    # Our own variables and the flags still beat the table.
+    other = run(app, "status", "--json", ANALYTIQ_DB_DATABASE=f"{db_name}_x", **env)
+    assert json.loads(other.stdout)["connection"]["database_from"] == "$ANALYTIQ_DB_DATABASE"
+    flagged = run(app, "history", "--json", "--db", f"{db_name}_y", "--migrations", BASIC, **env)
+    assert flagged.returncode == 0, flagged.stderr  # history takes --migrations, as status and up do
+    assert json.loads(flagged.stdout)["connection"]["database"] == f"{db_name}_y"
+
+
+def test_the_guides_variables_still_work_without_a_table(app: Path, mongo_uri: str, db_name: str) -> None:
+    env = {"PYTHONPATH": str(ROOT), "MONGODB_URI": mongo_uri, "ENV": db_name}
+    up = run(app, "up", "--migrations", BASIC, **env)
+    assert up.returncode == 0 and up.stdout.strip().endswith("version 0 → 3 (3 steps applied)")
+    assert up.stderr.splitlines()[0] == f"target: database {db_name} (from $ENV) on {mongo_uri} (from $MONGODB_URI)"
+    status = run(app, "status", "--json", "--migrations", BASIC, **env)
+    connection = json.loads(status.stdout)["connection"]
+    assert (connection["database_from"], connection["uri_from"]) == ("$ENV", "$MONGODB_URI")
 
 
 @pytest.mark.parametrize(("args", "env"), [(["--db", ""], {}), ([], {"ENV": ""})])
@@ -139,7 +178,8 @@ def test_status_exits_1_when_it_flags_a_problem(app: Path, mongo_uri: str, db_na
     fine = run(app, "status", "--migrations", BASIC, **env)
     assert fine.returncode == 0
     reordered = run(app, "status", "--migrations", "tests.migrations_fixtures.basic:REORDERED", **env)
-    assert reordered.returncode == 1 and "applied as" in reordered.stdout and reordered.stderr == ""
+    assert reordered.returncode == 1 and "applied as" in reordered.stdout
+    assert reordered.stderr.startswith("target: database ") and reordered.stderr.count("\n") == 1  # the header alone
 
 
 @pytest.mark.parametrize(

@@ -36,14 +36,17 @@ def cli(mongo_uri: str, db_name: str) -> Any:
 
 
 def error_line(result: subprocess.CompletedProcess[str]) -> str:
+    """Return the one error line on stderr (after the ``target:`` header, when the verb got as far as saying it)."""
     lines = result.stderr.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("analytiq-db: error: "), result.stderr
-    return lines[0]
+    assert len(lines) in (1, 2) and lines[-1].startswith("analytiq-db: error: "), result.stderr
+    assert len(lines) == 1 or lines[0].startswith("target: database "), result.stderr
+    return lines[-1]
 
 
 def test_clean_database_passes_and_pending_fails_only_on_request(cli: Any, db_name: str) -> None:
     result = cli("check", "--migrations", BASIC)
-    assert result.returncode == 0 and result.stderr == "", result.stderr
+    assert result.returncode == 0 and result.stderr.startswith(f"target: database {db_name} (from --db) on ")
+    assert result.stderr.count("\n") == 1, result.stderr  # the header alone
     assert result.stdout.splitlines() == [
         f"pending: version 1 (SeedUsersMigration): {NOT_APPLIED}",
         f"pending: version 2 (RenameNameMigration): {NOT_APPLIED}",
@@ -60,7 +63,7 @@ def test_clean_database_passes_and_pending_fails_only_on_request(cli: Any, db_na
 
     assert cli("up", "--migrations", BASIC).returncode == 0
     result = cli("check", "--migrations", BASIC, "--fail-on-pending")
-    assert result.returncode == 0 and result.stderr == ""
+    assert result.returncode == 0 and result.stderr.count("\n") == 1
     assert result.stdout == f"ok: database {db_name} is at version 3; the code's newest is 3\n"
 
 

@@ -25,8 +25,10 @@ def test_unreachable_host_fails_fast_in_one_line_without_password() -> None:
     elapsed = time.monotonic() - started
     assert result.returncode == 4
     assert result.stdout == ""
-    assert result.stderr.count("\n") == 1
-    assert f"cannot reach MongoDB at 127.0.0.1:{port} within 1s" in result.stderr
+    header, error = result.stderr.splitlines()  # where it looked (said before connecting), then one error line
+    uri = f"mongodb://admin:***@127.0.0.1:{port}/?directConnection=true"
+    assert header == f"target: database dev (the default) on {uri} (from --uri)"
+    assert f"cannot reach MongoDB at 127.0.0.1:{port} within 1s" in error
     assert "hunter2" not in result.stderr
     assert elapsed < 10
 

@@ -66,6 +66,10 @@ async def test_a_failed_rehearsal_shows_the_difference_and_exits_1(cli: Any, db:
 
     result = cli("rehearse", "--json", "--migrations", f"{BROKEN}:NOT_IDEMPOTENT")
     assert result.returncode == 1
+    assert last_line(result) == (  # the difference is in the JSON, not shown above
+        "analytiq-db: error: rehearsal failed: version 1 (IncrementsEachUp): idempotent failed — "
+        "see migrations[0].diff in the JSON output; fix the migration and rehearse again"
+    )
     data = json.loads(result.stdout)
     (row,) = data["migrations"]
     assert data["passed"] is False and row["checks"]["idempotent"]["status"] == "failed"
@@ -111,8 +115,9 @@ async def test_restore_asks_on_a_terminal_and_needs_yes_elsewhere(
     result = cli("restore", "--from", f"{db_name}_bk")
     assert result.returncode == 3
     assert result.stderr.splitlines() == [
+        f"target: database {db_name} (from --db) on {mongo_uri} (from --uri)",
         f"analytiq-db: error: restore replaces database {db_name!r} with '{db_name}_bk' and needs confirmation: "
-        "nothing changed — pass --yes to confirm (there is no terminal to ask on)"
+        "nothing changed — pass --yes to confirm (there is no terminal to ask on)",
     ]
     result = cli("restore", "--from", f"{db_name}_missing", "--yes")
     assert result.returncode == 3 and "does not exist" in last_line(result)
@@ -131,6 +136,7 @@ async def test_restore_asks_on_a_terminal_and_needs_yes_elsewhere(
 
     result = cli("restore", "--from", f"{db_name}_bk", "--yes", "--json")
     assert result.returncode == 0 and json.loads(result.stdout)["verified"] is True
+    assert json.loads(result.stdout)["connection"]["database_from"] == "--db"
 
 
 def _on_terminal(cli: Any, answer: str, *args: str) -> subprocess.CompletedProcess[str]:

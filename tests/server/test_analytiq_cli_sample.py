@@ -50,8 +50,9 @@ def test_a_non_empty_database_is_refused_in_one_line(
     code = run_cli(["sample", "--uri", mongo_uri, "--db", db_name, "--docs", "10"])
     err = capsys.readouterr().err
     assert code == 3
-    assert err.count("\n") == 1
-    assert f"database '{db_name}' is not empty" in err and "--drop" in err
+    header, error = err.splitlines()  # where it connects, then one error line
+    assert header.startswith(f"target: database {db_name} (from --db) on ")
+    assert f"database '{db_name}' is not empty" in error and "--drop" in error
     assert run_cli(["sample", "--uri", mongo_uri, "--db", db_name, "--docs", "10", "--drop", "--json"]) == 0
 
 

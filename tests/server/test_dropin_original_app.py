@@ -69,7 +69,7 @@ async def pymongo_app(mongo_uri: str, db_name: str) -> AsyncIterator[AnalytiqCli
         await client.close()
 
 
-async def _at_top(db: AsyncDatabase[Any]) -> None:
+async def at_top(db: AsyncDatabase[Any]) -> None:
     """Assert the data is what the whole list leaves."""
     names = set(await db.list_collection_names())
     assert {"llm.runs", "documents", "forms", "form_submissions", "payments.customers", "queues.llm"} <= names
@@ -91,7 +91,7 @@ async def _at_top(db: AsyncDatabase[Any]) -> None:
     assert (await version_doc(db) or {})["version"] == HEAD
 
 
-async def _at_two(db: AsyncDatabase[Any]) -> None:
+async def at_two(db: AsyncDatabase[Any]) -> None:
     """Assert the data is back where version 2 left it."""
     names = set(await db.list_collection_names())
     assert {"llm_runs", "docs"} <= names and not names & {"llm.runs", "documents", "forms", "ocr_queue", "counters"}
@@ -121,7 +121,7 @@ async def test_the_original_list_runs_up_and_down_on_the_apps_motor_client(
     assert [s.version for s in result.steps] == list(range(1, HEAD + 1))
     assert not any(s.transactional for s in result.steps)  # motor's operations cannot join one
     assert {s.transaction_note for s in result.steps} == {"the app's motor client cannot join the engine's transaction"}
-    await _at_top(db)
+    await at_top(db)
     bucket = AsyncIOMotorGridFSBucket(motor_app.mongodb_async[motor_app.env], bucket_name="ocr")
     name = (await db["ocr.files"].find_one())["filename"]  # type: ignore[index]
     stream = await bucket.open_download_stream_by_name(name)
@@ -129,7 +129,7 @@ async def test_the_original_list_runs_up_and_down_on_the_apps_motor_client(
 
     result = await ad.migrations.run_migrations(motor_app, target_version=2, migrations=original_app.MIGRATIONS)
     assert [s.version for s in result.steps] == list(range(HEAD, 2, -1))
-    await _at_two(db)
+    await at_two(db)
     await _down_past_the_irreversible(motor_app)
     assert (await version_doc(db) or {})["version"] == 2
 
@@ -147,7 +147,7 @@ async def test_the_original_list_runs_up_and_down_on_a_pymongo_client_with_trans
             "refused in a transaction, ran outside one: "
         ), name
     assert all(by_name[name].transactional and by_name[name].transaction_note is None for name in DATA_ONLY_UP)
-    await _at_top(db)
+    await at_top(db)
     records = {r["name"]: r for r in await history_docs(db) if r["direction"] == "up"}
     assert records["RenameLlmRunsCollection"]["transaction_note"] == (
         "refused in a transaction, ran outside one: listCollections: Cannot run 'listCollections' in a "
@@ -162,7 +162,7 @@ async def test_the_original_list_runs_up_and_down_on_a_pymongo_client_with_trans
 
     result = await ad.migrations.run_migrations(pymongo_app, target_version=2, migrations=original_app.MIGRATIONS)
     assert [s.version for s in result.steps] == list(range(HEAD, 2, -1))
-    await _at_two(db)
+    await at_two(db)
     await _down_past_the_irreversible(pymongo_app)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import pytest
 from analytiq_data.errors import ConfigurationError
 from analytiq_data.migrations.engine.imports import add_import
 from analytiq_data.migrations.engine.scaffold import init_project, installed, new
+from analytiq_data.settings import KEYS, Flags, resolve
 
 ROOT = Path(__file__).resolve().parents[2]
 RUFF = str(Path(sys.executable).parent / "ruff")
@@ -49,6 +51,23 @@ def test_init_then_new_twice_writes_code_ruff_accepts(project: Path) -> None:
     text = module.read_text()
     assert "from typing import Any\n\nfrom analytiq_data.migrations import Migration\n" in text
     assert "from pymongo.asynchronous.database import AsyncDatabase\n\n\nclass CreateUsersIndexMigration" in text
+
+
+def test_inits_table_does_what_its_comments_say(project: Path) -> None:
+    """Uncommenting the template's database and uri_env lines: the table then wins over a stray ENV and
+    MONGODB_URI, as its comments say; every key it shows is one the table accepts."""
+    init_project()
+    text = (project / "pyproject.toml").read_text()
+    assert "the generic $ENV and\n# $MONGODB_URI are read only for a value this table leaves out" in text
+    shown = re.findall(r"^# ([a-z_]+) = ", text, flags=re.MULTILINE)
+    assert set(shown) == {"database", "database_env", "uri_env", "driver", "lock_wait", "lease"}
+    assert set(shown) <= set(KEYS)
+    for key in ("database", "uri_env"):
+        text = re.sub(rf"^# ({key} = \S+)", r"\1", text, flags=re.MULTILINE)
+    (project / "pyproject.toml").write_text(text)
+    stray = {"ENV": "stray", "MONGODB_URI": "mongodb://stray/", "APP_MONGODB_URI": "mongodb://app/"}
+    settings = resolve(Flags(), environ=stray)
+    assert (settings.db, settings.uri, settings.ignored) == ("dev", "mongodb://app/", ("MONGODB_URI", "ENV"))
 
 
 def test_init_refuses_to_overwrite(project: Path) -> None:

@@ -18,6 +18,7 @@ VARIABLES = (
     "ANALYTIQ_DB_MIGRATIONS",
     "ANALYTIQ_DB_LOCK_WAIT",
     "ANALYTIQ_DB_LEASE",
+    "ANALYTIQ_DB_DRIVER",
 )
 
 TABLE = """[project]
@@ -89,26 +90,73 @@ def test_pyproject_found_walking_up_gives_every_setting(project: Path) -> None:
     assert s.origin["migrations"].endswith("pyproject.toml [tool.analytiq-db] migrations")
 
 
-def test_environment_beats_pyproject_and_flags_beat_both(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MONGODB_URI", "mongodb://mongodb-uri/")
-    monkeypatch.setenv("ENV", "fromenv")
+def test_our_variables_beat_pyproject_and_flags_beat_both(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ANALYTIQ_DB_MIGRATIONS", "env.migs:LIST")
     monkeypatch.setenv("ANALYTIQ_DB_LEASE", "20")
-    s = resolve(Flags())
-    assert (s.uri, s.db, s.migrations, s.lease_s, s.timeout_s) == (
-        "mongodb://mongodb-uri/",
-        "fromenv",
-        "env.migs:LIST",
-        20.0,
-        7.0,
-    )
-    assert s.origin["db"] == "ENV" and s.origin["lease"] == "ANALYTIQ_DB_LEASE"
-    monkeypatch.setenv("ANALYTIQ_DB_URI", "mongodb://ours/")  # our own variable beats the guide's
+    monkeypatch.setenv("ANALYTIQ_DB_URI", "mongodb://ours/")
     monkeypatch.setenv("ANALYTIQ_DB_DATABASE", "ourdb")
     s = resolve(Flags())
-    assert (s.uri, s.db) == ("mongodb://ours/", "ourdb")
+    assert (s.uri, s.db, s.migrations, s.lease_s, s.timeout_s) == ("mongodb://ours/", "ourdb", "env.migs:LIST", 20.0, 7)
+    assert s.origin["db"] == "ANALYTIQ_DB_DATABASE" and s.source("lease") == "$ANALYTIQ_DB_LEASE"
     s = resolve(Flags(uri="mongodb://flag/", db="flagdb", migrations="flag:M", lease_s=3, lock_wait_s=9))
     assert (s.uri, s.db, s.migrations, s.lease_s, s.lock_wait_s) == ("mongodb://flag/", "flagdb", "flag:M", 3, 9)
+    assert (s.source("uri"), s.source("db")) == ("--uri", "--db")
+
+
+def test_the_table_beats_a_stray_env_and_mongodb_uri(project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MONGODB_URI", "mongodb://stray/")
+    monkeypatch.setenv("ENV", "prod")
+    s = resolve(Flags())
+    assert (s.uri, s.db) == ("mongodb://tomlhost/", "fromtoml")
+    assert s.source("db") == f"{project / 'pyproject.toml'} [tool.analytiq-db] database"
+    assert s.ignored == ("MONGODB_URI", "ENV")
+    assert resolve(Flags(db="flagdb")).ignored == ("MONGODB_URI",)  # ENV is not passed over for a flag
+
+
+def test_the_guides_variables_are_read_for_what_the_table_leaves_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "pyproject.toml").write_text('[tool.analytiq-db]\nmigrations = "app.migs:MIGRATIONS"\n')
+    monkeypatch.setenv("MONGODB_URI", "mongodb://guide/")
+    monkeypatch.setenv("ENV", "prod")
+    s = resolve(Flags())
+    assert (s.uri, s.db, s.source("uri"), s.source("db"), s.ignored) == (
+        "mongodb://guide/", "prod", "$MONGODB_URI", "$ENV", ()
+    )
+
+
+def test_uri_env_and_database_env_name_the_only_variables_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    table = '[tool.analytiq-db]\nuri_env = "SHOP_URI"\ndatabase_env = "SHOP_DB"\n'
+    (tmp_path / "pyproject.toml").write_text(table)
+    monkeypatch.setenv("MONGODB_URI", "mongodb://stray/")
+    monkeypatch.setenv("ENV", "prod")
+    monkeypatch.setenv("SHOP_URI", "mongodb://shop/")
+    with pytest.raises(ConfigurationError) as info:
+        resolve(Flags())
+    assert info.value.user_line() == (
+        f"{tmp_path / 'pyproject.toml'} [tool.analytiq-db] database_env names SHOP_DB, which is not set — "
+        "export SHOP_DB=<database name> or pass --db"
+    )
+    monkeypatch.setenv("SHOP_DB", "shop")
+    s = resolve(Flags())
+    assert (s.uri, s.db, s.ignored) == ("mongodb://shop/", "shop", ("MONGODB_URI", "ENV"))
+    where = f"{tmp_path / 'pyproject.toml'} [tool.analytiq-db]"
+    assert s.source("uri") == f"$SHOP_URI, named by {where} uri_env"
+    assert s.source("db") == f"$SHOP_DB, named by {where} database_env"
+
+
+def test_the_driver_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert resolve(Flags()).driver == "auto"
+    (tmp_path / "pyproject.toml").write_text('[tool.analytiq-db]\ndriver = "motor"\n')
+    assert resolve(Flags()).driver == "motor"
+    monkeypatch.setenv("ANALYTIQ_DB_DRIVER", "pymongo")
+    assert resolve(Flags()).driver == "pymongo" and resolve(Flags(driver="auto")).driver == "auto"
+    monkeypatch.setenv("ANALYTIQ_DB_DRIVER", "mongoose")
+    with pytest.raises(ConfigurationError) as info:
+        resolve(Flags())
+    assert info.value.user_line() == "ANALYTIQ_DB_DRIVER='mongoose' is not a driver — use auto, pymongo or motor"
 
 
 def test_uri_env_names_the_variable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -31,7 +31,12 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
         metavar="MODULE:ATTRIBUTE",
         help=f"the module and list to create (default: {DEFAULT_STARTER})",
     )
-    p.add_argument("--db", dest="database", metavar="NAME", help="the database to configure (default: $ENV, else dev)")
+    p.add_argument(
+        "--db",
+        dest="database",
+        metavar="NAME",
+        help="the database to write into the table (default: none written; then $ENV, else dev)",
+    )
     output_options(p)
     p.set_defaults(handler=cmd_init)
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from analytiq_data.cli import migrate_render as render
 from analytiq_data.cli.migrate_options import (
     connected,
+    driver_option,
     load_list,
     lock_options,
     migration_list_option,
@@ -91,6 +92,7 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
         "--dry-run", action="store_true", help="show the plan (steps, direction, transactions); change nothing"
     )
     migration_list_option(p)
+    driver_option(p)
     lock_options(p)
     _hooks_option(p)
     _backup_options(p)
@@ -109,6 +111,7 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
         "--dry-run", action="store_true", help="show the plan (steps, direction, transactions); change nothing"
     )
     migration_list_option(p)
+    driver_option(p)
     lock_options(p)
     _hooks_option(p)
     p.set_defaults(handler=cmd_down)
@@ -118,6 +121,7 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
         "--limit", type=count, default=20, metavar="N", help="show the newest N records (0 = all; default 20)"
     )
     p.add_argument("--version", type=positive, metavar="N", help="only records of version N")
+    migration_list_option(p)  # accepted as by every verb; the history is read from the database alone
     p.set_defaults(handler=cmd_history)
 
     p = sub.add_parser("new", parents=[parent], help="write a new migration class and register it at the end")
@@ -133,6 +137,7 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
 
     p = sub.add_parser("unlock", parents=[parent], help="clear a stale migration lock after saying who held it")
     p.add_argument("--force", action="store_true", help="clear it even though its lease has not expired")
+    migration_list_option(p)  # accepted as by every verb; the lock is read from the database alone
     p.set_defaults(handler=cmd_unlock)
 
     p = sub.add_parser("resolve", parents=[parent], help="after a dirty step, record whether its change is in the data")
@@ -176,7 +181,7 @@ async def _run(args: argparse.Namespace, verb: str) -> int:
     stop = StopRequest()
     hook: BackupFirst | None = None
     try:
-        async with connected(args) as target:
+        async with connected(args, migrations) as target:
             hook = _backup_hook(args, target)
             if hook is not None:
                 options = dataclasses.replace(options, before_steps=hook)

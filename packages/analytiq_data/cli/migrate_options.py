@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import sys
 from collections.abc import AsyncIterator
 
-from analytiq_data.cli.options import positive_seconds, seconds, settings_from
+from analytiq_data.cli.options import announce, positive_seconds, seconds, settings_from
 from analytiq_data.client import make_client
-from analytiq_data.migrations.engine.loader import load_migrations
+from analytiq_data.migrations.engine.drivers import StepsDriver, detect, motor_client_class
+from analytiq_data.migrations.engine.loader import load_migrations, split_spec
 from analytiq_data.migrations.engine.lock import DEFAULT_LEASE_S, DEFAULT_LOCK_WAIT_S
 from analytiq_data.migrations.engine.options import RunOptions
 from analytiq_data.migrations.engine.plan import MigrationList
@@ -35,14 +35,39 @@ def migration_spec(args: argparse.Namespace) -> str:
     """Return the configured ``module:ATTRIBUTE``, with the project's directory importable; none → exit 3."""
     settings = settings_from(args)
     spec = settings.migration_list()
-    if settings.project is not None and str(settings.project.root) not in sys.path:
-        sys.path.insert(0, str(settings.project.root))
+    settings.importable()
     return spec
 
 
 def load_list(args: argparse.Namespace) -> MigrationList:
     """Import and check the configured migration list (the verbs take it as checked)."""
     return load_migrations(migration_spec(args))
+
+
+def driver_option(parser: argparse.ArgumentParser) -> None:
+    """Add ``--driver auto|pymongo|motor``: the kind of database steps and run hooks get."""
+    parser.add_argument(
+        "--driver",
+        choices=("auto", "pymongo", "motor"),
+        help="the kind of database steps get: motor's (a list written for motor, e.g. building "
+        "AsyncIOMotorGridFSBucket(db)) or PyMongo's; auto detects motor from the list's imports "
+        "(default: $ANALYTIQ_DB_DRIVER, [tool.analytiq-db] driver, else auto)",
+    )
+
+
+def steps_driver(args: argparse.Namespace, migrations: MigrationList) -> tuple[StepsDriver, str]:
+    """Return the kind of database the steps of ``migrations`` get and why: declared (``--driver``,
+    ``$ANALYTIQ_DB_DRIVER``, ``[tool.analytiq-db] driver``) or, for ``auto``, detected from the list's
+    modules. Motor declared or detected where it is not installed: ConfigurationError, one line."""
+    settings = settings_from(args)
+    if settings.driver in ("pymongo", "motor"):
+        driver: StepsDriver = "motor" if settings.driver == "motor" else "pymongo"
+        why = settings.source("driver")
+    else:
+        driver, why = detect(migrations, split_spec(settings.migration_list())[0])
+    if driver == "motor":
+        motor_client_class(why)
+    return driver, why
 
 
 def lock_options(parser: argparse.ArgumentParser) -> None:
@@ -71,12 +96,16 @@ def run_options(args: argparse.Namespace, dry_run: bool = False) -> RunOptions:
 
 
 @contextlib.asynccontextmanager
-async def connected(args: argparse.Namespace) -> AsyncIterator[Target]:
-    """Yield the Target of the settings (a client of our own, closed after). No I/O here: each verb
-    sends ``hello`` once when it connects, and says in one line when the server cannot be reached."""
+async def connected(args: argparse.Namespace, steps: MigrationList | None = None) -> AsyncIterator[Target]:
+    """Say where the command connects (``announce``) and yield the Target of the settings (a client of
+    our own, closed after). For a verb that runs the ``steps`` of a list, the Target gives them the
+    kind of database the list is written for (``steps_driver``). No I/O here: each verb sends
+    ``hello`` once when it connects, and says in one line when the server cannot be reached."""
+    driver = steps_driver(args, steps) if steps is not None else None
     settings = settings_from(args)
-    client = make_client(settings.uri, timeout_s=settings.timeout_s)
+    client = make_client(settings.uri, timeout_s=settings.timeout_s)  # a malformed URI: one line, no header
+    announce(args, driver)
     try:
-        yield Target(client, settings.db, settings.uri, settings.timeout_s)
+        yield Target(client, settings.db, settings.uri, settings.timeout_s, driver[0] if driver else "auto")
     finally:
         await client.close()

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from typing import Any
 
+from analytiq_data.cli.render import where
 from analytiq_data.settings import FIELDS, Flags, Settings, resolve
+from analytiq_data.uri import redact_uri
 
 
 def _number(kind: type[float] | type[int], minimum: float, what: str) -> Callable[[str], float]:
@@ -57,12 +60,14 @@ def connection_options(parser: argparse.ArgumentParser, *, with_db: bool = True)
     group = parser.add_argument_group("connection")
     group.add_argument(
         "--uri",
-        help="MongoDB URI, or env:NAME / file:PATH to read it from there (default: $ANALYTIQ_DB_URI, $MONGODB_URI, "
-        "[tool.analytiq-db] uri_env / uri, else mongodb://localhost:27017)",
+        help="MongoDB URI, or env:NAME / file:PATH to read it from there (default: $ANALYTIQ_DB_URI, "
+        "[tool.analytiq-db] uri_env / uri, $MONGODB_URI, else mongodb://localhost:27017)",
     )
     if with_db:
         group.add_argument(
-            "--db", help="database name (default: $ANALYTIQ_DB_DATABASE, $ENV, [tool.analytiq-db] database, else 'dev')"
+            "--db",
+            help="database name (default: $ANALYTIQ_DB_DATABASE, [tool.analytiq-db] database_env / database, $ENV, "
+            "else 'dev')",
         )
     timeout_option(group)
 
@@ -92,6 +97,7 @@ def build_settings(args: argparse.Namespace) -> Settings:
         migrations=getattr(args, "migrations", None),
         lock_wait_s=getattr(args, "lock_wait", None),
         lease_s=getattr(args, "lease", None),
+        driver=getattr(args, "driver", None),
     )
     return resolve(flags, fields={name for name in FIELDS if hasattr(args, name)})
 
@@ -102,4 +108,38 @@ def settings_from(args: argparse.Namespace) -> Settings:
     if not isinstance(settings, Settings):
         settings = build_settings(args)
         args.settings = settings
+    return settings
+
+
+def _from(source: str) -> str:
+    return "the default" if source == "default" else f"from {source}"
+
+
+def connection_info(settings: Settings, steps: tuple[str, str] | None = None) -> dict[str, Any]:
+    """Return where this command connects, and where each part came from: the URI (redacted), the
+    database, the generic variables passed over (``ignored``) and, for a verb that runs steps,
+    ``steps`` = (the kind of database steps get, why). ``line`` is the same in one line, for people."""
+    info: dict[str, Any] = {
+        "uri": redact_uri(settings.uri),
+        "uri_from": settings.source("uri"),
+        "database": settings.db,
+        "database_from": settings.source("db"),
+    }
+    line = f"database {settings.db} ({_from(info['database_from'])}) on {info['uri']} ({_from(info['uri_from'])})"
+    if steps is not None:
+        info["driver"], info["driver_from"] = steps
+        if steps[0] == "motor" or not steps[1].startswith("detected:"):  # said unless it is the plain case
+            line += f"; steps get a {steps[0]} database ({steps[1]})"
+    if settings.ignored:
+        info["ignored"] = list(settings.ignored)
+        names = " and ".join(f"${name}" for name in settings.ignored)
+        line += f"; {names} {'is' if len(settings.ignored) == 1 else 'are'} set but not read: [tool.analytiq-db] wins"
+    info["line"] = line
+    return info
+
+
+def announce(args: argparse.Namespace, steps: tuple[str, str] | None = None) -> Settings:
+    """Say where this command connects (a header line on stderr; ``connection`` in its JSON); return the settings."""
+    settings = settings_from(args)
+    where(connection_info(settings, steps), as_json=bool(getattr(args, "json", False)))
     return settings

@@ -1,13 +1,16 @@
 """Drawing results and progress: rich bars on a TTY, plain lines otherwise, JSON for machines.
 
-Results go to stdout; progress, notes and errors to stderr, so ``--json | jq`` works.
+Results go to stdout; progress, notes and errors to stderr, so ``--json | jq`` works. A verb that
+connects to the configured server says where it connects (``where``): in a header line on stderr,
+and under ``--json`` as the ``connection`` object of the JSON it prints.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from contextvars import ContextVar
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -66,8 +69,23 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
+_CONNECTION: ContextVar[Mapping[str, Any] | None] = ContextVar("connection", default=None)
+
+
+def where(connection: Mapping[str, Any], *, as_json: bool) -> None:
+    """Say where this command connects: a header line on stderr, or (``as_json``) the ``connection``
+    object added to the JSON result this command prints."""
+    _CONNECTION.set(connection)
+    if not as_json:
+        print(f"target: {connection['line']}", file=sys.stderr, flush=True)
+
+
 def print_json(data: Any) -> None:
-    """Write ``data`` to stdout as JSON (datetimes as ISO strings, other objects as text)."""
+    """Write ``data`` to stdout as JSON (datetimes as ISO strings, other objects as text), with the
+    ``connection`` said by ``where`` added to a result object."""
+    connection = _CONNECTION.get()
+    if connection is not None and isinstance(data, dict) and "connection" not in data:
+        data = {**data, "connection": {k: v for k, v in connection.items() if k != "line"}}
     print(json.dumps(data, default=_json_default, indent=2, sort_keys=False))
 
 

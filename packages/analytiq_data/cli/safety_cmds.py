@@ -9,8 +9,15 @@ import argparse
 import sys
 from typing import Any
 
-from analytiq_data.cli.migrate_options import connected, load_list, lock_options, migration_list_option, run_options
-from analytiq_data.cli.options import count, positive, settings_from
+from analytiq_data.cli.migrate_options import (
+    connected,
+    driver_option,
+    load_list,
+    lock_options,
+    migration_list_option,
+    run_options,
+)
+from analytiq_data.cli.options import announce, count, positive, settings_from
 from analytiq_data.cli.render import make_progress, print_json, print_table
 from analytiq_data.cli.restore_files_cmds import add_file_arguments as add_restore_file_arguments
 from analytiq_data.cli.restore_files_cmds import cmd_restore_files, wants_files
@@ -63,6 +70,7 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--keep", action="store_true", help="keep the scratch database afterwards (its name is printed)")
     migration_list_option(p)
+    driver_option(p)
     p.set_defaults(handler=cmd_rehearse)
 
     p = sub.add_parser(
@@ -92,14 +100,14 @@ async def cmd_rehearse(args: argparse.Namespace) -> int:
     migrations = load_list(args)
     progress = make_progress(args.json)
     try:
-        async with connected(args) as client:
+        async with connected(args, migrations) as client:
             result = await rehearse(
                 client, migrations, to=args.to, sample=args.sample, keep=args.keep, progress=progress
             )
     finally:
         progress.close()
     render_rehearsal(result, args.json)
-    result.raise_for_failure()
+    result.raise_for_failure(as_json=args.json)
     return 0
 
 
@@ -177,6 +185,7 @@ def _confirm(options: RestoreOptions, info: BackupInfo) -> None:
 
 async def cmd_restore(args: argparse.Namespace) -> int:
     """Replace the database with a backup, after confirmation (a typed name, or --yes)."""
+    announce(args)
     if wants_files(args):
         return await cmd_restore_files(args)
     if not args.from_db:

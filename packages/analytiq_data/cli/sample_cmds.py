@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from analytiq_data.cli.options import settings_from
+from analytiq_data.cli.options import announce, settings_from
 from analytiq_data.cli.render import make_progress, print_json, print_table
 from analytiq_data.client import make_client, ping
 from analytiq_data.migrations.sample import generate_sample
@@ -42,6 +42,7 @@ async def cmd_sample(args: argparse.Namespace) -> int:
     """Connect, write the sample and print how many documents each collection got."""
     settings = settings_from(args)
     client = make_client(settings.uri, timeout_s=settings.timeout_s)
+    announce(args)
     progress = make_progress(args.json)
     try:
         await ping(client, settings.uri, settings.timeout_s)

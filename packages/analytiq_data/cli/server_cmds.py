@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from analytiq_data.cli.options import settings_from
+from analytiq_data.cli.options import announce, settings_from
 from analytiq_data.cli.render import print_json
 from analytiq_data.client import make_client, ping, server_kind
 from analytiq_data.uri import redact_uri
@@ -21,6 +21,7 @@ async def cmd_ping(args: argparse.Namespace) -> int:
     """Connect, run ``hello`` and print the deployment kind and version."""
     settings = settings_from(args)
     client = make_client(settings.uri, timeout_s=settings.timeout_s)
+    announce(args)
     try:
         hello = await ping(client, settings.uri, settings.timeout_s)
         build = await client.admin.command("buildInfo")

@@ -36,9 +36,9 @@ async def check(
 ) -> CheckResult:
     """Compare the migration list with the database ``analytiq_client.env`` and return the findings.
 
-    ``migrations`` defaults to Analytiq's list. Disagreements are findings (``result.ok`` is False;
-    ``result.raise_for_failure()`` raises CheckFailed); a server that cannot be reached raises
-    DatabaseConnectionError. Reads only.
+    ``migrations`` defaults to the configured list (Analytiq's where none is configured).
+    Disagreements are findings (``result.ok`` is False; ``result.raise_for_failure()`` raises
+    CheckFailed); a server that cannot be reached raises DatabaseConnectionError. Reads only.
     """
     checked = migration_list(migrations)
     status = await verbs.status(analytiq_client, checked)

@@ -9,11 +9,13 @@ As the guide uses it::
 
 The verbs are ``analytiq_data.migrations.engine.verbs``, the one module the command line calls
 too: each takes one target (``Target``, or the application's client object) and a migration list
-validated once. The functions here only add Analytiq's defaults: the list when ``migrations=`` is
-not given (``analytiq_data.migrations.migration.MIGRATIONS``, imported when first needed) and the
-verified backup of ``backup=True`` (``analytiq_data.safety``, imported only when asked for). The
-engine knows nothing of Analytiq. The CI gate's ``check``, ``check_lockfile`` and ``write_lockfile``
-are ``analytiq_data.guard``'s, offered here too (the guard depends on this package, not the reverse).
+validated once. The functions here only add the defaults: the list when ``migrations=`` is not
+given (the one the command line uses: ``$ANALYTIQ_DB_MIGRATIONS``, else ``[tool.analytiq-db]
+migrations`` in pyproject.toml; Analytiq's ``analytiq_data.migrations.migration.MIGRATIONS`` where
+nothing is configured; see ``startup.configured_list``) and the verified backup of ``backup=True``
+(``analytiq_data.safety``, imported only when asked for). The engine knows nothing of Analytiq. The
+CI gate's ``check``, ``check_lockfile`` and ``write_lockfile`` are ``analytiq_data.guard``'s, offered
+here too (the guard depends on this package, not the reverse).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from analytiq_data.migrations.engine.hooks import HookFailedError, RunHooks, Run
 from analytiq_data.migrations.engine.loader import load_migrations
 from analytiq_data.migrations.engine.lock import LockInfo
 from analytiq_data.migrations.engine.options import RunOptions, StopRequest
-from analytiq_data.migrations.engine.plan import MigrationList, validate_migrations
+from analytiq_data.migrations.engine.plan import MigrationList
 from analytiq_data.migrations.engine.results import (
     HistoryResult,
     Mismatch,
@@ -47,7 +49,13 @@ from analytiq_data.migrations.engine.scaffold import new as _new
 from analytiq_data.migrations.engine.state import HistoryRecord
 from analytiq_data.migrations.engine.target import Target
 from analytiq_data.migrations.engine.verbs import AnyTarget, history, unlock
-from analytiq_data.migrations.startup import DEFAULT_MIGRATIONS, get_current_version, schema_migrations_pending
+from analytiq_data.migrations.startup import (
+    DEFAULT_MIGRATIONS,
+    configured_list,
+    configured_spec,
+    get_current_version,
+    schema_migrations_pending,
+)
 from analytiq_data.progress import Progress
 
 __all__ = [
@@ -80,6 +88,7 @@ __all__ = [
     "UnlockResult",
     "check",
     "check_lockfile",
+    "configured_list",
     "down",
     "get_current_version",
     "history",
@@ -113,8 +122,8 @@ def __getattr__(name: str) -> Any:
 
 
 def _list(migrations: Sequence[Migration] | None) -> MigrationList:
-    """Return ``migrations`` validated (once), or Analytiq's list."""
-    return load_migrations(DEFAULT_MIGRATIONS) if migrations is None else validate_migrations(migrations)
+    """Return ``migrations`` validated (once), or the configured list (Analytiq's where none is configured)."""
+    return configured_list(migrations)
 
 
 def _options(
@@ -261,6 +270,7 @@ async def resolve(
     return await verbs.resolve(analytiq_client, _list(migrations), mark, version, options=options)
 
 
-def new(description: str, *, migrations: str = DEFAULT_MIGRATIONS) -> NewResult:
-    """Write a runnable migration class for ``description`` into the migrations module and register it."""
-    return _new(migrations, description)
+def new(description: str, *, migrations: str | None = None) -> NewResult:
+    """Write a runnable migration class for ``description`` into the migrations module (``module:ATTRIBUTE``,
+    default: the configured list's) and register it."""
+    return _new(configured_spec() if migrations is None else migrations, description)

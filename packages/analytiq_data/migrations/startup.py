@@ -8,6 +8,10 @@ object, a PyMongo ``AsyncDatabase`` or a motor ``AsyncIOMotorDatabase``: both ar
 
 These are quick reads without the lock: a run in progress may change the answer a moment later.
 ``run_migrations`` decides again under the lock, so calling it when unsure is always safe.
+
+Without ``migrations=``, every function of the Python API uses the list the command line uses
+(``configured_list``): ``$ANALYTIQ_DB_MIGRATIONS``, else ``[tool.analytiq-db] migrations`` in the
+nearest pyproject.toml above the working directory; Analytiq's four only where neither is set.
 """
 
 from __future__ import annotations
@@ -19,10 +23,29 @@ from typing import Any
 from analytiq_data.errors import ConfigurationError, MigrationError
 from analytiq_data.migrations.base import Migration
 from analytiq_data.migrations.engine.loader import load_migrations
-from analytiq_data.migrations.engine.plan import check_version
+from analytiq_data.migrations.engine.plan import MigrationList, check_version, validate_migrations
 from analytiq_data.migrations.engine.state import VERSION_COLLECTION, VERSION_ID
+from analytiq_data.settings import Flags, resolve
 
 DEFAULT_MIGRATIONS = "analytiq_data.migrations.migration:MIGRATIONS"
+
+
+def configured_spec() -> str:
+    """Return the ``module:ATTRIBUTE`` of the list the command line would use without ``--migrations``
+    (``$ANALYTIQ_DB_MIGRATIONS``, else ``[tool.analytiq-db] migrations``, with the project's directory
+    importable), or Analytiq's list where neither is set. A broken table raises ConfigurationError."""
+    settings = resolve(Flags(), fields={"migrations"})
+    if settings.migrations is None:
+        return DEFAULT_MIGRATIONS
+    settings.importable()
+    return settings.migrations
+
+
+def configured_list(migrations: Sequence[Migration] | None = None) -> MigrationList:
+    """Return ``migrations`` validated, or (None) the configured list (``configured_spec``), imported and checked."""
+    if migrations is not None:
+        return validate_migrations(migrations)
+    return load_migrations(configured_spec())
 
 
 async def get_current_version(db: Any) -> int:
@@ -53,13 +76,12 @@ async def schema_migrations_pending(
     db: Any, target_version: int | None = None, *, migrations: Sequence[Migration] | None = None
 ) -> bool:
     """Return whether running migrations would change ``db``: its version differs from
-    ``target_version`` (default: the newest of the list, Analytiq's unless ``migrations`` is given).
+    ``target_version`` (default: the newest of the list: ``migrations``, else the configured list).
 
     With no target, a database newer than the code counts as nothing pending (``run_migrations``
     leaves it alone). An explicit target outside 0…newest raises ConfigurationError.
     """
-    steps = load_migrations(DEFAULT_MIGRATIONS) if migrations is None else migrations
-    head = len(steps)
+    head = len(configured_list(migrations))
     current = await get_current_version(db)
     if target_version is None:
         return current < head

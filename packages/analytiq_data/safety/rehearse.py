@@ -32,12 +32,12 @@ from analytiq_data.client import ping
 from analytiq_data.errors import ConfigurationError, MigrationError
 from analytiq_data.migrations.base import Migration
 from analytiq_data.migrations.engine import verbs
-from analytiq_data.migrations.engine.loader import load_migrations
 from analytiq_data.migrations.engine.lock import LOCK_COLLECTION
 from analytiq_data.migrations.engine.options import RunOptions
-from analytiq_data.migrations.engine.plan import database_ahead_error, target_for_up, validate_migrations
+from analytiq_data.migrations.engine.plan import database_ahead_error, target_for_up
 from analytiq_data.migrations.engine.state import StateStore
 from analytiq_data.migrations.engine.target import Target
+from analytiq_data.migrations.startup import configured_list
 from analytiq_data.progress import NULL_PROGRESS, Progress, Rollup, TaskKind, compatible
 from analytiq_data.safety.backup_first import fit_name
 from analytiq_data.safety.results import (
@@ -62,7 +62,6 @@ from analytiq_data.safety.snapshot import (
 from analytiq_data.settings import DEFAULT_TIMEOUT_S, validate_db_name
 from analytiq_data.uri import hosts_of
 
-DEFAULT_MIGRATIONS = "analytiq_data.migrations.migration:MIGRATIONS"
 Outcome = tuple[Check, Difference | None]  # a check, and the difference that made it fail
 SCRATCH_OPTIONS = RunOptions(lock_wait_s=30.0, lease_s=30.0)
 
@@ -92,13 +91,14 @@ async def rehearse(
 ) -> RehearsalResult:
     """Rehearse the pending migrations of ``target.env`` (up to ``to``) on a scratch copy; return the findings.
 
-    ``target`` is an AnalytiqClient (or anything with ``mongodb_async``, ``env``, ``uri``);
-    ``migrations`` defaults to Analytiq's list. With
+    ``target`` is an AnalytiqClient (or anything with ``mongodb_async``, ``env``, ``uri``; a Target's
+    ``driver`` is kept for the steps on the scratch copy); ``migrations`` defaults to the configured
+    list (Analytiq's where none is configured). With
     ``sample``, at most that many documents per collection are copied (those the migrations would
     change first). Check failures are in the result (``raise_for_failure`` turns them into
     CheckFailed); bad input raises ConfigurationError; the real database is never written.
     """
-    checked = load_migrations(DEFAULT_MIGRATIONS) if migrations is None else validate_migrations(migrations)
+    checked = configured_list(migrations)
     if sample is not None and sample < 1:
         raise ConfigurationError(f"--sample must be at least 1, got {sample}", hint="e.g. --sample 1000")
     uri, db_name = str(getattr(target, "uri", "") or ""), str(target.env)
@@ -122,7 +122,8 @@ async def rehearse(
         return RehearsalResult(db_name, None, False, current, goal, sample, 0, notes=("nothing to rehearse",))
     scratch = scratch_name(db_name)
     progress = compatible(progress)
-    rehearsal = _Rehearsal(Target(client, scratch, uri, timeout_s), checked, progress)
+    driver = target.driver if isinstance(target, Target) else "auto"
+    rehearsal = _Rehearsal(Target(client, scratch, uri, timeout_s, driver), checked, progress)
     try:
         copied = await _make_scratch(client, uri, db_name, scratch, sample, checked[current:goal], timeout_s, progress)
         rows = await rehearsal.run(current, goal)

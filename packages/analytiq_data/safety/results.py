@@ -119,8 +119,9 @@ class RehearsalResult:
             "notes": list(self.notes),
         }
 
-    def raise_for_failure(self) -> None:
-        """Raise CheckFailed (exit code 1) naming the first failed check, if any failed."""
+    def raise_for_failure(self, *, as_json: bool = False) -> None:
+        """Raise CheckFailed (exit code 1) naming the first failed check, if any failed; the hint points at
+        its difference (or reason) as printed: in the table above, or (``as_json``) in the JSON output."""
         failures = self.failures
         if not failures:
             return
@@ -128,9 +129,14 @@ class RehearsalResult:
         check = first.failed
         assert check is not None
         more = f" (and {len(failures) - 1} more migration(s))" if len(failures) > 1 else ""
+        if as_json:
+            index = self.migrations.index(first)
+            where = f"see migrations[{index}].{'diff' if first.diff else 'checks'} in the JSON output"
+        else:
+            where = f"see the {'difference' if first.diff else 'reason'} shown above"
         raise CheckFailed(
             f"rehearsal failed: {first.label()}: {check.name} failed{more}",
-            hint="see the difference shown above; fix the migration and rehearse again",
+            hint=f"{where}; fix the migration and rehearse again",
         )
 
 

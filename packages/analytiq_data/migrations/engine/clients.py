@@ -8,7 +8,9 @@ still run). The engine never imports motor; it recognises a motor client by its 
 - **Bookkeeping** (version, history, lock, ``hello``) always goes through a PyMongo
   ``AsyncMongoClient``: the app's own when it is one, else one built from the same settings.
 - **Steps** receive a database of the app's own kind (so ``AsyncIOMotorGridFSBucket(db)`` works in a
-  motor app and ``AsyncGridFSBucket(db)`` in a PyMongo app) from a client built from the app's
+  motor app and ``AsyncGridFSBucket(db)`` in a PyMongo app), or of the kind a verb asks for
+  (``driver``: the command line, whose own client is PyMongo's, asks for motor's database for a
+  list written for motor; see ``drivers``), from a client built from the app's
   client's settings plus a CommandListener (``failures.CommandRecorder``): that is how a failed
   command a step swallowed is named in the error and the history. PyMongo accepts listeners only
   when a client is built, so the app's client itself cannot be watched. For a PyMongo app the same
@@ -31,6 +33,7 @@ from typing import Any, Literal
 from pymongo import AsyncMongoClient, MongoClient
 
 from analytiq_data.errors import ConfigurationError
+from analytiq_data.migrations.engine.drivers import StepsDriver, motor_client_class
 from analytiq_data.migrations.engine.failures import CommandRecorder
 
 log = logging.getLogger(__name__)
@@ -75,7 +78,8 @@ def _with_listener(kwargs: dict[str, Any], recorder: CommandRecorder | None) -> 
 
 @dataclass
 class EngineClients:
-    """The clients of one verb: ``bookkeeping`` (PyMongo async) and ``steps`` (the app's kind)."""
+    """The clients of one verb: ``bookkeeping`` (PyMongo async) and ``steps``, of ``kind`` (the kind of
+    database steps get: the app's own, unless the verb asked for the other)."""
 
     kind: ClientKind
     bookkeeping: AsyncMongoClient[Any]
@@ -94,7 +98,7 @@ class EngineClients:
         return self.recorder is not None
 
     def step_database(self, name: str) -> Any:
-        """Return the database steps receive: of the app's client kind."""
+        """Return the database steps (and run hooks) receive: of ``kind``."""
         return self.steps[name]
 
     async def close(self) -> None:
@@ -106,41 +110,64 @@ class EngineClients:
         self._owned.clear()
 
 
-def _open(app: Any, for_steps: bool) -> EngineClients:
-    kind = client_kind(app)
-    settings = _settings(app, kind)
+def _bookkeeping_only(app: Any, kind: ClientKind) -> EngineClients:
     if kind == "pymongo":
-        if not for_steps:
-            return EngineClients(kind, app, app)
-        if settings is None:
+        return EngineClients(kind, app, app)
+    bookkeeping = _engine_client(app, kind)
+    return EngineClients(kind, bookkeeping, app, None, [bookkeeping])
+
+
+def _engine_client(app: Any, kind: ClientKind) -> AsyncMongoClient[Any]:
+    """Return a PyMongo client of our own on the motor app's server: aware datetimes, plain dict documents."""
+    settings = _readable(app, kind)
+    mine = _with_listener(settings, None) | {"tz_aware": True, "document_class": dict, "type_registry": None}
+    return AsyncMongoClient(**mine)
+
+
+def _readable(app: Any, kind: ClientKind) -> dict[str, Any]:
+    settings = _settings(app, kind)
+    if settings is None:
+        raise ConfigurationError(
+            f"cannot read the settings of the {kind} client {type(app).__qualname__}",
+            hint="pass a pymongo.AsyncMongoClient built from the same URI",
+        )
+    return settings
+
+
+def _open(app: Any, for_steps: bool, driver: StepsDriver = "auto") -> EngineClients:
+    kind = client_kind(app)
+    if not for_steps:
+        return _bookkeeping_only(app, kind)
+    wanted: ClientKind = kind if driver == "auto" else driver
+    if wanted == "pymongo":
+        if kind == "pymongo" and _settings(app, kind) is None:
             log.warning("cannot copy the app's client settings: failed commands of steps will not be named")
             return EngineClients(kind, app, app)
         recorder = CommandRecorder()
-        own: AsyncMongoClient[Any] = AsyncMongoClient(**_with_listener(settings, recorder))
-        return EngineClients(kind, own, own, recorder, [own])
-    if settings is None:
-        raise ConfigurationError(
-            f"cannot read the settings of the motor client {type(app).__qualname__}",
-            hint="pass a pymongo.AsyncMongoClient built from the same URI",
-        )
-    # The engine's own client: aware datetimes, plain dict documents, whatever the app chose for its own.
-    mine = _with_listener(settings, None) | {"tz_aware": True, "document_class": dict, "type_registry": None}
-    bookkeeping: AsyncMongoClient[Any] = AsyncMongoClient(**mine)
-    if not for_steps:
-        return EngineClients(kind, bookkeeping, app, None, [bookkeeping])
+        own: AsyncMongoClient[Any] = AsyncMongoClient(**_with_listener(_readable(app, kind), recorder))
+        return EngineClients("pymongo", own, own, recorder, [own])
+    # Steps get motor's database: from a motor client like the app's, or (a PyMongo app: the command
+    # line) from motor's AsyncIOMotorClient on the same settings. Bookkeeping stays on PyMongo.
+    settings = _readable(app, kind)
+    motor_client = type(app) if kind == "motor" else motor_client_class()
+    bookkeeping = app if kind == "pymongo" else _engine_client(app, kind)
     recorder = CommandRecorder()
-    steps = type(app)(**_with_listener(settings, recorder))
-    return EngineClients(kind, bookkeeping, steps, recorder, [bookkeeping, steps])
+    steps = motor_client(**_with_listener(settings, recorder))
+    owned = [steps] if kind == "pymongo" else [bookkeeping, steps]
+    return EngineClients("motor", bookkeeping, steps, recorder, owned)
 
 
 @contextlib.asynccontextmanager
-async def open_clients(app: Any, *, for_steps: bool = False) -> AsyncIterator[EngineClients]:
+async def open_clients(
+    app: Any, *, for_steps: bool = False, driver: StepsDriver = "auto"
+) -> AsyncIterator[EngineClients]:
     """Yield the clients for one verb on the app's client ``app``; close what was built on exit.
 
-    ``for_steps``: also build the watched client steps run on (verbs that run steps). An
-    unsupported client kind raises ConfigurationError before any I/O.
+    ``for_steps``: also build the watched client steps run on (verbs that run steps), giving steps
+    a database of ``driver``'s kind (``auto``: the app's client's kind). An unsupported client kind,
+    or motor asked for where it is not installed, raises ConfigurationError before any I/O.
     """
-    clients = _open(app, for_steps)
+    clients = _open(app, for_steps, driver)
     try:
         yield clients
     finally:

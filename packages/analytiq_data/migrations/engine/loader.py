@@ -9,6 +9,7 @@ from pathlib import Path
 from types import ModuleType
 
 from analytiq_data.errors import ConfigurationError
+from analytiq_data.migrations.engine.drivers import missing_motor
 from analytiq_data.migrations.engine.hooks import RunHooks
 from analytiq_data.migrations.engine.plan import MigrationList, validate_migrations
 
@@ -36,6 +37,9 @@ def import_module(name: str) -> ModuleType:
     except ConfigurationError:
         raise
     except ImportError as exc:
+        motor = missing_motor(name, exc)
+        if motor is not None:
+            raise motor from exc
         raise ConfigurationError(f"cannot import migrations module {name!r}: {exc}", hint=SPEC_HINT) from exc
     except SyntaxError as exc:
         where = f"{Path(exc.filename).name}, line {exc.lineno}" if exc.filename else f"line {exc.lineno}"

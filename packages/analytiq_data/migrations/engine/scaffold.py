@@ -269,14 +269,17 @@ def new(spec: str, description: str, *, root: Path | None = None) -> NewResult:
 
 
 DEFAULT_STARTER = "db_migrations:MIGRATIONS"
-NO_DATABASE = '# database = "dev"  # default: $ENV, else "dev"\n'
+NO_DATABASE = '# database = "dev"                # the database: this name wins over $ENV (unset: $ENV, else "dev")\n'
 TABLE_TEMPLATE = """
 [tool.analytiq-db]
-# analytiq-db reads this table; flags and ANALYTIQ_DB_* variables override it.
+# analytiq-db reads this table: flags and ANALYTIQ_DB_* variables override it; the generic $ENV and
+# $MONGODB_URI are read only for a value this table leaves out (see docs/how-to/configure.md).
 migrations = {migrations}
-{database}# uri_env = "MONGODB_URI"   # variable holding the URI (default: $MONGODB_URI, else mongodb://localhost:27017)
-# lock_wait = 120              # seconds to wait for another runner's migration lock
-# lease = 30                   # seconds of this runner's lease, renewed while it works
+{database}# database_env = "APP_DATABASE"   # or: read the database name from this variable alone
+# uri_env = "APP_MONGODB_URI"     # read the URI from this variable alone, never $MONGODB_URI (or uri = "mongodb://...")
+# driver = "auto"                 # steps get motor's database when the list imports motor; or "pymongo" / "motor"
+# lock_wait = 120                 # seconds to wait for another runner's migration lock
+# lease = 30                      # seconds of this runner's lease, renewed while it works
 """
 
 

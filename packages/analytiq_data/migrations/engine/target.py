@@ -22,6 +22,7 @@ from pymongo.errors import PyMongoError
 from analytiq_data.client import ServerKind, connection_error, ping, server_kind
 from analytiq_data.errors import AnalytiqError, ConfigurationError
 from analytiq_data.migrations.engine.clients import EngineClients, open_clients
+from analytiq_data.migrations.engine.drivers import StepsDriver
 from analytiq_data.settings import DEFAULT_TIMEOUT_S
 
 
@@ -36,12 +37,17 @@ class ClientLike(Protocol):
 class Target:
     """One database to migrate: ``client`` (PyMongo ``AsyncMongoClient`` or motor's
     ``AsyncIOMotorClient``, never closed by the engine), ``database``, and the ``uri`` and
-    ``timeout_s`` used to name the server and bound the search for it in error messages."""
+    ``timeout_s`` used to name the server and bound the search for it in error messages.
+
+    ``driver`` is the kind of database steps and run hooks get: ``auto`` (default), the client's own
+    kind; ``motor`` or ``pymongo`` to give them the other (the command line's client is PyMongo's and
+    asks for ``motor`` for a list written for motor; see ``drivers``)."""
 
     client: Any
     database: str
     uri: str = ""
     timeout_s: float = DEFAULT_TIMEOUT_S
+    driver: StepsDriver = "auto"
 
     @classmethod
     def of(cls, app: Target | ClientLike) -> Target:
@@ -108,7 +114,9 @@ async def connect(target: Target, *, for_steps: bool = False) -> AsyncIterator[C
     ``make_client`` names a rejected TLS certificate at once), else through the engine's. An
     unreachable server raises DatabaseConnectionError; an unsupported client kind ConfigurationError.
     """
-    async with open_clients(target.client, for_steps=for_steps) as clients, driver_errors(target):
-        asker: AsyncMongoClient[Any] = target.client if clients.kind == "pymongo" else clients.bookkeeping
+    opened = open_clients(target.client, for_steps=for_steps, driver=target.driver)
+    async with opened as clients, driver_errors(target):
+        own = isinstance(target.client, AsyncMongoClient)
+        asker: AsyncMongoClient[Any] = target.client if own else clients.bookkeeping
         hello = await ping(asker, target.uri, target.timeout_s)
         yield Connection(target, clients, server_kind(hello))
