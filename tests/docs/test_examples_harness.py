@@ -148,7 +148,7 @@ assert found == {{"_id": 1, "sides": 3}}, found
 {F}console
 $ echo "$GREETING again, in $(basename "$PWD")"
 hello again, in app
-$ analytiq-db ping --db "$ENV" >/dev/null && echo reachable
+$ analytiq-db ping --db "$ENV" >/dev/null 2>&1 && echo reachable
 reachable
 {F}
 """

@@ -42,3 +42,27 @@ async def test_a_motor_client_with_driver_pymongo_gives_steps_pymongo_and_transa
         assert result.transactions and all(s.transactional for s in result.steps)
     finally:
         motor_client.close()
+
+
+async def test_analytiq_s_own_four_run_under_the_app_s_motor_client(mongo_uri: str, db_name: str) -> None:
+    """The Analytiq app hands run_migrations its motor client; its four steps are written for PyMongo
+    (``database_kind = "pymongo"``) and get PyMongo's database (motor's cursors are not awaitable)."""
+    from analytiq_data.migrations.sample import generate_sample
+
+    class AppClient:  # the application's own client object, as the guide has it
+        def __init__(self) -> None:
+            self.mongodb_async: AsyncIOMotorClient[Any] = AsyncIOMotorClient(mongo_uri, tz_aware=True)
+            self.env = db_name
+
+    plain: AsyncMongoClient[Any] = AsyncMongoClient(mongo_uri, tz_aware=True)
+    app = AppClient()
+    try:
+        await generate_sample(plain[db_name], docs=40)
+        await ad.migrations.run_migrations(app, migrations=ad.migrations.MIGRATIONS)
+        assert await ad.migrations.get_current_version(app.mongodb_async[db_name]) == 4
+        assert await plain[db_name]["schemas"].count_documents({"response_format": {"$exists": True}}) > 0
+        await ad.migrations.run_migrations(app, target_version=0, migrations=ad.migrations.MIGRATIONS)
+        assert await ad.migrations.get_current_version(app.mongodb_async[db_name]) == 0
+    finally:
+        app.mongodb_async.close()
+        await plain.close()

@@ -106,3 +106,23 @@ def test_analytiqs_list_is_exposed_checked_and_lazily() -> None:
 
     assert ad.migrations.MIGRATIONS is migration.MIGRATIONS
     assert validate_migrations(ad.migrations.MIGRATIONS) == tuple(migration.MIGRATIONS)
+
+
+def test_a_list_mixing_declared_database_kinds_is_refused_in_one_line() -> None:
+    from analytiq_data.errors import ConfigurationError
+    from analytiq_data.migrations import Migration
+    from analytiq_data.migrations.engine.drivers import declared
+
+    class ForPymongo(Migration):
+        database_kind = "pymongo"
+
+    class ForMotor(Migration):
+        database_kind = "motor"
+
+    class Either(Migration):
+        pass
+
+    assert declared([Either()]) is None
+    assert declared([Either(), ForPymongo()]) == ("pymongo", "declared: ForPymongo.database_kind")
+    with pytest.raises(ConfigurationError, match="mixes steps written for PyMongo"):
+        declared([ForPymongo(), ForMotor()])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -30,12 +30,17 @@ class Migration:
     - ``reversible`` (default True): False makes ``down`` past this step refuse.
     - ``sample_filters``: collection name → filter selecting documents this step would change
       (used to rehearse on samples).
+    - ``database_kind`` (default None): the kind of database the step is written for, ``"pymongo"``
+      (``AsyncDatabase``: ``await coll.aggregate(...)``) or ``"motor"`` (``AsyncIOMotorDatabase``).
+      None: the kind the run gives (the app's client's kind, or what the command line detects).
+      A declaration wins over both, so a list written for PyMongo runs under a motor app.
     """
 
     use_transaction: ClassVar[bool] = True
     idempotent: ClassVar[bool] = True
     reversible: ClassVar[bool] = True
     sample_filters: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
+    database_kind: ClassVar[Literal["pymongo", "motor"] | None] = None
 
     def __init__(self, description: str = "", version: int | None = None) -> None:
         self.description = description or (type(self).__doc__ or type(self).__name__).strip().splitlines()[0]

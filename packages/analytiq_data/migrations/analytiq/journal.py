@@ -202,6 +202,9 @@ class JournaledMigration(Migration):
     batch_size: int = DEFAULT_BATCH_SIZE  # per class, or per instance: OcrKeyMigration(batch_size=100)
     max_passes: ClassVar[int] = 3
     use_transaction = False
+    # Written for PyMongo's AsyncDatabase (``await coll.aggregate(...)``): the Analytiq app hands
+    # run_migrations its motor client, and these steps still get PyMongo's database.
+    database_kind = "pymongo"
 
     def __init__(self, description: str = "", version: int | None = None, *, batch_size: int | None = None) -> None:
         super().__init__(description, version)

@@ -51,10 +51,33 @@ def _imports_motor(module: ModuleType) -> bool:
     )
 
 
+def declared(migrations: Sequence[Any]) -> tuple[Literal["pymongo", "motor"], str] | None:
+    """Return the kind of database the list's classes declare (``database_kind``) and why, or None when
+    none declares one; ConfigurationError when two classes declare different kinds (one run gives
+    every step the same kind of database)."""
+    kinds: dict[str, str] = {}
+    for migration in migrations:
+        kind = getattr(type(migration), "database_kind", None)
+        if kind in ("pymongo", "motor"):
+            kinds.setdefault(kind, type(migration).__name__)
+    if len(kinds) > 1:
+        raise ConfigurationError(
+            f"the list mixes steps written for PyMongo ({kinds['pymongo']}) and for motor ({kinds['motor']})",
+            hint="one run gives every step the same kind of database: declare one database_kind for the list",
+        )
+    for kind, name in kinds.items():
+        return ("motor" if kind == "motor" else "pymongo"), f"declared: {name}.database_kind"
+    return None
+
+
 def detect(migrations: Sequence[Any], list_module: str | None = None) -> tuple[Literal["pymongo", "motor"], str]:
-    """Return the kind of database ``migrations`` are written for, and why: ``("motor", "detected: M imports
-    motor")`` when the module holding the list or a module defining one of its classes imports motor,
-    else ``("pymongo", "detected: no module of the list imports motor")``."""
+    """Return the kind of database ``migrations`` are written for, and why: what their classes declare
+    (``database_kind``), else ``("motor", "detected: M imports motor")`` when the module holding the
+    list or a module defining one of its classes imports motor, else ``("pymongo", "detected: no module
+    of the list imports motor")``."""
+    stated = declared(migrations)
+    if stated is not None:
+        return stated
     names = [list_module] if list_module else []
     names += [type(m).__module__ for m in migrations]
     for name in dict.fromkeys(names):

@@ -11,8 +11,8 @@ not) and doubles as the reachability check.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from pymongo import AsyncMongoClient
@@ -22,7 +22,7 @@ from pymongo.errors import PyMongoError
 from analytiq_data.client import ServerKind, connection_error, ping, server_kind
 from analytiq_data.errors import AnalytiqError, ConfigurationError
 from analytiq_data.migrations.engine.clients import EngineClients, open_clients
-from analytiq_data.migrations.engine.drivers import StepsDriver
+from analytiq_data.migrations.engine.drivers import StepsDriver, declared
 from analytiq_data.settings import DEFAULT_TIMEOUT_S
 
 
@@ -74,6 +74,13 @@ class Target:
     def env(self) -> str:
         """The database name (as on an application's client object)."""
         return self.database
+
+
+def with_declared_driver(target: Target, migrations: Sequence[Any]) -> Target:
+    """Return ``target`` with the kind of database the list's classes declare (``database_kind``) when
+    the target leaves it to ``auto``; a kind the target states wins."""
+    stated = declared(migrations) if target.driver == "auto" else None
+    return target if stated is None else replace(target, driver=stated[0])
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from analytiq_data.migrations.engine.results import (
 )
 from analytiq_data.migrations.engine.runner import Runner
 from analytiq_data.migrations.engine.state import HistoryRecord, StateStore
-from analytiq_data.migrations.engine.target import ClientLike, Target, connect
+from analytiq_data.migrations.engine.target import ClientLike, Target, connect, with_declared_driver
 from analytiq_data.progress import NULL_PROGRESS, Progress
 
 AnyTarget = Target | ClientLike
@@ -50,7 +50,7 @@ async def _run(
     ahead_is_ok: bool = False,
 ) -> RunResult:
     checked = validate_migrations(migrations)
-    async with connect(Target.of(target), for_steps=True) as conn:
+    async with connect(with_declared_driver(Target.of(target), checked), for_steps=True) as conn:
         runner = Runner(conn, checked, options=options, progress=progress, stop=stop)
         return await runner.run(choose, ahead_is_ok=ahead_is_ok)
 
