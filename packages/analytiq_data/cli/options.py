@@ -128,7 +128,7 @@ def connection_info(settings: Settings, steps: tuple[str, str] | None = None) ->
     line = f"database {settings.db} ({_from(info['database_from'])}) on {info['uri']} ({_from(info['uri_from'])})"
     if steps is not None:
         info["driver"], info["driver_from"] = steps
-        if steps[0] == "motor" or not steps[1].startswith("detected:"):  # said unless it is the plain case
+        if steps[0] == "motor" or not steps[1].startswith(("detected:", "declared:")):  # said unless plain
             line += f"; steps get a {steps[0]} database ({steps[1]})"
     if settings.ignored:
         info["ignored"] = list(settings.ignored)
