@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from pymongo.database import Database
 
+from analytiq_data.migrations.engine.drivers import DETECTED_PYMONGO
 from tests.migrations_fixtures.helpers import CLI, ROOT
 
 BASIC = "tests.migrations_fixtures.basic:MIGRATIONS"
@@ -59,9 +60,8 @@ def test_every_connecting_verb_says_where_in_its_header_and_its_json(
         if verb[0] in ("up", "down", "rehearse"):  # verbs that run steps say which kind of database they get
             assert connection.pop("driver") == "pymongo"
             analytiq = BASIC not in verb  # Analytiq's four declare database_kind; the basic list declares nothing
-            assert connection.pop("driver_from") == (
-                "declared: OcrKeyMigration.database_kind" if analytiq else "detected: no module of the list imports motor"
-            )
+            why = "declared: OcrKeyMigration.database_kind" if analytiq else DETECTED_PYMONGO
+            assert connection.pop("driver_from") == why
         assert connection == expected, verb
 
 
