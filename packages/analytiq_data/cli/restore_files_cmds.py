@@ -11,6 +11,7 @@ import sys
 from analytiq_data.cli.migrate_options import run_options
 from analytiq_data.cli.options import settings_from
 from analytiq_data.cli.render import make_progress
+from analytiq_data.cli.restore_render import render_restore
 from analytiq_data.errors import ConfigurationError
 from analytiq_data.safety.restore_files import FileRestoreOptions, restore_files, target_holds_data
 
@@ -53,8 +54,6 @@ def file_restore_options(args: argparse.Namespace) -> FileRestoreOptions:
 
 async def cmd_restore_files(args: argparse.Namespace) -> int:
     """Restore from files; a database that holds data is replaced only after confirmation (--yes)."""
-    from analytiq_data.cli.safety_cmds import render_restore
-
     options = file_restore_options(args)
     if not args.yes and await target_holds_data(options):
         if not sys.stdin.isatty() or options.archive == "-":

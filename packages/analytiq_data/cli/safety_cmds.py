@@ -14,8 +14,9 @@ from analytiq_data.cli.options import count, positive, settings_from
 from analytiq_data.cli.render import make_progress, print_json, print_table
 from analytiq_data.cli.restore_files_cmds import add_file_arguments as add_restore_file_arguments
 from analytiq_data.cli.restore_files_cmds import cmd_restore_files, wants_files
+from analytiq_data.cli.restore_render import render_restore
 from analytiq_data.errors import ConfigurationError
-from analytiq_data.safety import BackupInfo, RehearsalResult, RestoreOptions, RestoreResult, inspect_backup, rehearse
+from analytiq_data.safety import BackupInfo, RehearsalResult, RestoreOptions, inspect_backup, rehearse
 from analytiq_data.safety import restore as restore_backup
 from analytiq_data.safety.results import CHECKS
 from analytiq_data.uri import resolve_uri
@@ -199,22 +200,3 @@ async def cmd_restore(args: argparse.Namespace) -> int:
         progress.close()
     render_restore(result, args.json)
     return 0
-
-
-def render_restore(result: RestoreResult, as_json: bool) -> None:
-    """Print what was restored."""
-    if as_json:
-        print_json(result.to_json())
-        return
-    dropped = f"; dropped {', '.join(result.dropped)}" if result.dropped else ""
-    version = f" at version {result.version}" if result.version is not None else ""
-    views = f", {_count(len(result.views), 'view')}" if result.views else ""
-    print(
-        f"restored database {result.database} from backup {result.backup}{version}: "
-        f"{_count(len(result.collections), 'collection')}, {_count(result.documents, 'document')}{views}{dropped}; "
-        f"verified ({result.seconds:.1f}s)"
-    )
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n:,} {noun}{'s' if n != 1 else ''}"
