@@ -9,6 +9,7 @@ line naming the file.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import sys
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import BinaryIO, Protocol
 
 from analytiq_data.backup.files.metadata import Metadata
-from analytiq_data.errors import ConfigurationError
+from analytiq_data.errors import ConfigurationError, FileIOError
 
 GZIP_MAGIC = b"\x1f\x8b"
 #: The largest BSON document a server stores (16 MiB) plus the headroom mongodump allows.
@@ -93,6 +94,24 @@ class DumpSink(Protocol):
     def close(self) -> None:
         """Finish and flush everything (call once, also after an error)."""
         ...
+
+
+@contextlib.contextmanager
+def writing(where: str) -> Iterator[None]:
+    """Turn an OSError raised inside the block (disk full, quota, file-size limit, I/O error, a closed
+    pipe) into one FileIOError line naming ``where`` (exit code ``IO``)."""
+    try:
+        yield
+    except OSError as exc:
+        left = (
+            "what reached standard output is incomplete: discard it"
+            if where == "standard output"
+            else "nothing was left under that name"
+        )
+        raise FileIOError(
+            f"writing {where} failed: {exc.strerror or exc}",
+            hint=f"free space (or fix the device) and run the dump again; {left}",
+        ) from exc
 
 
 def open_read(path: str, what: str) -> BinaryIO:
