@@ -32,6 +32,17 @@ def _can_mount_tmpfs() -> bool:
     return shutil.which("unshare") is not None and subprocess.run(probe, capture_output=True).returncode == 0
 
 
+def run(cmd: list[str], **kw: Any) -> subprocess.CompletedProcess[str]:
+    """Run a command to its end (the test looks at its exit code and stderr)."""
+    return subprocess.run(cmd, cwd=ROOT, text=True, timeout=240, stdin=subprocess.DEVNULL, **kw)
+
+
+def to_dev_full(cmd: list[str]) -> subprocess.CompletedProcess[str]:
+    """Run a command with its standard output on ``/dev/full`` (every write fails with ENOSPC)."""
+    with open("/dev/full", "wb") as full:
+        return run(cmd, stdout=full, stderr=subprocess.PIPE)
+
+
 def _last_line(stderr: str) -> str:
     lines = stderr.strip().splitlines()
     return lines[-1] if lines else ""
@@ -45,21 +56,17 @@ async def test_a_full_disk_stops_the_dump_with_the_io_code_and_leaves_nothing(
         pytest.fail("this test needs `unshare -rm` and tmpfs mounts (a Linux kernel with user namespaces)")
     await build_dump_fixture(db, users=3000)
     disk = tmp_path / "disk"
-    disk.mkdir()
+    os.mkdir(disk)
     target = disk / "backups" / ("a.archive" if kind == "archive" else "dump")
     script = (
         f'mount -t tmpfs -o size={TMPFS_SIZE} tmpfs "$1" || exit 99\n'
         'shift\n"$@"\nrc=$?\necho "left: $(cd "$DISK" && find . -mindepth 1 | sort | tr "\\n" " ")"\nexit $rc\n'
     )
     cmd = [CLI, "backup", "--src-uri", mongo_uri, "--src", db_name, f"--{kind}", str(target)]
-    done = subprocess.run(
+    done = run(
         ["unshare", "-rm", "sh", "-c", script, "sh", str(disk), *cmd],
-        cwd=ROOT,
         env={**os.environ, "DISK": str(disk)},
         capture_output=True,
-        text=True,
-        timeout=240,
-        stdin=subprocess.DEVNULL,
     )
     assert done.returncode == ExitCode.IO, done.stderr
     line = _last_line(done.stderr)
@@ -77,35 +84,19 @@ async def test_a_file_size_limit_stops_a_directory_dump_with_the_io_code(
     def limit() -> None:  # in the child: any write past 32 KiB into a file fails with EFBIG
         resource.setrlimit(resource.RLIMIT_FSIZE, (32 * 1024, 32 * 1024))
 
-    done = subprocess.run(
-        [CLI, "backup", "--src-uri", mongo_uri, "--src", db_name, "--out", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        stdin=subprocess.DEVNULL,
-        preexec_fn=limit,
-    )
+    cmd = [CLI, "backup", "--src-uri", mongo_uri, "--src", db_name, "--out", str(out)]
+    done = run(cmd, capture_output=True, preexec_fn=limit)
     assert done.returncode == ExitCode.IO, done.stderr
     line = _last_line(done.stderr)
     assert "File too large" in line and str(out / db_name) in line, done.stderr
-    assert list(tmp_path.iterdir()) == []  # out/ was made for the dump: removed with it
+    assert not out.exists()  # out/ was made for the dump: removed with it
 
 
 async def test_an_archive_to_a_full_stdout_stops_with_the_io_code(
     mongo_uri: str, db_name: str, db: AsyncDatabase[Any]
 ) -> None:
     await build_dump_fixture(db, users=300)
-    with open("/dev/full", "wb") as full:
-        done = subprocess.run(
-            [CLI, "backup", "--src-uri", mongo_uri, "--src", db_name, "--archive", "-"],
-            cwd=ROOT,
-            stdout=full,
-            stderr=subprocess.PIPE,
-            text=True,
-            timeout=240,
-            stdin=subprocess.DEVNULL,
-        )
+    done = to_dev_full([CLI, "backup", "--src-uri", mongo_uri, "--src", db_name, "--archive", "-"])
     assert done.returncode == ExitCode.IO, done.stderr
     line = _last_line(done.stderr)
     assert "standard output" in line and "No space left on device" in line, done.stderr

@@ -13,6 +13,7 @@ import contextlib
 import gzip
 import io
 import sys
+import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -114,8 +115,55 @@ def writing(where: str) -> Iterator[None]:
         ) from exc
 
 
+def damaged(name: str, exc: BaseException) -> DumpFileError:
+    """Return the one line for a file whose bytes cannot be read back: cut short, a bad gzip CRC,
+    corrupt compressed data, or a read error of the device."""
+    if isinstance(exc, EOFError):
+        reason = "its gzip data ends before the end of the stream (the file is cut short)"
+    elif isinstance(exc, gzip.BadGzipFile):
+        reason = f"its gzip data is damaged ({exc})"
+    elif isinstance(exc, zlib.error):
+        reason = f"its compressed data is damaged ({str(exc).removeprefix('Error -3 while decompressing data: ')})"
+    else:
+        reason = f"it cannot be read ({getattr(exc, 'strerror', None) or exc})"
+    return DumpFileError(f"{name} is corrupt: {reason}", hint="the file is damaged or incomplete; use another copy")
+
+
+class CheckedGzip(gzip.GzipFile):
+    """A gzip stream being read whose damage is one DumpFileError naming the file, never a raw
+    ``EOFError``, ``BadGzipFile`` or ``zlib.error`` (which the command line would call an internal error)."""
+
+    def __init__(self, fileobj: BinaryIO, name: str) -> None:
+        super().__init__(fileobj=fileobj, mode="rb")
+        self.display_name = name
+
+    def read(self, size: int | None = -1) -> bytes:
+        """Return up to ``size`` decompressed bytes (DumpFileError if the file is damaged)."""
+        try:
+            return super().read(size)
+        except (EOFError, OSError, zlib.error) as exc:
+            raise damaged(self.display_name, exc) from exc
+
+    def read1(self, size: int = -1) -> bytes:
+        """Return up to ``size`` decompressed bytes with at most one read (DumpFileError if damaged)."""
+        try:
+            return super().read1(size)
+        except (EOFError, OSError, zlib.error) as exc:
+            raise damaged(self.display_name, exc) from exc
+
+    def peek(self, n: int) -> bytes:
+        """Return buffered decompressed bytes without consuming them (DumpFileError if damaged)."""
+        try:
+            return super().peek(n)
+        except (EOFError, OSError, zlib.error) as exc:
+            raise damaged(self.display_name, exc) from exc
+
+
 def open_read(path: str, what: str) -> BinaryIO:
-    """Open ``path`` (``-`` for stdin) for reading, gunzipping it if it is gzip; raise DumpFileError if missing."""
+    """Open ``path`` (``-`` for stdin) for reading, gunzipping it if it is gzip; raise DumpFileError if missing.
+
+    Reading a damaged gzip file (cut short, a bad CRC, corrupt data) raises DumpFileError naming it.
+    """
     if path == "-":
         raw: BinaryIO = sys.stdin.buffer
     else:
@@ -125,7 +173,7 @@ def open_read(path: str, what: str) -> BinaryIO:
             raise DumpFileError(f"cannot open {what} {path}: {exc.strerror}", hint="check the path") from exc
     buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)  # type: ignore[type-var]
     if buffered.peek(2)[:2] == GZIP_MAGIC:
-        return gzip.GzipFile(fileobj=buffered, mode="rb")  # type: ignore[return-value]
+        return CheckedGzip(buffered, "standard input" if path == "-" else path)  # type: ignore[return-value]
     return buffered
 
 
@@ -169,8 +217,8 @@ def read_exact(stream: BinaryIO, size: int, what: str) -> bytes:
     """Return exactly ``size`` bytes; raise DumpFileError naming ``what`` if the file ends first."""
     try:
         data = stream.read(size)
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise DumpFileError(f"{what} is corrupt: {exc}", hint="the file is damaged; use another copy") from exc
+    except (OSError, EOFError, zlib.error) as exc:
+        raise damaged(what, exc) from exc
     if len(data) != size:
         raise DumpFileError(f"{what} is truncated", hint="the file is incomplete; use a complete copy")
     return data
