@@ -23,8 +23,9 @@ from analytiq_data.backup.endpoints import Side
 
 RAW: CodecOptions[RawBSONDocument] = CodecOptions(document_class=RawBSONDocument)
 
-#: Index fields that name the server's own namespace rather than the index.
-_INDEX_IGNORED = frozenset({"ns"})
+#: Index fields that say nothing about what the index holds: the server's own namespace, and the
+#: index version (the server's choice: mongorestore and a restore build the server's default).
+_INDEX_IGNORED = frozenset({"ns", "v"})
 
 
 def normalize(value: Any) -> Any:

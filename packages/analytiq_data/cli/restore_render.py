@@ -18,7 +18,7 @@ def render_restore(result: RestoreResult, as_json: bool) -> None:
     print(
         f"restored database {result.database} from backup {result.backup}{version}: "
         f"{_count(len(result.collections), 'collection')}, {_count(result.documents, 'document')}{views}{dropped}; "
-        f"verified ({result.seconds:.1f}s)"
+        f"{result.outcome()} ({result.seconds:.1f}s)"
     )
 
 

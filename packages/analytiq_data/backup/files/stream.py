@@ -17,8 +17,9 @@ import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
 
+from analytiq_data.backup.files.checksums import HashingReader, HashingWriter
 from analytiq_data.backup.files.metadata import Metadata
 from analytiq_data.errors import ConfigurationError, FileIOError
 
@@ -70,6 +71,11 @@ class DumpSource(Protocol):
 
     def events(self, batch_docs: int) -> Iterator[Event]:
         """Yield batches of at most ``batch_docs`` documents and one ``End`` per namespace."""
+        ...
+
+    @property
+    def checksum(self) -> str | None:
+        """Return what checks the documents' bytes as they are read (e.g. a CRC-64 per collection), or None."""
         ...
 
     def close(self) -> None:
@@ -159,16 +165,17 @@ class CheckedGzip(gzip.GzipFile):
             raise damaged(self.display_name, exc) from exc
 
 
-def open_read(path: str, what: str) -> BinaryIO:
+def open_read(path: str, what: str, *, digest: Any = None) -> BinaryIO:
     """Open ``path`` (``-`` for stdin) for reading, gunzipping it if it is gzip; raise DumpFileError if missing.
 
     Reading a damaged gzip file (cut short, a bad CRC, corrupt data) raises DumpFileError naming it.
+    With ``digest`` (``checksums.new_digest()``), every byte read from the file is added to it.
     """
     if path == "-":
         raw: BinaryIO = sys.stdin.buffer
     else:
         try:
-            raw = open(path, "rb")
+            raw = open(path, "rb") if digest is None else HashingReader(path, digest)  # type: ignore[assignment]
         except OSError as exc:
             raise DumpFileError(f"cannot open {what} {path}: {exc.strerror}", hint="check the path") from exc
     buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)  # type: ignore[type-var]
@@ -177,9 +184,19 @@ def open_read(path: str, what: str) -> BinaryIO:
     return buffered
 
 
-def open_write(path: str | Path, *, compress: bool, stdout: BinaryIO | None = None) -> BinaryIO:
-    """Open ``path`` for writing, through gzip when ``compress``; ``-`` is ``stdout`` (default: sys.stdout)."""
-    raw: BinaryIO = (stdout or sys.stdout.buffer) if str(path) == "-" else open(path, "wb")
+def open_write(
+    path: str | Path, *, compress: bool, stdout: BinaryIO | None = None, digest: Any = None
+) -> BinaryIO:
+    """Open ``path`` for writing, through gzip when ``compress``; ``-`` is ``stdout`` (default: sys.stdout).
+
+    With ``digest`` (``checksums.new_digest()``), every byte written to the file is added to it.
+    """
+    if str(path) == "-":
+        raw: BinaryIO = stdout or sys.stdout.buffer
+    elif digest is not None:
+        raw = io.BufferedWriter(HashingWriter(path, digest))
+    else:
+        raw = open(path, "wb")
     if compress:
         return gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=GZIP_LEVEL, mtime=0)  # type: ignore[return-value]
     return raw
