@@ -18,6 +18,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 from analytiq_data.backup.batches import Turnstile, raw_batches
 from analytiq_data.backup.catalog import collection_options, index_specs
+from analytiq_data.backup.ddl import is_id_index
 from analytiq_data.backup.digest import Digest, digest_documents
 from analytiq_data.backup.endpoints import Side
 
@@ -38,8 +39,13 @@ def normalize(value: Any) -> Any:
 
 
 def normalize_index(spec: Mapping[str, Any]) -> dict[str, Any]:
-    """Return an index spec for comparison: the key keeps its field order, other options do not."""
-    out = {k: normalize(v) for k, v in spec.items() if k not in _INDEX_IGNORED}
+    """Return an index spec for comparison: the key keeps its field order, other options do not.
+
+    The ``_id`` index's collation is the collection's default collation, compared with the options:
+    mongod lists it on the index too, SecantusDB does not (and a dump's may or may not).
+    """
+    ignored = _INDEX_IGNORED | ({"collation"} if is_id_index(spec) else set())
+    out = {k: normalize(v) for k, v in spec.items() if k not in ignored}
     out["key"] = [(str(k), normalize(v)) for k, v in (spec.get("key") or {}).items()]
     return out
 

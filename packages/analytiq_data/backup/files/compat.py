@@ -6,7 +6,7 @@ read from any dump, becomes the metadata restore builds and then checks (``for_r
 * no metadata at all (a ``.bson`` without ``.metadata.json``, an empty metadata file, an archive
   prelude without metadata): default options and the ``_id`` index, as mongorestore;
 * no ``_id_`` in the indexes (older tools, hand-made dumps): the ``_id`` index is implicit — the
-  server builds it with the collection (with the collection's collation) — so it is expected as such;
+  server builds it with the collection — so it is expected as such;
 * ``v`` (index version 1 or 2): left out, the server builds its default version, as mongorestore
   does without ``--keepIndexVersion`` (comparisons ignore index versions: ``compare``); ``ns``
   (servers before 4.4): names the old namespace, left out;
@@ -61,29 +61,19 @@ def for_restore(meta: Metadata) -> Metadata:
     indexes, notes = _indexes(meta.indexes)
     assumed += notes
     if not any(is_id_index(s) for s in meta.indexes) and "clusteredIndex" not in options:
-        indexes.insert(0, implicit_id_index(options))
+        indexes.insert(0, SON([("key", SON([("_id", 1)])), ("name", "_id_")]))
         if not meta.missing:
             assumed.append("no _id index listed; the server builds it")
     kept = SON(options) if isinstance(meta.options, SON) else options
     return replace(meta, options=kept, indexes=tuple(indexes), assumed=tuple(assumed))
 
 
-def implicit_id_index(options: Mapping[str, Any]) -> SON[str, Any]:
-    """Return the ``_id`` index a server builds with a collection created with ``options`` (as listed
-    by ``listIndexes``, version aside): it takes the collection's default collation."""
-    spec: SON[str, Any] = SON([("key", SON([("_id", 1)])), ("name", "_id_")])
-    if "collation" in options:
-        spec["collation"] = options["collation"]
-    return spec
-
-
 def _indexes(specs: Sequence[Mapping[str, Any]]) -> tuple[list[SON[str, Any]], list[str]]:
     """Return the index specs to build (version and namespace left out, unknown options dropped) and notes."""
     out: list[SON[str, Any]] = []
     notes: list[str] = []
-    old = sorted({str(s.get("name")) for s in specs if _version(s) == 1})
-    if old:
-        notes.append(f"index version 1 ({_names(old)}) rebuilt at the server's default version")
+    if any(_version(s) == 1 for s in specs):
+        notes.append("indexes of version 1 rebuilt at the server's default version")
     for spec in specs:
         unknown = [k for k in spec if k not in KNOWN_INDEX_FIELDS]
         if unknown:
