@@ -37,6 +37,7 @@ from analytiq_data.backup.destination import Destination
 from analytiq_data.backup.digest import Digest, digest_batch
 from analytiq_data.backup.endpoints import Side
 from analytiq_data.backup.files.archive import ArchiveReader, ArchiveWriter
+from analytiq_data.backup.files.checksums import SUMS_FILE
 from analytiq_data.backup.files.destination import FileDestination
 from analytiq_data.backup.files.dumpdir import DirReader, DirWriter
 from analytiq_data.backup.files.metadata import Metadata
@@ -124,6 +125,8 @@ async def dump(
             reports = await asyncio.to_thread(_read_back, options, target.work, metas, reports)
         elif options.verify:
             notes.append("written to standard output: not read back (read the file with restore to check it)")
+        if options.out is not None:
+            notes.append(f"{SUMS_FILE} holds the SHA-256 of every file: restore checks it, mongorestore skips it")
         if all(r.verified is not False for r in reports):
             with writing(options.destination):
                 _publish(target)  # a dump that does not read back never appears under its name
