@@ -13,10 +13,9 @@ from analytiq_data.cli.migrate_options import connected, load_list, lock_options
 from analytiq_data.cli.options import count, positive, settings_from
 from analytiq_data.cli.render import make_progress, print_json, print_table
 from analytiq_data.cli.restore_files_cmds import add_file_arguments as add_restore_file_arguments
-from analytiq_data.cli.restore_files_cmds import cmd_restore_files, wants_files
-from analytiq_data.cli.restore_render import render_restore
+from analytiq_data.cli.restore_files_cmds import restore_from_files, wants_files
 from analytiq_data.errors import ConfigurationError
-from analytiq_data.safety import BackupInfo, RehearsalResult, RestoreOptions, inspect_backup, rehearse
+from analytiq_data.safety import BackupInfo, RehearsalResult, RestoreOptions, RestoreResult, inspect_backup, rehearse
 from analytiq_data.safety import restore as restore_backup
 from analytiq_data.safety.results import CHECKS
 from analytiq_data.uri import resolve_uri
@@ -179,7 +178,8 @@ def _confirm(options: RestoreOptions, info: BackupInfo) -> None:
 async def cmd_restore(args: argparse.Namespace) -> int:
     """Replace the database with a backup, after confirmation (a typed name, or --yes)."""
     if wants_files(args):
-        return await cmd_restore_files(args)
+        render_restore(await restore_from_files(args), args.json)
+        return 0
     if not args.from_db:
         raise ConfigurationError("no backup to restore", hint="give --from NAME, --archive FILE or --dir DIR")
     if args.dump_db:
@@ -200,3 +200,22 @@ async def cmd_restore(args: argparse.Namespace) -> int:
         progress.close()
     render_restore(result, args.json)
     return 0
+
+
+def render_restore(result: RestoreResult, as_json: bool) -> None:
+    """Print what was restored."""
+    if as_json:
+        print_json(result.to_json())
+        return
+    dropped = f"; dropped {', '.join(result.dropped)}" if result.dropped else ""
+    version = f" at version {result.version}" if result.version is not None else ""
+    views = f", {_count(len(result.views), 'view')}" if result.views else ""
+    print(
+        f"restored database {result.database} from backup {result.backup}{version}: "
+        f"{_count(len(result.collections), 'collection')}, {_count(result.documents, 'document')}{views}{dropped}; "
+        f"{result.outcome()} ({result.seconds:.1f}s)"
+    )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'s' if n != 1 else ''}"
