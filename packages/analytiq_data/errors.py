@@ -22,6 +22,11 @@ class ExitCode(IntEnum):
     LOCK = 5  # another runner holds the migration lock
     MIGRATION = 6  # a migration step failed, or the state needs a person
     VERIFICATION = 7  # a copy or a comparison did not verify
+    #: Reading or writing a local file failed in the middle of the work: the disk is full
+    #: (ENOSPC), a quota or file-size limit was hit, the device failed (EIO), a pipe closed.
+    #: Nothing half-written is left under the file's name; free space (or fix the device) and rerun.
+    #: A path that is wrong from the start (missing, not writable) is bad input (3), not this.
+    IO = 74  # a local file could not be read or written (disk full, I/O error): sysexits' EX_IOERR
     INTERNAL = 70  # a bug: "internal error ... run with --traceback"
     INTERRUPTED = 130  # Ctrl-C / SIGTERM
 
@@ -94,6 +99,12 @@ class VerificationError(AnalytiqError):
     """A copy or a comparison found a difference."""
 
     exit_code = ExitCode.VERIFICATION
+
+
+class FileIOError(AnalytiqError):
+    """A local file could not be written or read mid-way (disk full, quota, file-size limit, device error)."""
+
+    exit_code = ExitCode.IO
 
 
 class CheckFailed(AnalytiqError):

@@ -22,7 +22,7 @@ from analytiq_data.backup.files.load import Loaded, check_counts
 from analytiq_data.backup.files.metadata import Metadata
 from analytiq_data.backup.files.source import open_source
 from analytiq_data.backup.identity import ServerIdentity
-from analytiq_data.errors import ConfigurationError
+from analytiq_data.errors import ConfigurationError, VerificationError
 from analytiq_data.safety.restore_files import FileRestoreOptions, restore_files
 from tests.migrations_fixtures.helpers import CLI, ROOT
 from tests.server.dump_fixture import NAMES, build_dump_fixture, state
@@ -141,6 +141,9 @@ async def test_the_read_back_catches_a_file_changed_after_writing(
     data = bytearray(bson_file.read_bytes())
     data[data.index(b"u7@example.com")] ^= 0x01
     bson_file.write_bytes(bytes(data))
+    with pytest.raises(VerificationError, match=r"users\.bson fails its SHA-256 check"):
+        _read_back(options, tmp_path / "dump" / db_name, {}, result.reports)
+    (tmp_path / "dump" / db_name / "SHA256SUMS").unlink()  # without it, the content hashes still catch it
     source = open_source(directory=str(tmp_path / "dump"), db=db_name)
     metas = {m.collection: m for m in source.namespaces}
     checked = _read_back(options, tmp_path / "dump" / db_name, metas, result.reports)

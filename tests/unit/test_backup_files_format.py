@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import io
 import random
+import subprocess
 from pathlib import Path
 
 import bson
@@ -176,7 +177,7 @@ def test_directory_round_trip(tmp_path: Path, compress: bool) -> None:
     writer.close()
     gz = ".gz" if compress else ""
     names = sorted(p.name for p in (tmp_path / "shop").iterdir())
-    assert names == sorted(
+    files = [
         f"{n}{gz}"
         for n in [
             "prelude.json",
@@ -188,8 +189,14 @@ def test_directory_round_trip(tmp_path: Path, compress: bool) -> None:
             "we%2Fird+name%25.bson",
             "we%2Fird+name%25.metadata.json",
         ]
-    )
+    ]
+    assert names == sorted([*files, "SHA256SUMS"])
+    listed = (tmp_path / "shop" / "SHA256SUMS").read_text().splitlines()
+    assert [line.split("  ")[1] for line in listed] == sorted(files)  # sha256sum's format, every file
+    checked = subprocess.run(["sha256sum", "-c", "SHA256SUMS"], cwd=tmp_path / "shop", capture_output=True, text=True)
+    assert checked.returncode == 0 and checked.stdout.count(": OK") == len(files)  # checkable without this tool
     reader = DirReader(database_dir(tmp_path, None), "shop")
+    assert reader.checksum == "SHA-256 of every file (SHA256SUMS)"
     assert {m.collection for m in reader.namespaces} == {"users", "adults", "empty", "we/ird name%"}
     got: dict[str, list[bytes]] = {}
     for event in reader.events(4):
@@ -208,6 +215,54 @@ def test_a_truncated_bson_file_is_refused(tmp_path: Path) -> None:
     reader = DirReader(tmp_path / "shop", "shop")
     with pytest.raises(DumpFileError, match=r"users\.bson is truncated"):
         list(reader.events(100))
+
+
+def _written(tmp_path: Path) -> Path:
+    writer = DirWriter(tmp_path, "shop", compress=False)
+    writer.begin([USERS, EMPTY], "8.0.0")
+    writer.write(USERS, docs(10))
+    writer.end(USERS)
+    writer.end(EMPTY)
+    writer.close()
+    return tmp_path / "shop"
+
+
+def _flip(path: Path, marker: bytes) -> None:
+    data = bytearray(path.read_bytes())
+    data[data.index(marker)] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+def test_a_flipped_byte_in_a_value_fails_the_sha256_check_of_our_directory(tmp_path: Path) -> None:
+    """A directory has no checksum of its own: the documents stay valid BSON, only SHA256SUMS catches it."""
+    folder = _written(tmp_path)
+    _flip(folder / "users.bson", b"u7@x")
+    reader = DirReader(folder, "shop")
+    with pytest.raises(DumpFileError, match=r"users\.bson fails its SHA-256 check \(SHA256SUMS\)"):
+        list(reader.events(100))
+    (folder / "SHA256SUMS").unlink()  # as mongodump writes it: nothing to check the bytes against
+    plain = DirReader(folder, "shop")
+    assert plain.checksum is None
+    assert sum(len(e.docs) for e in plain.events(100) if isinstance(e, Batch)) == 10
+
+
+def test_the_checksum_file_covers_metadata_and_exactly_the_dumps_files(tmp_path: Path) -> None:
+    folder = _written(tmp_path)
+    _flip(folder / "users.metadata.json", b"email")
+    with pytest.raises(DumpFileError, match=r"users\.metadata\.json fails its SHA-256 check"):
+        DirReader(folder, "shop")
+    folder = _written(tmp_path / "again")
+    (folder / "extra.bson").write_bytes(b"".join(docs(1)))
+    with pytest.raises(DumpFileError, match=r"extra\.bson is not in SHA256SUMS \(a file added") as refused:
+        DirReader(folder, "shop")
+    assert "remove SHA256SUMS to restore without checking the files" in refused.value.user_line()
+    (folder / "extra.bson").unlink()
+    (folder / "empty.bson").unlink()
+    with pytest.raises(DumpFileError, match=r"empty\.bson is missing: SHA256SUMS lists it"):
+        DirReader(folder, "shop")
+    (folder / "SHA256SUMS").write_text("not a checksum list\n")
+    with pytest.raises(DumpFileError, match="is not a SHA-256 checksum list"):
+        DirReader(folder, "shop")
 
 
 def test_a_directory_that_is_no_dump_is_refused(tmp_path: Path) -> None:

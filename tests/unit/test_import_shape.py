@@ -1,5 +1,6 @@
-"""The package's import graph: no cycle between ``migrations`` and ``guard``, and an engine that
-imports everything it needs at the top of its modules and nothing of Analytiq (issue 10, "Shape")."""
+"""The package's import graph: no import circle anywhere in the package (issue 17, "Shape"), no cycle
+between ``migrations`` and ``guard``, and an engine that imports everything it needs at the top of
+its modules and nothing of Analytiq (issue 10, "Shape")."""
 
 from __future__ import annotations
 
@@ -66,6 +67,73 @@ def test_the_engine_imports_nothing_of_analytiq() -> None:
         if not name.startswith(ENGINE_MAY_IMPORT)
     }
     assert outside == set()
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Return every module of the package and the package's modules it imports, wherever the import
+    stands (top level, inside a function, under ``TYPE_CHECKING``): a circle hidden in a function or
+    behind a type-checking guard is still two rooms that need each other."""
+    modules = {_module_name(p): p for p in PACKAGE.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        edges: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module in modules and node.level == 0:
+                for alias in node.names:
+                    sub = f"{node.module}.{alias.name}"  # ``from pkg import module`` names the module
+                    edges.add(sub if sub in modules else node.module)
+            elif isinstance(node, ast.Import):
+                edges |= {alias.name for alias in node.names if alias.name in modules}
+        graph[name] = edges - {name}
+    return graph
+
+
+def circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Return the import circles of ``graph``: its strongly connected parts of more than one module."""
+    order: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        order[node] = low[node] = len(order)
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if nxt not in order:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], order[nxt])
+        if low[node] == order[node]:
+            part = [stack.pop()]
+            while part[-1] != node:
+                part.append(stack.pop())
+            if len(part) > 1:
+                found.append(sorted(part))
+
+    for node in sorted(graph):
+        if node not in order:
+            visit(node)
+    return found
+
+
+def test_circles_finds_a_circle_and_nothing_else() -> None:
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": set()}
+    assert circles(graph) == [["a", "b", "c"]]
+    assert circles({"a": {"b"}, "b": set()}) == []
+
+
+def test_the_package_has_no_import_circle() -> None:
+    """No module of analytiq_data imports, directly or through others, a module that imports it back
+    (``backup/catalog ↔ endpoints ↔ identity`` and ``cli/restore_files_cmds ↔ safety_cmds`` were two)."""
+    graph = import_graph()
+    assert "analytiq_data.backup.catalog" in graph and "analytiq_data.cli.safety_cmds" in graph
+    assert circles(graph) == []
 
 
 def _fresh(code: str) -> subprocess.CompletedProcess[str]:

@@ -5,17 +5,19 @@ goes through here, so the namespace rule (``copied_namespace``: what counts as t
 applied in one place. The functions taking an ``AsyncDatabase`` let driver errors through; the
 ``Side`` ones (``collection_infos``, ``collection_options``, ``index_specs``) turn them into one
 line naming the server (``Side.errors``). Everything here only reads.
+
+This module sits below ``identity`` (which reads collection UUIDs here) and ``endpoints`` (whose
+``Side`` wraps errors): it names the side it reads through by the ``CatalogSide`` protocol, so it
+imports neither of them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol
 
 from pymongo.asynchronous.database import AsyncDatabase
-
-if TYPE_CHECKING:  # endpoints imports identity, which reads the catalog: no import cycle at run time
-    from analytiq_data.backup.endpoints import Side
 
 #: Where an interrupted backup keeps its state (in the destination database; never copied).
 STATE_COLLECTION = "__backup_state"
@@ -24,6 +26,20 @@ STATE_COLLECTION = "__backup_state"
 MANIFEST_COLLECTION = "__backup_manifest"
 
 Entries = dict[str, dict[str, Any]]
+
+
+class CatalogSide(Protocol):
+    """What the catalog reads through: a database, and a block turning driver errors into one line
+    naming the server (``endpoints.Side`` is one)."""
+
+    @property
+    def db(self) -> AsyncDatabase[Any]:
+        """Return the database read."""
+        ...
+
+    def errors(self, doing: str) -> AbstractAsyncContextManager[None]:
+        """Return a block turning driver errors raised inside it into AnalytiqErrors."""
+        ...
 
 
 def copied_namespace(name: str) -> bool:
@@ -76,21 +92,21 @@ async def collection_uuids(db: AsyncDatabase[Any]) -> set[bytes]:
 
 
 async def collection_infos(
-    side: Side, *, everything: bool = False, keep: Callable[[str], bool] | None = None
+    side: CatalogSide, *, everything: bool = False, keep: Callable[[str], bool] | None = None
 ) -> Entries:
     """Return the side's ``listCollections`` entries by name (the user's namespaces unless ``everything``)."""
     async with side.errors("listing collections"):
         return await namespaces(side.db, everything=everything, keep=keep)
 
 
-async def collection_options(side: Side, name: str) -> dict[str, Any] | None:
+async def collection_options(side: CatalogSide, name: str) -> dict[str, Any] | None:
     """Return the options of one collection or view on ``side`` (None if it does not exist)."""
     async with side.errors(f"reading the options of {name!r}"):
         found = await namespace(side.db, name)
     return dict(found.get("options") or {}) if found is not None else None
 
 
-async def index_specs(side: Side, name: str) -> list[dict[str, Any]]:
+async def index_specs(side: CatalogSide, name: str) -> list[dict[str, Any]]:
     """Return the indexes of ``name`` on ``side`` as the server lists them."""
     async with side.errors(f"listing the indexes of {name!r}"):
         return await indexes(side.db, name)

@@ -7,12 +7,14 @@ through a ``Progress`` and return a ``BackupResult``; a copy that does not verif
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from typing import Any
 
 from analytiq_data.backup.busy import Busy, busy_error, busy_marker, watched
 from analytiq_data.backup.catalog import collection_infos
+from analytiq_data.backup.claim import DestinationClaim, claimed
 from analytiq_data.backup.consistent.run import Watch
 from analytiq_data.backup.copy import clear_ranges, create_collection, gather_all
 from analytiq_data.backup.endpoints import Endpoints, Side, open_endpoints
@@ -41,14 +43,15 @@ async def backup(options: BackupOptions, progress: Progress = NULL_PROGRESS) -> 
     """
     started = time.monotonic()
     progress = compatible(progress)
-    async with open_endpoints(options) as ends:
+    async with open_endpoints(options) as ends, contextlib.AsyncExitStack() as held:
         await _require_source(ends)
         state = BackupState(ends.dst.db)
         if options.dry_run:
             return await _dry_run(options, ends, state, started, progress)
         await _refuse_busy(ends)
         watch = await Watch.begin(options, ends)  # before anything is read (refuses --consistent on a standalone)
-        resumed = await _prepare_destination(options, ends, state, progress)
+        claim = await held.enter_async_context(claimed(ends.dst, progress))  # one backup per destination
+        resumed = await _prepare_destination(options, ends, state, claim, progress)
         plan = await _plan(options, ends, state, resumed, progress)
         await watch.attach(state, resumed)
         progress.note(f"Found {len(plan.intents)} collections to backup")
@@ -75,6 +78,7 @@ async def backup(options: BackupOptions, progress: Progress = NULL_PROGRESS) -> 
             notes=tuple(notes),
             point_in_time=point,
         )
+        claim.check()  # another backup took the destination over meanwhile: this copy proves nothing
         async with ends.dst.errors("recording the backup as complete"):
             if result.verified is not False:
                 await write_manifest(ends.dst.db, Manifest.from_result(result))
@@ -109,12 +113,16 @@ async def _require_source(ends: Endpoints) -> dict[str, dict[str, Any]]:
     return infos
 
 
-async def _prepare_destination(options: BackupOptions, ends: Endpoints, state: BackupState, progress: Progress) -> bool:
-    """Make the destination ready; return whether this run resumes an interrupted one."""
+async def _prepare_destination(
+    options: BackupOptions, ends: Endpoints, state: BackupState, claim: DestinationClaim, progress: Progress
+) -> bool:
+    """Make the destination (claimed by this run) ready; return whether this run resumes an interrupted one."""
     dst = ends.dst
     names = set(await collection_infos(dst, everything=True))
     async with dst.errors("reading the resume state"):
         has_state = await state.exists()
+    if not has_state:
+        names.discard(STATE_COLLECTION)  # only this run's claim, or a plan whose saving never finished
     if options.resume:
         if has_state:
             async with dst.errors("resuming the copy"):
@@ -132,6 +140,7 @@ async def _prepare_destination(options: BackupOptions, ends: Endpoints, state: B
         if names:
             async with dst.errors(f"dropping {dst.db.name!r}"):
                 await dst.db.client.drop_database(dst.db.name)
+            await claim.take()  # the drop took the claim with it (a run that took it meanwhile wins)
             progress.note(f"Dropped destination database {dst.db.name!r}")
         return False
     if names:

@@ -30,6 +30,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import OperationFailure
 
+from analytiq_data.backup.claim import HOLDER_ID
 from analytiq_data.backup.digest import Digest
 from analytiq_data.backup.plan import STATE_COLLECTION, IdRange, Intent, Kind, Plan, ranges_from
 from analytiq_data.backup.results import CollectionReport
@@ -153,13 +154,14 @@ class BackupState:
 
     async def save_plan(self, plan: Plan, *, src_db: str, source: str) -> None:
         """Record the plan; the header goes last, so a plan without one was never complete."""
+        earlier = {"_id": {"$ne": HOLDER_ID}}  # all but the run's claim on the destination (``claim``)
         try:
-            await self.coll.delete_many({})
+            await self.coll.delete_many(earlier)
         except OperationFailure as exc:
             if "journal" not in str(exc).lower():
                 raise
             self.coll = self.db.get_collection(STATE_COLLECTION, write_concern=WriteConcern(w="majority"))
-            await self.coll.delete_many({})
+            await self.coll.delete_many(earlier)
         docs = [intent_to_doc(i, intent) for i, intent in enumerate(plan.intents)]
         if docs:
             await self.coll.insert_many(docs)

@@ -13,6 +13,7 @@ from analytiq_data.cli.options import settings_from
 from analytiq_data.cli.render import make_progress
 from analytiq_data.errors import ConfigurationError
 from analytiq_data.safety.restore_files import FileRestoreOptions, restore_files, target_holds_data
+from analytiq_data.safety.results import RestoreResult
 
 
 def add_file_arguments(parser: argparse.ArgumentParser) -> None:
@@ -51,10 +52,9 @@ def file_restore_options(args: argparse.Namespace) -> FileRestoreOptions:
     )
 
 
-async def cmd_restore_files(args: argparse.Namespace) -> int:
-    """Restore from files; a database that holds data is replaced only after confirmation (--yes)."""
-    from analytiq_data.cli.safety_cmds import render_restore
-
+async def restore_from_files(args: argparse.Namespace) -> RestoreResult:
+    """Restore from files and return what was done (``safety_cmds`` draws it); a database that holds data
+    is replaced only after confirmation (--yes)."""
     options = file_restore_options(args)
     if not args.yes and await target_holds_data(options):
         if not sys.stdin.isatty() or options.archive == "-":
@@ -77,8 +77,6 @@ async def cmd_restore_files(args: argparse.Namespace) -> int:
             )
     progress = make_progress(args.json)
     try:
-        result = await restore_files(options, progress)
+        return await restore_files(options, progress)
     finally:
         progress.close()
-    render_restore(result, args.json)
-    return 0

@@ -20,7 +20,7 @@ from analytiq_data.cli.migrate_options import (
 from analytiq_data.cli.options import announce, count, positive, settings_from
 from analytiq_data.cli.render import make_progress, print_json, print_table
 from analytiq_data.cli.restore_files_cmds import add_file_arguments as add_restore_file_arguments
-from analytiq_data.cli.restore_files_cmds import cmd_restore_files, wants_files
+from analytiq_data.cli.restore_files_cmds import restore_from_files, wants_files
 from analytiq_data.errors import ConfigurationError
 from analytiq_data.safety import BackupInfo, RehearsalResult, RestoreOptions, RestoreResult, inspect_backup, rehearse
 from analytiq_data.safety import restore as restore_backup
@@ -187,7 +187,8 @@ async def cmd_restore(args: argparse.Namespace) -> int:
     """Replace the database with a backup, after confirmation (a typed name, or --yes)."""
     announce(args)
     if wants_files(args):
-        return await cmd_restore_files(args)
+        render_restore(await restore_from_files(args), args.json)
+        return 0
     if not args.from_db:
         raise ConfigurationError("no backup to restore", hint="give --from NAME, --archive FILE or --dir DIR")
     if args.dump_db:
@@ -221,7 +222,7 @@ def render_restore(result: RestoreResult, as_json: bool) -> None:
     print(
         f"restored database {result.database} from backup {result.backup}{version}: "
         f"{_count(len(result.collections), 'collection')}, {_count(result.documents, 'document')}{views}{dropped}; "
-        f"verified ({result.seconds:.1f}s)"
+        f"{result.outcome()} ({result.seconds:.1f}s)"
     )
 
 

@@ -31,6 +31,7 @@ from pymongo.errors import PyMongoError
 from analytiq_data.backup.catalog import STATE_COLLECTION, collection_infos, copied_namespace
 from analytiq_data.backup.consistent.dumpfile import CATCHUP_COLLECTION, replay_dump_events
 from analytiq_data.backup.endpoints import Side
+from analytiq_data.backup.files.compat import assumption_lines, for_restore
 from analytiq_data.backup.files.load import (
     Loaded,
     check_counts,
@@ -123,7 +124,7 @@ def open_dump(options: FileRestoreOptions) -> tuple[DumpSource, str, list[Metada
     try:
         db = choose_db(source.namespaces, options.from_db, options.where)
         metas = [
-            m
+            for_restore(m)  # what other mongodump versions and tools leave out, assumed as mongorestore does
             for m in source.namespaces
             if m.db == db
             and copied_namespace(m.collection)
@@ -171,6 +172,9 @@ async def restore_files(options: FileRestoreOptions, progress: Progress = NULL_P
     """
     started = time.monotonic()
     source, dump_db, metas = await asyncio.to_thread(open_dump, options)
+    assumed = assumption_lines(metas)
+    for line in assumed:
+        progress.note(f"assumed for {line}")
     try:
         async with _connected(options) as (client, live):
             lock = MigrationLock(live.db, lease_s=options.lease_s)
@@ -206,7 +210,17 @@ async def restore_files(options: FileRestoreOptions, progress: Progress = NULL_P
         documents=sum(c.count for c in loaded.values()),
         verified=True,
         seconds=time.monotonic() - started,
+        **checked_by(source),
+        assumed=tuple(assumed),
     )
+
+
+def checked_by(source: DumpSource) -> dict[str, tuple[str, ...]]:
+    """Return what a restore from ``source`` checks (``checks``) and what it cannot (``unchecked``):
+    counts, definitions, and the format's checksum of the documents' bytes if it has one."""
+    checks = ("document counts", *([source.checksum] if source.checksum else []), "indexes and options")
+    unchecked = () if source.checksum else ("the documents' bytes (a mongodump directory has no checksum)",)
+    return {"checks": checks, "unchecked": unchecked}
 
 
 async def _rebuild(

@@ -154,6 +154,17 @@ class RestoreResult:
     documents: int
     verified: bool
     seconds: float
+    checks: tuple[str, ...] = ()  # what was checked (a restore from files: per format)
+    unchecked: tuple[str, ...] = ()  # what could not be (e.g. a mongodump directory's bytes: no checksum)
+    assumed: tuple[str, ...] = ()  # what a dump's metadata did not say and was assumed, one line per kind
+
+    def outcome(self) -> str:
+        """Return ``verified``, ``verified: <checks>``, or ``checked: <checks>; not checked: <what>``."""
+        if not self.checks:
+            return "verified"
+        if not self.unchecked:
+            return f"verified: {', '.join(self.checks)}"
+        return f"checked: {', '.join(self.checks)}; not checked: {', '.join(self.unchecked)}"
 
     def to_json(self) -> dict[str, Any]:
         """Return the result as plain data."""
@@ -167,5 +178,8 @@ class RestoreResult:
             "views": list(self.views),
             "documents": self.documents,
             "verified": self.verified,
+            "checks": list(self.checks),
+            "unchecked": list(self.unchecked),
+            "assumed": list(self.assumed),
             "seconds": round(self.seconds, 3),
         }

@@ -129,12 +129,17 @@ class ArchiveReader:
         """Return the metadata of every namespace of the archive, in prelude order."""
         return tuple(self._namespaces)
 
+    @property
+    def checksum(self) -> str | None:
+        """Return what checks the documents' bytes: the archive's CRC-64 of each collection."""
+        return "CRC-64 of each collection's documents"
+
     def _prelude(self, doc: dict[str, Any]) -> Metadata:
         db, coll, text = doc.get("db"), doc.get("collection"), doc.get("metadata")
         if not isinstance(db, str) or not isinstance(coll, str):
             raise DumpFileError(f"{self.name}: a prelude entry names no namespace", hint="the file is damaged")
         if not text:  # metadata is optional in the format: a plain collection
-            return Metadata(db, coll, str(doc.get("type") or "collection"))
+            return Metadata(db, coll, str(doc.get("type") or "collection"), missing="no metadata in the archive")
         try:
             meta = Metadata.from_json(db, str(text), coll)
         except MetadataError as exc:

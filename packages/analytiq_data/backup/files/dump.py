@@ -37,15 +37,24 @@ from analytiq_data.backup.destination import Destination
 from analytiq_data.backup.digest import Digest, digest_batch
 from analytiq_data.backup.endpoints import Side
 from analytiq_data.backup.files.archive import ArchiveReader, ArchiveWriter
+from analytiq_data.backup.files.checksums import SUMS_FILE
 from analytiq_data.backup.files.destination import FileDestination
 from analytiq_data.backup.files.dumpdir import DirReader, DirWriter
 from analytiq_data.backup.files.metadata import Metadata
 from analytiq_data.backup.files.options import DumpOptions
 from analytiq_data.backup.files.server import dump_catalog, open_server
-from analytiq_data.backup.files.stream import Batch, DumpFileError, DumpSink, DumpSource, open_read, open_write
+from analytiq_data.backup.files.stream import (
+    Batch,
+    DumpFileError,
+    DumpSink,
+    DumpSource,
+    open_read,
+    open_write,
+    writing,
+)
 from analytiq_data.backup.plan import Intent, Kind, Plan
 from analytiq_data.backup.reader import read_batches
-from analytiq_data.backup.results import BackupResult, CollectionReport, CopyFailed, CopyMismatch
+from analytiq_data.backup.results import BackupResult, CollectionReport, CopyMismatch
 from analytiq_data.errors import ConfigurationError, VerificationError
 from analytiq_data.progress import NULL_PROGRESS, Progress
 
@@ -77,8 +86,9 @@ async def dump(
     ``stdout`` is the binary stream an archive to ``-`` goes to (default: ``sys.stdout.buffer``).
 
     Raises ConfigurationError (no such database, existing destination without ``drop``,
-    time-series collections), DatabaseConnectionError, CopyFailed (a write failed) or
-    CopyMismatch (the files read back differ from what was read from the server).
+    time-series collections), DatabaseConnectionError, FileIOError (a file write failed: disk
+    full, I/O error; the partial files are removed) or CopyMismatch (the files read back differ
+    from what was read from the server).
     """
     started = time.monotonic()
     target = _prepare(options)
@@ -95,7 +105,8 @@ async def dump(
                 if tail is not None:
                     metas[CATCHUP_COLLECTION] = catchup_metadata(options.src_db)
                     names.append(metas[CATCHUP_COLLECTION])
-                await asyncio.to_thread(sink.begin, names, server_version)
+                with writing(options.destination):
+                    await asyncio.to_thread(sink.begin, names, server_version)
 
                 async def stopped(busy: Busy) -> BaseException:
                     return busy_error(busy, side.db.name, side.where, during=True)
@@ -103,7 +114,8 @@ async def dump(
                 destination = FileDestination(sink, metas)
                 digests = await watched(_write(side, options, plan, destination, progress, tail), side.db, stopped)
             finally:
-                await asyncio.to_thread(sink.close)
+                with writing(options.destination):
+                    await asyncio.to_thread(sink.close)
             await _refuse_busy(side, during=True)  # a migration that started and ended between two looks
         reports = [_report(i, metas[i.name], digests.get(i.name)) for i in plan.intents]
         if tail is not None:
@@ -113,8 +125,11 @@ async def dump(
             reports = await asyncio.to_thread(_read_back, options, target.work, metas, reports)
         elif options.verify:
             notes.append("written to standard output: not read back (read the file with restore to check it)")
+        if options.out is not None:
+            notes.append(f"{SUMS_FILE} holds the SHA-256 of every file: restore checks it, mongorestore skips it")
         if all(r.verified is not False for r in reports):
-            _publish(target)  # a dump that does not read back never appears under its name
+            with writing(options.destination):
+                _publish(target)  # a dump that does not read back never appears under its name
         else:
             _discard(target)
     except BaseException:
@@ -271,14 +286,12 @@ async def _write(
         remaining = len(plan.intents) + (tail is not None)
         while remaining:
             intent, docs = await queue.get()
-            try:
+            with writing(options.destination):
                 if docs is None:
                     await dest.finish(intent)
                     remaining -= 1
                 else:
                     await dest.write_batch(intent, docs)
-            except OSError as exc:
-                raise CopyFailed(f"writing {options.destination} failed: {exc.strerror or exc}") from exc
 
     await gather_all([readers(), writer()])
     return digests

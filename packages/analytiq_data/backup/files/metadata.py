@@ -37,7 +37,12 @@ class MetadataError(ValueError):
 
 @dataclass(frozen=True)
 class Metadata:
-    """One namespace of a dump: database, collection, type, options, indexes and UUID (hex, may be empty)."""
+    """One namespace of a dump: database, collection, type, options, indexes and UUID (hex, may be empty).
+
+    ``missing`` says why a namespace read from a dump has no metadata (e.g. "no metadata file"; empty
+    when it has): restore then assumes default options and the ``_id`` index. ``assumed`` lists what
+    a restore assumed to read it (``compat.for_restore``). Neither is written to a dump.
+    """
 
     db: str
     collection: str
@@ -45,6 +50,8 @@ class Metadata:
     options: Mapping[str, Any] = field(default_factory=dict)
     indexes: tuple[Mapping[str, Any], ...] = ()
     uuid: str = ""
+    missing: str = ""
+    assumed: tuple[str, ...] = ()
 
     @property
     def is_view(self) -> bool:

@@ -9,16 +9,19 @@ line naming the file.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import sys
+import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import Any, BinaryIO, Protocol
 
+from analytiq_data.backup.files.checksums import HashingReader, HashingWriter
 from analytiq_data.backup.files.metadata import Metadata
-from analytiq_data.errors import ConfigurationError
+from analytiq_data.errors import ConfigurationError, FileIOError
 
 GZIP_MAGIC = b"\x1f\x8b"
 #: The largest BSON document a server stores (16 MiB) plus the headroom mongodump allows.
@@ -70,6 +73,11 @@ class DumpSource(Protocol):
         """Yield batches of at most ``batch_docs`` documents and one ``End`` per namespace."""
         ...
 
+    @property
+    def checksum(self) -> str | None:
+        """Return what checks the documents' bytes as they are read (e.g. a CRC-64 per collection), or None."""
+        ...
+
     def close(self) -> None:
         """Release the files."""
         ...
@@ -95,24 +103,100 @@ class DumpSink(Protocol):
         ...
 
 
-def open_read(path: str, what: str) -> BinaryIO:
-    """Open ``path`` (``-`` for stdin) for reading, gunzipping it if it is gzip; raise DumpFileError if missing."""
+@contextlib.contextmanager
+def writing(where: str) -> Iterator[None]:
+    """Turn an OSError raised inside the block (disk full, quota, file-size limit, I/O error, a closed
+    pipe) into one FileIOError line naming ``where`` (exit code ``IO``)."""
+    try:
+        yield
+    except OSError as exc:
+        left = (
+            "what reached standard output is incomplete: discard it"
+            if where == "standard output"
+            else "nothing was left under that name"
+        )
+        raise FileIOError(
+            f"writing {where} failed: {exc.strerror or exc}",
+            hint=f"free space (or fix the device) and run the dump again; {left}",
+        ) from exc
+
+
+def damaged(name: str, exc: BaseException) -> DumpFileError:
+    """Return the one line for a file whose bytes cannot be read back: cut short, a bad gzip CRC,
+    corrupt compressed data, or a read error of the device."""
+    if isinstance(exc, EOFError):
+        reason = "its gzip data ends before the end of the stream (the file is cut short)"
+    elif isinstance(exc, gzip.BadGzipFile):
+        reason = f"its gzip data is damaged ({exc})"
+    elif isinstance(exc, zlib.error):
+        reason = f"its compressed data is damaged ({str(exc).removeprefix('Error -3 while decompressing data: ')})"
+    else:
+        reason = f"it cannot be read ({getattr(exc, 'strerror', None) or exc})"
+    return DumpFileError(f"{name} is corrupt: {reason}", hint="the file is damaged or incomplete; use another copy")
+
+
+class CheckedGzip(gzip.GzipFile):
+    """A gzip stream being read whose damage is one DumpFileError naming the file, never a raw
+    ``EOFError``, ``BadGzipFile`` or ``zlib.error`` (which the command line would call an internal error)."""
+
+    def __init__(self, fileobj: BinaryIO, name: str) -> None:
+        super().__init__(fileobj=fileobj, mode="rb")
+        self.display_name = name
+
+    def read(self, size: int | None = -1) -> bytes:
+        """Return up to ``size`` decompressed bytes (DumpFileError if the file is damaged)."""
+        try:
+            return super().read(size)
+        except (EOFError, OSError, zlib.error) as exc:
+            raise damaged(self.display_name, exc) from exc
+
+    def read1(self, size: int = -1) -> bytes:
+        """Return up to ``size`` decompressed bytes with at most one read (DumpFileError if damaged)."""
+        try:
+            return super().read1(size)
+        except (EOFError, OSError, zlib.error) as exc:
+            raise damaged(self.display_name, exc) from exc
+
+    def peek(self, n: int) -> bytes:
+        """Return buffered decompressed bytes without consuming them (DumpFileError if damaged)."""
+        try:
+            return super().peek(n)
+        except (EOFError, OSError, zlib.error) as exc:
+            raise damaged(self.display_name, exc) from exc
+
+
+def open_read(path: str, what: str, *, digest: Any = None) -> BinaryIO:
+    """Open ``path`` (``-`` for stdin) for reading, gunzipping it if it is gzip; raise DumpFileError if missing.
+
+    Reading a damaged gzip file (cut short, a bad CRC, corrupt data) raises DumpFileError naming it.
+    With ``digest`` (``checksums.new_digest()``), every byte read from the file is added to it.
+    """
     if path == "-":
         raw: BinaryIO = sys.stdin.buffer
     else:
         try:
-            raw = open(path, "rb")
+            raw = open(path, "rb") if digest is None else HashingReader(path, digest)  # type: ignore[assignment]
         except OSError as exc:
             raise DumpFileError(f"cannot open {what} {path}: {exc.strerror}", hint="check the path") from exc
     buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)  # type: ignore[type-var]
     if buffered.peek(2)[:2] == GZIP_MAGIC:
-        return gzip.GzipFile(fileobj=buffered, mode="rb")  # type: ignore[return-value]
+        return CheckedGzip(buffered, "standard input" if path == "-" else path)  # type: ignore[return-value]
     return buffered
 
 
-def open_write(path: str | Path, *, compress: bool, stdout: BinaryIO | None = None) -> BinaryIO:
-    """Open ``path`` for writing, through gzip when ``compress``; ``-`` is ``stdout`` (default: sys.stdout)."""
-    raw: BinaryIO = (stdout or sys.stdout.buffer) if str(path) == "-" else open(path, "wb")
+def open_write(
+    path: str | Path, *, compress: bool, stdout: BinaryIO | None = None, digest: Any = None
+) -> BinaryIO:
+    """Open ``path`` for writing, through gzip when ``compress``; ``-`` is ``stdout`` (default: sys.stdout).
+
+    With ``digest`` (``checksums.new_digest()``), every byte written to the file is added to it.
+    """
+    if str(path) == "-":
+        raw: BinaryIO = stdout or sys.stdout.buffer
+    elif digest is not None:
+        raw = io.BufferedWriter(HashingWriter(path, digest))
+    else:
+        raw = open(path, "wb")
     if compress:
         return gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=GZIP_LEVEL, mtime=0)  # type: ignore[return-value]
     return raw
@@ -150,8 +234,8 @@ def read_exact(stream: BinaryIO, size: int, what: str) -> bytes:
     """Return exactly ``size`` bytes; raise DumpFileError naming ``what`` if the file ends first."""
     try:
         data = stream.read(size)
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise DumpFileError(f"{what} is corrupt: {exc}", hint="the file is damaged; use another copy") from exc
+    except (OSError, EOFError, zlib.error) as exc:
+        raise damaged(what, exc) from exc
     if len(data) != size:
         raise DumpFileError(f"{what} is truncated", hint="the file is incomplete; use a complete copy")
     return data
