@@ -8,7 +8,9 @@
 
 Marker ``controls_server``: the test kills or reconfigures a server process, so it runs only on
 the test servers (never against MONGODB_URI). Marker ``needs_real_mongod``: the test exercises what
-SecantusDB lacks (text indexes), so it runs only with MONGODB_URI set.
+SecantusDB lacks (snapshot reads at a cluster time, text indexes), so it runs only with MONGODB_URI
+set. Marker ``needs_mongos``: the test goes through mongos, so it runs only when MONGODB_URI names
+one. docs/how-to/real-clusters.md starts such deployments (deploy/compose.yaml, the CI workflow).
 """
 
 from __future__ import annotations
@@ -53,14 +55,31 @@ def using_real_server() -> bool:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Route tests by marker: server-controlling ones to the test servers, mongod-only ones to MONGODB_URI."""
+    """Route tests by marker: server-controlling ones to the test servers, mongod-only ones to MONGODB_URI.
+
+    ``needs_mongos`` tests run only when MONGODB_URI is a mongos (asked once, with ``hello``).
+    """
     only_test_servers = pytest.mark.skip(reason="controls a server process: runs on the test servers, not MONGODB_URI")
     only_real = pytest.mark.skip(reason="needs a feature SecantusDB lacks: runs when MONGODB_URI names a real mongod")
+    only_mongos = pytest.mark.skip(reason="exercises mongos: runs when MONGODB_URI names a mongos (a sharded cluster)")
+    mongos: bool | None = None
     for item in items:
         if REAL_URI and item.get_closest_marker("controls_server"):
             item.add_marker(only_test_servers)
         if not REAL_URI and item.get_closest_marker("needs_real_mongod"):
             item.add_marker(only_real)
+        if item.get_closest_marker("needs_mongos"):
+            if mongos is None:
+                mongos = REAL_URI is not None and _is_mongos(REAL_URI)
+            if not mongos:
+                item.add_marker(only_mongos)
+
+
+def _is_mongos(uri: str) -> bool:
+    """Return whether ``uri`` names a mongos (``hello`` says ``isdbgrid``)."""
+    client: MongoClient[dict[str, Any]]
+    with MongoClient(uri, serverSelectionTimeoutMS=10_000) as client:
+        return bool(client.admin.command("hello").get("msg") == "isdbgrid")
 
 
 @pytest.fixture(scope="session")

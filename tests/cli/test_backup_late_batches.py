@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from subprocess import PIPE
 from typing import Any
@@ -32,24 +33,39 @@ from tests.server.test_backup_resume import ROOT, cli, raw_sorted, wait_until
 OP_MSG = 2013
 
 
-def command_name(message: bytes) -> str | None:
-    """Return the command an OP_MSG carries (the first key of its body section), or None."""
+def command_of(message: bytes) -> tuple[str, Any] | None:
+    """Return the command an OP_MSG carries and its value (``("insert", "big")``), or None."""
     if int.from_bytes(message[12:16], "little") != OP_MSG or message[20] != 0:
         return None
     size = int.from_bytes(message[21:25], "little")
     body = bson.decode(message[21 : 21 + size])
-    return next(iter(body), None)
+    return next(iter(body.items()), None)
+
+
+def command_name(message: bytes) -> str | None:
+    """Return the command an OP_MSG carries (the first key of its body section), or None."""
+    found = command_of(message)
+    return found[0] if found else None
 
 
 class HoldingRelay:
     """A TCP relay to one server that can hold what clients send, whole wire messages at a time, in order."""
 
-    def __init__(self, host: str, port: int, *, hold_from: str | None = None) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        hold_from: str | Callable[[bytes], bool] | None = None,
+        hold_after: Callable[[bytes], bool] | None = None,
+    ) -> None:
         self.host, self.port = host, port
-        self.hold_from = hold_from  # start holding at the first message running this command
+        self.hold_from = hold_from  # start holding at the first message running this command (or accepted by it)
+        self.hold_after = hold_after  # or: let the first message it accepts through, and hold from the next one
         self.holding = False
         self.held = 0  # messages held
         self.held_inserts = 0  # of which ``insert`` commands (batches of documents)
+        self.held_into: Counter[str] = Counter()  # held ``insert`` commands by collection
         self.released = 0  # held messages sent on
         self.answered = 0  # answers the server sent after a release
         self.pending: list[tuple[asyncio.StreamWriter, list[bytes]]] = []
@@ -78,14 +94,21 @@ class HoldingRelay:
                 buffer += data
                 while len(buffer) >= 4 and len(buffer) >= (size := int.from_bytes(buffer[:4], "little")):
                     message, buffer = buffer[:size], buffer[size:]
-                    if self.hold_from is not None and command_name(message) == self.hold_from:
+                    if self.hold_from is not None and (
+                        self.hold_from(message) if callable(self.hold_from) else command_name(message) == self.hold_from
+                    ):
                         self.holding, self.hold_from = True, None
                     if self.holding:
                         held.append(message)
                         self.held += 1
-                        self.held_inserts += command_name(message) == "insert"
+                        command = command_of(message)
+                        if command is not None and command[0] == "insert":
+                            self.held_inserts += 1
+                            self.held_into[str(command[1])] += 1
                     else:
                         server_w.write(message)
+                        if self.hold_after is not None and self.hold_after(message):
+                            self.holding, self.hold_after = True, None
 
         async def down() -> None:
             buffer = b""

@@ -1,12 +1,13 @@
 """A writer process for the consistent-backup tests: inserts, updates, replaces and deletes at a steady rate.
 
-    python consistent_writer.py URI DB LOG COLLECTIONS INITIAL
+    python consistent_writer.py URI DB LOG COLLECTIONS INITIAL [WRITER WRITERS]
 
 Writes to collections ``c0..c{COLLECTIONS-1}`` (each seeded by the test with ``_id`` 0..INITIAL-1,
 see ``initial_doc``) until SIGTERM. Each acknowledged write is logged to LOG as one JSON line with
 its operation time (``session.operation_time``: the cluster time of the write), so the test can
 rebuild the source as of any cluster time T. One writer, one write at a time: the log's order is
-the server's order.
+the server's order. With WRITER and WRITERS (``k`` of ``n``), several writers run at once, each on
+its own documents (``_id`` ≡ k mod n), so their logs merged by operation time are the server's order.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ def initial_doc(coll: int, i: int) -> dict[str, Any]:
 
 def main() -> None:
     uri, db_name, log_path, colls, initial = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+    index, writers = (int(sys.argv[6]), int(sys.argv[7])) if len(sys.argv) > 7 else (0, 1)
     stopping = False
 
     def stop(*_: Any) -> None:
@@ -37,9 +39,9 @@ def main() -> None:
         stopping = True
 
     signal.signal(signal.SIGTERM, stop)
-    rng = random.Random(13)
-    live = {c: set(range(initial)) for c in range(colls)}
-    next_id = initial
+    rng = random.Random(13 + index)
+    live = {c: {i for i in range(initial) if i % writers == index} for c in range(colls)}
+    next_id = initial + index
     client: MongoClient[dict[str, Any]] = MongoClient(uri)
     db = client[db_name]
     with open(log_path, "a", buffering=1) as log, client.start_session() as session:
@@ -54,7 +56,7 @@ def main() -> None:
                 coll.insert_one(doc, session=session)
                 live[c].add(next_id)
                 entry.update(id=next_id, doc=doc)
-                next_id += 1
+                next_id += writers
             else:
                 target = rng.choice(sorted(live[c]))
                 entry["id"] = target

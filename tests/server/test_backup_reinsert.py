@@ -1,8 +1,9 @@
 """Writes of a stopped run that land late: batches over documents, records in the resume state.
 
-After a killed run, a batch the server was still executing may land after ``--resume`` cleared its
+After a killed run, a batch the server was still executing may land after ``--resume`` restarted its
 range; the resumed copy then meets duplicate ``_id``s. The destination must end up holding exactly
-the documents read now: identical ones kept, differing ones replaced; other unique keys still fail.
+the documents read now: identical ones kept, differing ones replaced, ones not read removed; other
+unique keys still fail; and what a resume writes conditionally changes nothing once it is stale.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ import bson
 import pytest
 from bson import CodecOptions
 from bson.raw_bson import RawBSONDocument
+from pymongo import DeleteOne, ReplaceOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
 from analytiq_data.backup.copy import insert_batch
 from analytiq_data.backup.digest import Digest
 from analytiq_data.backup.plan import IdRange, Intent, Kind, Plan
+from analytiq_data.backup.reconcile import SeenIds, remove_unread, same_document
 from analytiq_data.backup.results import CollectionReport
 from analytiq_data.backup.state import BackupState
 
@@ -85,3 +88,31 @@ async def test_records_of_the_stopped_run_landing_after_the_resume_began_do_not_
     again = BackupState(db)  # a second resume takes over what the first one recorded, no more
     await again.adopt()
     assert await again.done_ranges() == {("c", 0): Digest(5, 50, 1), ("c", 1): Digest(5, 50, 3)}
+
+
+async def test_a_conditional_write_changes_only_the_document_it_was_made_for(db: AsyncDatabase[Any]) -> None:
+    """What a resume replaces or deletes is conditional on the exact document it saw: landing late, it does nothing."""
+    coll = db.get_collection("plain", codec_options=RAW)
+    seen = raw({"_id": 1, "v": "earlier run", "$odd": {"a.b": 1}})
+    await coll.insert_one(seen)
+    newer = raw({"_id": 1, "v": "later run"})
+    await coll.replace_one({"_id": 1}, newer)  # a later run wrote it meanwhile
+
+    late = await coll.bulk_write([ReplaceOne(same_document(seen), raw({"_id": 1, "v": "stale"}))])
+    assert late.matched_count == 0
+    assert await stored(db, "plain") == [bytes(newer.raw)]
+    now = await coll.bulk_write([DeleteOne(same_document(newer))])
+    assert now.deleted_count == 1
+
+
+async def test_documents_of_a_range_this_run_did_not_read_are_removed(db: AsyncDatabase[Any]) -> None:
+    coll = db.get_collection("plain", codec_options=RAW)
+    await coll.insert_many([raw({"_id": i, "v": i}) for i in range(20)])
+    seen = SeenIds()
+    seen.add(raw({"_id": i}) for i in range(10, 17))  # read now: 10..16; 17..19 were deleted at the source
+
+    removed = await remove_unread(coll, IdRange(1, 10, 20), seen, batch=2)
+
+    assert removed == 3
+    assert await coll.count_documents({}) == 17
+    assert {d["_id"] async for d in db.plain.find()} == set(range(17)), "outside the range: untouched"

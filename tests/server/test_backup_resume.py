@@ -146,6 +146,17 @@ async def test_resume_does_not_recopy_finished_ranges(
         # Had the finished range been copied again, the tampered document would be fixed.
         assert [d.split(" (")[0] for d in err.value.result.differences] == ["big: document contents differ"]
         assert err.value.result.resumed is True
+
+        # The failed verification keeps the resume state (issue 17 §4): the next resume copies big again, only big.
+        assert await dst[STATE].find_one({"_id": "header"}) is not None, "the resume state was discarded"
+        assert "--resume" in (err.value.hint or "") and "big" in (err.value.hint or "")
+        again = await backup(dataclasses.replace(options, resume=True))
+        assert again.verified is True and again.resumed is True
+        assert next(r for r in again.collections if r.name == "big").resumed_ranges == 0, "big copied again"
+        small = [next(r for r in run.collections if r.name == "small") for run in (again, err.value.result)]
+        assert small[0] == small[1], "small was not copied again"
+        assert await raw_sorted(dst, "big") == await raw_sorted(src, "big")
+        assert STATE not in await dst.list_collection_names()
     finally:
         await src_client.close()
         await dst_client.close()

@@ -31,6 +31,7 @@ from analytiq_data.backup.plan import IdRange, Intent, Kind
 from analytiq_data.backup.reader import RAW as RAW
 from analytiq_data.backup.reader import raw_collection as raw_collection
 from analytiq_data.backup.reader import read_batches
+from analytiq_data.backup.reconcile import SeenIds
 
 T = TypeVar("T")
 #: Batches per unit of ``--parallel`` that may be read and not yet written (the read-ahead budget).
@@ -89,24 +90,34 @@ async def copy_range(
     advance: Advance,
     flow: Flow | None = None,
     destination: Destination | None = None,
+    seen: SeenIds | None = None,
 ) -> Digest:
     """Copy one ``_id`` range of ``intent`` and return the digest of the documents read from the source.
 
     The reader (``reader.read_batches``) opens its cursor in turn (smaller ranges first) and keeps
     the turn while it can read ahead; the writers hand what it read, batch by batch, to
-    ``destination`` (default: the database of ``dst``).
+    ``destination`` (default: the database of ``dst``). With ``seen``, the ``_id``s read are added
+    to it (a resumed range: see ``reconcile``).
     """
     to = destination or ServerDestination(dst)
-    return await _RangeCopy(src, to, intent, rng, batch_size, advance, flow or Flow(1)).run()
+    return await _RangeCopy(src, to, intent, rng, batch_size, advance, flow or Flow(1), seen).run()
 
 
 class _RangeCopy:
     """One range in flight: a reader feeding its writers through a queue, within the run's budget."""
 
     def __init__(
-        self, src: Side, dst: Destination, intent: Intent, rng: IdRange, batch_size: int, advance: Advance, flow: Flow
+        self,
+        src: Side,
+        dst: Destination,
+        intent: Intent,
+        rng: IdRange,
+        batch_size: int,
+        advance: Advance,
+        flow: Flow,
+        seen: SeenIds | None = None,
     ) -> None:
-        self.src, self.dst, self.intent, self.rng = src, dst, intent, rng
+        self.src, self.dst, self.intent, self.rng, self.seen = src, dst, intent, rng, seen
         self.batch_size, self.advance, self.flow = batch_size, advance, flow
         self.queue: asyncio.Queue[tuple[list[RawBSONDocument], int] | None] = asyncio.Queue(maxsize=flow.per_range)
         self.digest = Digest()
@@ -134,6 +145,8 @@ class _RangeCopy:
                 await self._reserve()
                 async for docs, part in batches:
                     self.digest += part
+                    if self.seen is not None:
+                        self.seen.add(docs)
                     await self.queue.put((docs, part.nbytes))
                     await self._reserve()
         finally:
@@ -166,17 +179,13 @@ async def create_collection(dst: Side, intent: Intent) -> None:
 
 
 async def clear_ranges(dst: Side, intent: Intent, ranges: list[IdRange]) -> None:
-    """Remove from the destination what an interrupted run may have written of ``ranges``.
+    """Delete from the destination what an interrupted run may have written of ``ranges`` (time-series only).
 
-    A whole-collection range is cleared by dropping and recreating the collection (this also
-    works for capped and time-series collections); a bounded range by deleting its ``_id``s.
+    Only a collection without a unique ``_id`` index (time-series) is cleared before a resume copies
+    its ranges again; every other kind is reconciled in place (``reconcile``). Never a drop: the
+    collection keeps its options, and a late insert of the stopped run cannot recreate it without them.
     """
-    whole = [r for r in ranges if not r.bounded]
     async with dst.errors(f"clearing the unfinished part of {intent.name!r}"):
-        if whole:
-            await dst.db.drop_collection(intent.name)
-            await create_collection(dst, intent)
-            return
         for rng in ranges:
             await dst.db[intent.name].delete_many(rng.filter())
 

@@ -23,14 +23,18 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError
 
 from analytiq_data.backup import ddl
+from analytiq_data.backup.catalog import collection_options
 from analytiq_data.backup.endpoints import Side
-from analytiq_data.backup.plan import Intent, Kind
+from analytiq_data.backup.plan import IdRange, Intent, Kind
 from analytiq_data.backup.reader import raw_collection
+from analytiq_data.backup.reconcile import SeenIds, remove_unread, settle
 
 #: How long a stopping run waits for the answer to a batch it already sent (seconds).
 DRAIN_S = 60.0
 #: The server's error code for a duplicate key.
 DUPLICATE_KEY = 11000
+#: Rounds of insert-then-settle a batch gets before the copy gives up (documents changing meanwhile).
+SETTLE_ROUNDS = 5
 
 
 class Destination(Protocol):
@@ -89,6 +93,29 @@ class ServerDestination:
         async with self.side.errors(f"copying {intent.name!r}"):
             await insert_batch(raw_collection(self.side, intent.name), docs, ordered=intent.kind is Kind.CAPPED)
 
+    async def reopen(self, intent: Intent) -> None:
+        """Undo what finishing ``intent``'s collection did (indexes, validator, TTL) before writing its ranges again.
+
+        A resume writes the unfinished ranges of a collection that may already be finished and
+        checked (it failed verification): its unique indexes would refuse documents being settled,
+        its validator or TTL reject or expire them. All are built or applied again afterwards.
+        """
+        name = intent.name
+        async with self.side.errors(f"preparing {name!r} to be copied again"):
+            if ddl.create_indexes_command(name, intent.indexes) is not None or intent.kind is Kind.TIMESERIES:
+                await self.side.db.command("dropIndexes", name, index="*")
+            options = await collection_options(self.side, name) or {}
+            reset: dict[str, Any] = {"validator": {}} if options.get("validator") else {}
+            if "expireAfterSeconds" in options:
+                reset["expireAfterSeconds"] = "off"
+            if reset:
+                await self.side.db.command("collMod", name, **reset)
+
+    async def remove_unread(self, intent: Intent, rng: IdRange, seen: SeenIds, batch_size: int) -> int:
+        """Delete the documents of ``rng`` this run did not read (``reconcile.remove_unread``); return how many."""
+        async with self.side.errors(f"copying {intent.name!r}"):
+            return await remove_unread(raw_collection(self.side, intent.name), rng, seen, batch_size)
+
     async def create_indexes(self, intent: Intent, specs: Sequence[Mapping[str, Any]]) -> list[str]:
         """Build ``specs`` in one ``createIndexes``; if the server refuses, one by one to name the culprits."""
         command = ddl.create_indexes_command(intent.name, specs)
@@ -122,10 +149,9 @@ async def insert_batch(target: AsyncCollection[RawBSONDocument], docs: list[RawB
     """Insert one batch so that nothing of it lands after this run stops, and so that re-inserting is safe.
 
     Cancelled (Ctrl-C) while the batch is on its way, it waits for the server's answer before
-    stopping: a batch the server is still executing would otherwise land after the run ended,
-    possibly after a ``--resume`` cleared its range. Documents of an earlier run that still landed
-    that way (the run was killed) meet a duplicate ``_id``: the document already there is kept when
-    it is byte for byte the one being inserted, and replaced by it otherwise (see ``_settle``).
+    stopping: a batch the server is still executing would otherwise land after the run ended.
+    Documents already there (an earlier run wrote them, or its late batch landed) meet a duplicate
+    ``_id``: one byte for byte the same is kept, one that differs is replaced (``reconcile.settle``).
     """
     sent = asyncio.ensure_future(_insert_settled(target, docs, ordered))
     try:
@@ -140,7 +166,10 @@ async def insert_batch(target: AsyncCollection[RawBSONDocument], docs: list[RawB
 
 
 async def _insert_settled(target: AsyncCollection[RawBSONDocument], docs: list[RawBSONDocument], ordered: bool) -> None:
-    while docs:
+    """Insert ``docs``; settle those meeting a duplicate ``_id`` and insert again what is still missing."""
+    for _ in range(SETTLE_ROUNDS):
+        if not docs:
+            return
         try:
             await target.insert_many(docs, ordered=ordered)
             return
@@ -148,11 +177,14 @@ async def _insert_settled(target: AsyncCollection[RawBSONDocument], docs: list[R
             errors = exc.details.get("writeErrors") or []
             if not errors or any(not _duplicate_id(e) for e in errors):
                 raise
-            for error in errors:
-                await _settle(target, docs[int(error["index"])])
-            if not ordered:
-                return  # an unordered batch inserted every other document
-            docs = docs[int(errors[-1]["index"]) + 1 :]  # an ordered one stopped at its error
+            # Unordered: only the failed ones are left. Ordered: everything from the first failure on
+            # (the server stopped there); those after it that are missing are inserted again, in order.
+            left = docs[int(errors[0]["index"]) :] if ordered else [docs[int(e["index"])] for e in errors]
+            docs = await settle(target, left)
+    raise pm_errors.OperationFailure(
+        f"{len(docs)} documents of a batch kept changing on the destination while being written "
+        f"({SETTLE_ROUNDS} attempts): is another program writing to it?"
+    )
 
 
 def _duplicate_id(error: dict[str, Any]) -> bool:
@@ -161,17 +193,3 @@ def _duplicate_id(error: dict[str, Any]) -> bool:
         return False
     key = error.get("keyPattern") or error.get("keyValue") or {"_id": 1}
     return list(key) == ["_id"]
-
-
-async def _settle(target: AsyncCollection[RawBSONDocument], doc: RawBSONDocument) -> None:
-    """Make the destination's document with ``doc``'s ``_id`` be exactly ``doc`` (a range is copied whole).
-
-    The verification still counts and hashes the whole collection afterwards, so a document an
-    earlier run left that the source no longer has shows as a difference, never as a silent extra.
-    """
-    query = {"_id": doc["_id"]}
-    found = await target.find_one(query)
-    if found is None:
-        await target.insert_one(doc)
-    elif found.raw != doc.raw:
-        await target.replace_one(query, doc)

@@ -22,7 +22,7 @@ from analytiq_data.backup.manifest import Manifest, remove_manifest, write_manif
 from analytiq_data.backup.options import BackupOptions
 from analytiq_data.backup.pacing import ConcurrencyReport
 from analytiq_data.backup.pipeline import Pipeline, create_view
-from analytiq_data.backup.plan import STATE_COLLECTION, Intent, Plan, build_plan
+from analytiq_data.backup.plan import STATE_COLLECTION, Intent, Kind, Plan, build_plan
 from analytiq_data.backup.results import BackupResult, CollectionReport, CopyMismatch
 from analytiq_data.backup.state import BackupState
 from analytiq_data.errors import ConfigurationError
@@ -79,12 +79,13 @@ async def backup(options: BackupOptions, progress: Progress = NULL_PROGRESS) -> 
             point_in_time=point,
         )
         claim.check()  # another backup took the destination over meanwhile: this copy proves nothing
+        if result.verified is False:  # keep the resume state: --resume copies again only what differs
+            async with ends.dst.errors("recording what to copy again"):
+                await state.redo([r.name for r in result.reports if r.verified is False])
+            raise CopyMismatch(result, resumable=True)
         async with ends.dst.errors("recording the backup as complete"):
-            if result.verified is not False:
-                await write_manifest(ends.dst.db, Manifest.from_result(result))
+            await write_manifest(ends.dst.db, Manifest.from_result(result))
             await state.clear()
-    if result.verified is False:
-        raise CopyMismatch(result)
     return result
 
 
@@ -193,7 +194,7 @@ async def _copy(
         done_ranges = await state.done_ranges() if resumed else {}
         done = await state.done_collections() if resumed else {}
     existing = set(await collection_infos(ends.dst, everything=True))
-    pipeline = Pipeline(ends.src, ends.dst, options, progress, state, done_ranges)
+    pipeline = Pipeline(ends.src, ends.dst, options, progress, state, done_ranges, resumed)
     todo: list[Intent] = []
     reports: dict[str, CollectionReport] = {}
     for intent in plan.collections:
@@ -217,12 +218,18 @@ async def _copy(
 
 
 async def _make_ready(dst: Side, intent: Intent, exists: bool, pipeline: Pipeline) -> None:
-    """Create the destination collection, or clear what an interrupted run left of its unfinished ranges."""
+    """Create the destination collection; a resumed one is kept as it is (never dropped: see ``reconcile``).
+
+    Only a time-series collection (no unique ``_id`` index to reconcile against) has what an
+    interrupted run wrote of its unfinished ranges deleted first.
+    """
     if not exists:
         await create_collection(dst, intent)
         return
     pending = pipeline.pending(intent)
     if pending:
+        await pipeline.dest.reopen(intent)
+    if pending and intent.kind is Kind.TIMESERIES:
         await clear_ranges(dst, intent, pending)
 
 

@@ -28,7 +28,8 @@ from analytiq_data.backup.digest import Digest
 from analytiq_data.backup.endpoints import Side
 from analytiq_data.backup.options import BackupOptions
 from analytiq_data.backup.pacing import ConcurrencyReport, Gate
-from analytiq_data.backup.plan import IdRange, Intent
+from analytiq_data.backup.plan import IdRange, Intent, Kind
+from analytiq_data.backup.reconcile import SeenIds
 from analytiq_data.backup.results import CollectionReport
 from analytiq_data.backup.state import BackupState
 from analytiq_data.progress import Outcome, Progress, TaskKind
@@ -46,6 +47,7 @@ class Pipeline:
     progress: Progress
     state: BackupState
     done_ranges: Mapping[tuple[str, int], Digest] = field(default_factory=dict)
+    resumed: bool = False  # an earlier run may have written (and may still write) the unfinished ranges
     slots: Gate = field(init=False)
     flow: Flow = field(init=False)
     begun: set[str] = field(init=False, default_factory=set)
@@ -101,7 +103,11 @@ class Pipeline:
             verified=verified,
             differences=tuple(differences),
         )
-        await self.state.collection_done(report)
+        async with self.dst.errors(f"recording progress of {name!r}"):
+            if verified is False:  # a collection that differs is copied again by the next --resume
+                await self.state.redo([name])
+            else:
+                await self.state.collection_done(report)
         return report
 
     def _begin(self, intent: Intent, resumed: Digest) -> None:
@@ -117,9 +123,12 @@ class Pipeline:
         def advance(docs: int, nbytes: int) -> None:
             self.progress.advance(intent.name, docs, nbytes)
 
-        def work() -> Awaitable[Digest]:
+        # A resumed range is reconciled in place (see ``reconcile``), bar time-series (cleared beforehand).
+        seen = SeenIds() if self.resumed and intent.kind is not Kind.TIMESERIES else None
+
+        async def work() -> Digest:
             self._begin(intent, resumed)
-            return copy_range(
+            digest = await copy_range(
                 self.src,
                 self.dst,
                 intent,
@@ -128,7 +137,11 @@ class Pipeline:
                 advance=advance,
                 flow=self.flow,
                 destination=self.dest,
+                seen=seen,
             )
+            if seen is not None:
+                await self.dest.remove_unread(intent, rng, seen, self.options.batch_size)
+            return digest
 
         digest = await self._slot(work)
         async with self.dst.errors(f"recording progress of {intent.name!r}"):

@@ -142,13 +142,17 @@ class BackupResult:
 class CopyMismatch(VerificationError):
     """The copy (or the compared database) differs from the source; ``result`` has the details."""
 
-    def __init__(self, result: BackupResult) -> None:
+    def __init__(self, result: BackupResult, *, resumable: bool = False) -> None:
         diffs = result.differences
         shown = "; ".join(diffs[:3]) + (f"; and {len(diffs) - 3} more" if len(diffs) > 3 else "")
-        super().__init__(
-            f"verification failed for {result.dest_db!r}: {shown}",
-            hint="see the summary above (or --json); the destination is not a faithful copy",
-        )
+        hint = "see the summary above (or --json); the destination is not a faithful copy"
+        if resumable:
+            names = [c.name for c in result.reports if c.verified is False]
+            hint = (
+                f"the resume state is kept: run the same command with --resume to copy again only what differs "
+                f"({', '.join(names[:5])}{', ...' if len(names) > 5 else ''})"
+            )
+        super().__init__(f"verification failed for {result.dest_db!r}: {shown}", hint=hint)
         self.result = result
 
 

@@ -10,12 +10,14 @@ changed is marked ``unusable`` in the header: resuming it would mix two states o
 
 Order makes it safe: a range is recorded only after every batch of it was acknowledged, and a
 server keeps writes in order, so after a crash of either side the state never claims more than
-the destination holds. A range not recorded is deleted from the destination and copied again.
+the destination holds. A range not recorded is copied again over what the destination holds of it
+(``reconcile``: nothing dropped, late writes of the stopped run harmless). A collection that failed
+verification is forgotten (``redo``), so the next resume copies it again; the state itself is kept.
 
 Each run stamps its records with its own token (``run``); a resumed run takes over the records of
 the run it resumes (``adopt``) and from then on counts only records carrying its token. So a record
 the stopped run still had on its way, landing after the resume began (as its batches may, see
-``copy.insert_batch``), never marks a range done that the resume cleared and is copying again.
+``copy.insert_batch``), never marks a range done that the resume restarted and is copying again.
 """
 
 from __future__ import annotations
@@ -222,6 +224,13 @@ class BackupState:
             str(d["_id"]["done"]): report_from_doc(dict(d["outcome"]))
             async for d in self.coll.find({"_id.done": {"$exists": True}, "run": self.run})
         }
+
+    async def redo(self, names: list[str]) -> None:
+        """Forget what was finished of collections ``names`` (they failed verification): a resume copies them again."""
+        if names:
+            await self.coll.delete_many(
+                {"$or": [{"_id.done": {"$in": names}}, {"_id.c": {"$in": names}, "_id.range": {"$exists": True}}]}
+            )
 
     async def clear(self) -> None:
         """Remove the state: the copy is complete."""

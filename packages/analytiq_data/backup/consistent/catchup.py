@@ -29,6 +29,7 @@ from pymongo.asynchronous.change_stream import AsyncChangeStream
 
 from analytiq_data.backup.consistent.clock import RAW, cluster_time, token_time
 from analytiq_data.backup.consistent.point import ts_text
+from analytiq_data.backup.consistent.units import Joiner, txn_key, unit_time
 from analytiq_data.backup.endpoints import Side
 from analytiq_data.errors import ConfigurationError
 from analytiq_data.progress import Progress, TaskKind
@@ -40,6 +41,8 @@ AWAIT_MS = 500
 #: Test hook: ``N1,N2:DIR`` pauses the catch-up once its events reach each N (0: before T is
 #: chosen), writing ``DIR/paused-N`` and waiting for ``DIR/go-N``. Tests only.
 PAUSE_ENV = "ANALYTIQ_TEST_CATCHUP_PAUSE"
+#: The stage that splits events over 16 MB into fragments (7.0, 6.0.9); must end the pipeline.
+SPLIT_STAGE = "$changeStreamSplitLargeEvent"
 #: Server codes for a change stream that can no longer be resumed (history gone, token unknown).
 _LOST = frozenset({136, 280, 286})
 
@@ -84,21 +87,31 @@ class _Pauses:
 async def open_stream(src: Side, position: Position | None) -> AsyncChangeStream[Any]:
     """Open the database's change stream at ``position``, or now if None (raw events; expanded DDL events if any).
 
-    Opening "now" costs nothing on any server; at a start time it may cost a scan of the server's
-    history (SecantusDB), so a run opens its stream before it reads and keeps it open, and reopens
-    at a saved position only when it resumes.
+    Events over 16 MB arrive split (``$changeStreamSplitLargeEvent``, 7.0 and 6.0.9; joined again by
+    the reader, see ``units``), DDL and ``disambiguatedPaths`` come with ``showExpandedEvents``
+    (6.0, 6.1); a server without one of them is asked without it. Opening "now" costs nothing on
+    any server; at a start time it may cost a scan of the server's history (SecantusDB), so a run
+    opens its stream before it reads and keeps it open, and reopens at a saved position only when
+    it resumes.
     """
     db = src.db.with_options(codec_options=RAW)
     where: dict[str, Any] = {}
     if position is not None:
         where = {"resume_after": position.token} if position.token else {"start_at_operation_time": position.start}
+    split, expanded = True, True
     try:
-        try:
-            return await db.watch(max_await_time_ms=AWAIT_MS, batch_size=GROUP, show_expanded_events=True, **where)
-        except pm_errors.OperationFailure as exc:
-            if exc.code in _LOST or "showExpandedEvents" not in str(exc):
-                raise
-            return await db.watch(max_await_time_ms=AWAIT_MS, batch_size=GROUP, **where)  # before 6.0
+        while True:
+            pipeline: list[dict[str, Any]] = [{SPLIT_STAGE: {}}] if split else []
+            try:
+                return await db.watch(
+                    pipeline, max_await_time_ms=AWAIT_MS, batch_size=GROUP, show_expanded_events=expanded, **where
+                )
+            except pm_errors.OperationFailure as exc:
+                said = str(exc)
+                lacks_split, lacks_expanded = split and SPLIT_STAGE in said, expanded and "showExpandedEvents" in said
+                if exc.code in _LOST or not (lacks_split or lacks_expanded):
+                    raise
+                split, expanded = split and not lacks_split, expanded and not lacks_expanded
     except pm_errors.OperationFailure as exc:
         raise _history_lost(src, position, exc) from exc
 
@@ -137,9 +150,10 @@ async def catch_up(
         if stream is None:
             stream = await open_stream(src, position)
         async with stream:
+            reader = EventReader(stream)
             done = False
             while not done:
-                group, done = await _next_group(stream, target)
+                group, done = await _next_group(reader, target)
                 if group:
                     await sink(group)
                     this_run += len(group)
@@ -155,19 +169,60 @@ async def catch_up(
     return Reached(target, position.events, this_run)
 
 
-async def _next_group(stream: AsyncChangeStream[Any], target: Timestamp) -> tuple[list[Mapping[str, Any]], bool]:
-    """Return up to ``GROUP`` events at or before ``target``, and whether the stream has passed ``target``."""
+class EventReader:
+    """Read a change stream as whole events (split ones joined) and whole transactions, one look-ahead deep."""
+
+    def __init__(self, stream: AsyncChangeStream[Any]) -> None:
+        self.stream = stream
+        self.joiner = Joiner()
+        self.ahead: Mapping[str, Any] | None = None  # read, not handed on yet (it began the next unit)
+
+    async def _event(self) -> Mapping[str, Any] | None:
+        """Return the next whole event, or None when the stream has nothing more right now."""
+        if self.ahead is not None:
+            ahead, self.ahead = self.ahead, None
+            return ahead
+        while True:
+            fragment = await self.stream.try_next()
+            if fragment is None and not self.joiner.pending:
+                return None
+            if fragment is not None and (event := self.joiner.add(fragment)) is not None:
+                return event  # (a split event's fragments come together: keep reading until it is whole)
+
+    async def unit(self) -> list[Mapping[str, Any]] | None:
+        """Return the next event, or all events of the next transaction (they come together); None: none now."""
+        first = await self._event()
+        if first is None:
+            return None
+        key = txn_key(first)
+        run = [first]
+        while key is not None:
+            event = await self._event()
+            if event is None:
+                break
+            if txn_key(event) != key:
+                self.ahead = event
+                break
+            run.append(event)
+        return run
+
+
+async def _next_group(reader: EventReader, target: Timestamp) -> tuple[list[Mapping[str, Any]], bool]:
+    """Return about ``GROUP`` events at or before ``target``, and whether the stream has passed ``target``.
+
+    A transaction's events are taken or left together, by the time the transaction takes effect.
+    """
     group: list[Mapping[str, Any]] = []
     while len(group) < GROUP:
-        event = await stream.try_next()
-        if event is None:
-            mark = token_time(stream.resume_token)
+        unit = await reader.unit()
+        if unit is None:
+            mark = token_time(reader.stream.resume_token)
             if mark is None or mark >= target:
                 return group, True
             if group:
                 return group, False
             continue  # the high-water mark is before T: events up to T may still come
-        if event["clusterTime"] > target:
+        if unit_time(unit) > target:
             return group, True
-        group.append(event)
+        group += unit
     return group, False

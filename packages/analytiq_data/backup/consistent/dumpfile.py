@@ -24,6 +24,7 @@ from analytiq_data.backup.consistent.catchup import Position, catch_up, open_str
 from analytiq_data.backup.consistent.clock import RAW, cluster_time, require_change_streams
 from analytiq_data.backup.consistent.events import interpret
 from analytiq_data.backup.consistent.point import PointInTime
+from analytiq_data.backup.consistent.units import Joiner, Whole
 from analytiq_data.backup.digest import Digest
 from analytiq_data.backup.endpoints import Side
 from analytiq_data.backup.files.metadata import Metadata
@@ -69,7 +70,9 @@ class DumpCatchUp:
         """Write the change events from the start time up to T (chosen now), then the record of T."""
 
         async def sink(events: Sequence[Mapping[str, Any]]) -> None:
-            await put([bytes(e.raw) if isinstance(e, RawBSONDocument) else bson.encode(e) for e in events])
+            # A split event is stored as the fragments it came in (each under 16 MB), joined again on replay.
+            parts = [p for e in events for p in (e.fragments if isinstance(e, Whole) else (e,))]
+            await put([bytes(p.raw) if isinstance(p, RawBSONDocument) else bson.encode(p) for p in parts])
 
         async def keep(_: Position) -> None:
             return None  # a dump is written whole or not at all: nothing to resume
@@ -96,7 +99,9 @@ async def replay_dump_events(
             f"the dump's {CATCHUP_COLLECTION} section has no closing record of T: the dump is incomplete",
             hint="make the dump again",
         )
-    items = [i for e in decoded[:-1] if (i := interpret(e, str(e.get("ns", {}).get("db")), selects)) is not None]
+    joiner = Joiner()
+    events = [e for d in decoded[:-1] if (e := joiner.add(d)) is not None]
+    items = [i for e in events if (i := interpret(e, str(e.get("ns", {}).get("db")), selects)) is not None]
     async with side.errors("replaying the dump's change events"):
         await apply_all(side.db, items)
     return PointInTime(header["at"], header["start"], int(header["events"]), 0)

@@ -8,7 +8,10 @@ harmless:
   left it, not as it is now);
 - ``delete``: delete by ``_id``;
 - ``update``: the event's ``updateDescription`` replayed (``$set`` of the updated fields, ``$unset``
-  of the removed ones, arrays truncated with ``$push $slice``). ``fullDocument: "updateLookup"`` is
+  of the removed ones, arrays truncated with ``$push $slice``); paths those cannot address (field
+  names holding dots, as ``disambiguatedPaths`` tells, or starting with ``$``) and values holding
+  such names go through pipeline updates (``paths``), as do inserted or replacing documents with a
+  top-level ``$``-prefixed name (a replacement cannot hold one). ``fullDocument: "updateLookup"`` is
   deliberately not used: a lookup returns the document as it is when the event is read, which may
   hold writes made after T, so the copy would no longer be the source at one point in time.
 
@@ -33,6 +36,16 @@ from bson.son import SON
 from bson.timestamp import Timestamp
 from pymongo import DeleteOne, ReplaceOne, UpdateOne
 
+from analytiq_data.backup.consistent.paths import (
+    Path,
+    plain,
+    replace_stage,
+    set_stage,
+    special_keys,
+    split_path,
+    truncate_stage,
+    unset_stage,
+)
 from analytiq_data.backup.consistent.point import ts_text
 from analytiq_data.errors import AnalytiqError, ExitCode
 
@@ -52,7 +65,13 @@ class SourceChanged(AnalytiqError):
 
 @dataclass(frozen=True)
 class Change:
-    """One document write to replay: ``upsert`` a full document, ``update`` by description, or ``delete``."""
+    """One document write to replay: ``upsert`` a full document, ``update`` by description, or ``delete``.
+
+    ``sets``, ``unsets`` and ``truncated`` name fields by dotted path, as the event does; ``parts``
+    holds the components of paths the event disambiguated (``disambiguatedPaths``). Paths that
+    ``$set``/``$unset`` address exactly are replayed with them; the others (field names with dots
+    or starting with ``$``) and values holding such names, with pipeline updates (``paths``).
+    """
 
     collection: str
     op: str
@@ -61,33 +80,63 @@ class Change:
     sets: Mapping[str, Any] = field(default_factory=dict)
     unsets: tuple[str, ...] = ()
     truncated: tuple[tuple[str, int], ...] = ()
+    parts: Mapping[str, Path] = field(default_factory=dict)
+
+    def path(self, dotted_path: str) -> Path:
+        """Return the components of one of this change's paths."""
+        return split_path(dotted_path, self.parts)
 
     def requests(self) -> list[WriteOp]:
         """Return the bulk-write requests that replay this change (idempotent by ``_id``)."""
         query = {"_id": self.key}
         if self.op == "upsert":
             assert self.document is not None
+            if special_keys(self.document):  # a replacement cannot hold top-level $-prefixed names
+                return [UpdateOne(query, [replace_stage(self.document)], upsert=True)]
             return [ReplaceOne(query, self.document, upsert=True)]
         if self.op == "delete":
             return [DeleteOne(query)]
         out: list[WriteOp] = []
-        if self.truncated:  # its own request: $push on "arr" conflicts with $set on "arr.2"
-            out.append(UpdateOne(query, {"$push": {f: {"$each": [], "$slice": n} for f, n in self.truncated}}))
+        plain_cut = [(f, n) for f, n in self.truncated if plain(self.path(f))]
+        if plain_cut:  # its own request: $push on "arr" conflicts with $set on "arr.2"
+            out.append(UpdateOne(query, {"$push": {f: {"$each": [], "$slice": n} for f, n in plain_cut}}))
+        sets = {f: v for f, v in self.sets.items() if plain(self.path(f)) and not special_keys(v)}
+        unsets = [f for f in self.unsets if plain(self.path(f))]
         update: dict[str, Any] = {}
-        if self.sets:
-            update["$set"] = self.sets
-        if self.unsets:
-            update["$unset"] = dict.fromkeys(self.unsets, "")
+        if sets:
+            update["$set"] = sets
+        if unsets:
+            update["$unset"] = dict.fromkeys(unsets, "")
         if update:
             out.append(UpdateOne(query, update))
+        stages = self._stages(skip=(sets, unsets, plain_cut))
+        if stages:
+            out.append(UpdateOne(query, stages))
         return out
+
+    def _stages(self, skip: tuple[Mapping[str, Any], list[str], list[tuple[str, int]]]) -> list[dict[str, Any]]:
+        """Return the pipeline stages replaying the paths and values ``$set``/``$unset`` cannot."""
+        sets, unsets, cut = skip
+        stages = [truncate_stage(self.path(f), n) for f, n in self.truncated if (f, n) not in cut]
+        stages += [set_stage(self.path(f), v) for f, v in self.sets.items() if f not in sets]
+        stages += [unset_stage(self.path(f)) for f in self.unsets if f not in unsets]
+        return stages
 
     def piecewise(self) -> list[UpdateOne]:
         """Return an update's paths as separate requests (for a server that refuses them together)."""
         query = {"_id": self.key}
-        out = [UpdateOne(query, {"$push": {f: {"$each": [], "$slice": n}}}) for f, n in self.truncated]
-        out += [UpdateOne(query, {"$set": {path: value}}) for path, value in self.sets.items()]
-        out += [UpdateOne(query, {"$unset": {path: ""}}) for path in self.unsets]
+        out: list[UpdateOne] = []
+        for f, n in self.truncated:
+            parts = self.path(f)
+            cut = {"$push": {f: {"$each": [], "$slice": n}}} if plain(parts) else [truncate_stage(parts, n)]
+            out.append(UpdateOne(query, cut))
+        for f, value in self.sets.items():
+            parts = self.path(f)
+            classic = plain(parts) and not special_keys(value)
+            out.append(UpdateOne(query, {"$set": {f: value}} if classic else [set_stage(parts, value)]))
+        for f in self.unsets:
+            parts = self.path(f)
+            out.append(UpdateOne(query, {"$unset": {f: ""}} if plain(parts) else [unset_stage(parts)]))
         return out
 
 
@@ -129,6 +178,7 @@ def interpret(
     if op == "update":
         desc = event.get("updateDescription") or {}
         truncated = tuple((str(t["field"]), int(t["newSize"])) for t in desc.get("truncatedArrays") or ())
+        known = desc.get("disambiguatedPaths") or {}
         return Change(
             name,
             "update",
@@ -136,6 +186,7 @@ def interpret(
             sets=desc.get("updatedFields") or {},
             unsets=tuple(str(f) for f in desc.get("removedFields") or ()),
             truncated=truncated,
+            parts={str(p): split_path(str(p), known) for p in known},
         )
     return _definition(op, name, event.get("operationDescription") or {})
 
