@@ -14,6 +14,7 @@ from analytiq_data.cli.options import count, positive, settings_from
 from analytiq_data.cli.render import make_progress, print_json, print_table
 from analytiq_data.cli.restore_files_cmds import add_file_arguments as add_restore_file_arguments
 from analytiq_data.cli.restore_files_cmds import cmd_restore_files, wants_files
+from analytiq_data.cli.restore_log_cmds import add_log_arguments, cmd_restore_log, wants_log
 from analytiq_data.errors import ConfigurationError
 from analytiq_data.safety import BackupInfo, RehearsalResult, RestoreOptions, RestoreResult, inspect_backup, rehearse
 from analytiq_data.safety import restore as restore_backup
@@ -43,6 +44,10 @@ With --archive FILE or --dir DIR, the backup is a dump in mongodump's formats (w
 mongodump or by analytiq-db backup --archive/--out): loaded beside, checked (each archive
 collection's CRC-64, counts, content hashes, indexes, options), then swapped in the same way;
 --yes is needed only when the database holds data.
+With --from-log DIR and --at WHEN (or --before-migration N), the database is rebuilt as it was at
+that moment from the event log analytiq-db follow keeps: its base loaded beside, the change events
+up to the moment replayed, counts checked, then swapped in the same way. A moment the log does not
+cover (or across a recorded gap) is refused, naming the ranges it covers (exit 3).
 """
 
 
@@ -83,6 +88,7 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
         "never from an interrupted backup",
     )
     add_restore_file_arguments(p)
+    add_log_arguments(p)
     lock_options(p)
     p.set_defaults(handler=cmd_restore)
 
@@ -177,6 +183,8 @@ def _confirm(options: RestoreOptions, info: BackupInfo) -> None:
 
 async def cmd_restore(args: argparse.Namespace) -> int:
     """Replace the database with a backup, after confirmation (a typed name, or --yes)."""
+    if wants_log(args):
+        return await cmd_restore_log(args)
     if wants_files(args):
         return await cmd_restore_files(args)
     if not args.from_db:
