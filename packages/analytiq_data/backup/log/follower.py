@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bson.raw_bson import RawBSONDocument
 from bson.timestamp import Timestamp
 
 from analytiq_data.backup.consistent.clock import cluster_time, require_change_streams, token_time
@@ -24,7 +25,7 @@ from analytiq_data.backup.endpoints import Side
 from analytiq_data.backup.files.server import open_server
 from analytiq_data.backup.log.base import adopt_base, take_base
 from analytiq_data.backup.log.catalog import SEGMENTS, Catalog, Range, load_catalog, when_text
-from analytiq_data.backup.log.format import ts_doc
+from analytiq_data.backup.log.format import PREFIX_SIZE, ts_doc
 from analytiq_data.backup.log.recover import recover
 from analytiq_data.backup.log.segment import Position, SegmentWriter, fsync_dir
 from analytiq_data.backup.log.stream import HistoryGone, open_at, poll, token_of
@@ -164,7 +165,7 @@ class _Run:
             fsync_dir(writer.path.parent)
             return writer.last
         entry = writer.close(self.options.gzip)
-        self.pauses.hit(f"closing-{writer.seq}")
+        self.pauses.hit("closing")
         self.catalog.add_segment(entry)
         if self.options.gzip:
             writer.path.unlink()
@@ -271,12 +272,9 @@ async def _stream_loop(run: _Run, position: Position, until: Timestamp | None) -
                 if dry and not events:
                     mark = token_time(stream.resume_token) or before
                 if events or (mark is not None and mark > writer.covered):
-                    writer.write(events, mark if not events else None)
-                    run.pauses.hit(f"write-{run.events + len(events)}")
-                    writer.sync()
-                    run.events += len(events)
-                    run.pauses.hit(f"synced-{run.events}")
-                    position = writer.last
+                    position = _append(run, events, mark if not events else None)
+                    writer = run.writer
+                    assert writer is not None
                 if time.monotonic() - noted >= STATUS_EVERY_S or dry:
                     now = await cluster_time(side)
                     if time.monotonic() - noted >= STATUS_EVERY_S:
@@ -292,6 +290,28 @@ async def _stream_loop(run: _Run, position: Position, until: Timestamp | None) -
                 if events and events[-1].get("operationType") == "invalidate":
                     start_after = True
                     break
+
+
+def _append(run: _Run, events: list[RawBSONDocument], mark: Timestamp | None) -> Position:
+    """Write ``events`` (or a mark) durably, closing the segment whenever it reaches ``segment_mb``; return the end."""
+    limit = run.options.segment_mb * 1024 * 1024
+    while True:
+        writer = run.writer
+        assert writer is not None
+        room, take = limit - writer.size, 0
+        while take < len(events) and (take == 0 or room >= len(events[take].raw) + PREFIX_SIZE):
+            room -= len(events[take].raw) + PREFIX_SIZE
+            take += 1
+        chunk, events = events[:take], events[take:]
+        writer.write(chunk, mark)
+        run.pauses.hit(f"write-{run.events + len(chunk)}")
+        writer.sync()
+        run.events += len(chunk)
+        run.pauses.hit(f"synced-{run.events}")
+        if not events:
+            return writer.last
+        run.close_segment()
+        run.new_segment(writer.last)
 
 
 def _should_close(run: _Run, writer: SegmentWriter) -> bool:
