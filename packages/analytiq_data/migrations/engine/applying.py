@@ -10,8 +10,13 @@ import asyncio
 import logging
 import time
 import traceback
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from bson.timestamp import Timestamp
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import PyMongoError
 
 from analytiq_data.errors import AnalytiqError, LockError
 from analytiq_data.migrations.engine import checks
@@ -86,8 +91,10 @@ class StepApplier:
         self.progress.start(task, None, "steps", kind=TaskKind.STEP, step=step_of)
         started = utcnow()
         t0 = time.monotonic()
+        begun = await cluster_time_of(self.state.db)
         record = await self.state.start_record(
             {
+                **({"cluster_time_started": begun} if begun is not None else {}),
                 "version": step.version,
                 "name": step.name,
                 "description": m.description,
@@ -121,6 +128,9 @@ class StepApplier:
         finally:
             self.stop.attach(None)
         duration = round(time.monotonic() - t0, 3)
+        ended = await cluster_time_of(self.state.db)
+        if ended is not None:
+            await self.state.update_record(record, cluster_time_ended=ended)
         done = "applied" if step.direction == "up" else "reverted"
         if run.in_tx:
             done += " in a transaction"
@@ -186,6 +196,22 @@ class StepApplier:
             applied=tuple(self.applied),
             version=step.from_version,
         )
+
+
+async def cluster_time_of(db: AsyncDatabase[Any]) -> Timestamp | None:
+    """Return the server's cluster time now (at or after every write it acknowledged), None on a standalone.
+
+    Recorded on each step's history record (``cluster_time_started`` before it runs,
+    ``cluster_time_ended`` after), so a point-in-time restore can name the moment before a step.
+    """
+    try:
+        hello: Mapping[str, Any] = await db.command("hello")
+    except PyMongoError as exc:  # only a note in the history depends on it
+        log.info("cluster time not read: %s", exc)
+        return None
+    last = ((hello.get("lastWrite") or {}).get("opTime") or {}).get("ts")
+    stamps = [t for t in (last, hello.get("operationTime")) if isinstance(t, Timestamp)]
+    return max(stamps) if stamps else None
 
 
 def _being_cancelled() -> bool:
