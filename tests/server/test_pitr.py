@@ -27,10 +27,14 @@ from typing import Any
 import pytest
 from bson.timestamp import Timestamp
 from pymongo import MongoClient
+from pymongo.asynchronous.database import AsyncDatabase
 
 from analytiq_data.backup.log.catalog import load_catalog
 from analytiq_data.backup.log.format import previous
 from analytiq_data.backup.log.segment import parse, read_file
+from analytiq_data.client import AnalytiqClient
+from analytiq_data.migrations import run_migrations
+from analytiq_data.migrations.base import Migration
 from tests.server.pitr_model import read_log, snapshot, state_at, when
 from tests.server.pitr_writer import SEED, seed_doc
 
@@ -277,3 +281,84 @@ def test_history_lost_records_a_gap_and_restores_across_it_are_refused(
     assert adb(*follow, "--new-base").returncode == 0
     ranges = json.loads(adb("log", "ranges", str(folder), "--json").stdout)
     assert len(ranges["ranges"]) == 2 and ranges["gaps"][0]["to"] is not None
+
+
+class IndexValues(Migration):
+    """Index c0.v."""
+
+    async def up(self, db: AsyncDatabase[Any]) -> bool:
+        await db.c0.create_index("v")
+        return True
+
+    async def down(self, db: AsyncDatabase[Any]) -> bool:
+        await db.c0.drop_index("v_1")
+        return True
+
+
+class RenameAndDrop(Migration):
+    """Rename c0.v to c0.value and drop c2 (the bad migration)."""
+
+    use_transaction = False  # a collection drop: outside a transaction, as on mongod
+    reversible = False
+
+    async def up(self, db: AsyncDatabase[Any]) -> bool:
+        await db.c0.update_many({}, {"$rename": {"v": "value"}})
+        await db.c2.drop()
+        return True
+
+    async def down(self, db: AsyncDatabase[Any]) -> bool:
+        return False
+
+
+async def test_restore_before_migration_n_while_the_app_writes(mongo_uri: str, db_name: str, tmp_path: Path) -> None:
+    """A migration renames a field and drops a collection while the app writes; --before-migration 2 undoes it."""
+    seed(mongo_uri, db_name)
+    folder, wlog = tmp_path / "log", tmp_path / "writes.jsonl"
+    follower = start([ADB, "follow", "--src-uri", mongo_uri, "--src", db_name, "--to", str(folder)])
+    writer = None
+    try:
+        wait_for(lambda: has_base(folder), "the base")
+        writer = start([sys.executable, str(WRITER), mongo_uri, db_name, str(wlog), "0"])
+        wait_for(lambda: wlog.exists() and len(read_log(wlog)) >= 40, "the app's first writes")
+        client = AnalytiqClient(uri=mongo_uri, env=db_name)
+        try:
+            result = await run_migrations(client, migrations=[IndexValues(), RenameAndDrop()])
+        finally:
+            await client.close()
+        assert [s.version for s in result.steps] == [1, 2]
+        written = len(read_log(wlog))
+        wait_for(lambda: len(read_log(wlog)) >= written + 40, "the app's writes after the migration")
+        writer.send_signal(signal.SIGTERM)
+        assert writer.wait(timeout=WAIT_S) == 0
+        entries = read_log(wlog)
+        wait_for(lambda: (durable(folder) or Timestamp(0, 0)) >= when(entries[-1]), "the follower to catch up")
+    finally:
+        if writer is not None and writer.poll() is None:
+            writer.kill()
+        follower.send_signal(signal.SIGTERM)
+        follower.communicate(timeout=WAIT_S)
+    target = f"{db_name}_before2"
+    done = adb(
+        "restore",
+        "--uri",
+        mongo_uri,
+        "--db",
+        target,
+        "--from-log",
+        str(folder),
+        "--before-migration",
+        "2",
+        "--yes",
+        "--json",
+    )
+    assert done.returncode == 0, done.stderr
+    moment = Timestamp(json.loads(done.stdout)["moment"]["t"], json.loads(done.stdout)["moment"]["i"])
+    expected = state_at(entries, moment)
+    assert any(when(e) > moment for e in entries) and any(when(e) <= moment for e in entries)
+    with MongoClient(mongo_uri) as sync:
+        restored = sync[target]
+        assert snapshot(restored) == expected  # c2 is back, c0 still has v: the step never happened
+        assert "v_1" in restored.c0.index_information()  # step 1 did
+        assert restored.migrations.find_one({"_id": "schema_version"})["version"] == 1
+        record = sync[db_name].migration_history.find_one({"version": 2, "direction": "up"})
+        assert record["cluster_time_started"] <= moment < record["cluster_time_ended"]
