@@ -159,7 +159,7 @@ def sdb(mongo_uri: str, db_name: str) -> Iterator[Database[Any]]:
 
 @pytest.fixture
 def server_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[..., TestServer]]:
-    """Start servers this test owns (``standalone=True`` for a standalone, ``args``: more server flags); stopped after."""
+    """Start servers this test owns (``standalone=True``: standalone; ``args``: more server flags); stopped after."""
     if not request.node.get_closest_marker("controls_server"):
         pytest.fail("server_factory is for tests marked @pytest.mark.controls_server")
     started: list[TestServer] = []
