@@ -48,7 +48,7 @@ def _apply(state: dict[str, dict[Any, dict[str, Any]]], e: dict[str, Any]) -> No
     if op == "insert":
         docs[e["doc"]["_id"]] = copy.deepcopy(e["doc"])
         return
-    key, n = e["id"], e.get("n")
+    key, n = e["id"], int(e.get("n", 0))
     doc = docs[key]
     if op == "set":
         _set(doc, "nested.n", -n)

@@ -37,7 +37,13 @@ def _write(
     kind = rng.choice(kinds) if live[name] else "insert"
     entry: dict[str, Any] = {"op": kind, "coll": name}
     if kind == "insert":
-        doc = {"_id": 1000 + n, "v": n, "tag": "new", "nested": {"n": n, "keep": False}, "arr": [n, n + 1, n + 2]}
+        doc: dict[str, Any] = {
+            "_id": 1000 + n,
+            "v": n,
+            "tag": "new",
+            "nested": {"n": n, "keep": False},
+            "arr": [n, n + 1, n + 2],
+        }
         coll.insert_one(doc, session=session)
         live[name].add(doc["_id"])
         entry["doc"] = doc

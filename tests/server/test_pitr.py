@@ -56,6 +56,11 @@ def start(args: list[str], env: dict[str, str] | None = None) -> subprocess.Pope
     )
 
 
+def sync_client(uri: str) -> MongoClient[dict[str, Any]]:
+    """Return a synchronous client on ``uri``."""
+    return MongoClient(uri)
+
+
 def wait_for(check: Callable[[], bool], what: str) -> None:
     """Poll ``check`` until it holds (a condition, not a timing guess); fail after WAIT_S."""
     deadline = time.monotonic() + WAIT_S
@@ -66,7 +71,7 @@ def wait_for(check: Callable[[], bool], what: str) -> None:
 
 
 def seed(uri: str, db: str) -> None:
-    with MongoClient(uri) as client:
+    with sync_client(uri) as client:
         for name in ("c0", "c1", "c2"):
             client[db][name].insert_many([seed_doc(name, i) for i in range(SEED)])
 
@@ -145,7 +150,7 @@ def test_restores_to_moments_under_a_writer(mongo_uri: str, db_name: str, tmp_pa
         last,
     ]
     target = f"{db_name}_restored"
-    with MongoClient(mongo_uri, tz_aware=False) as client:
+    with sync_client(mongo_uri) as client:
         for moment in moments:
             done = restore_at(mongo_uri, target, folder, moment)
             assert done.returncode == 0, done.stderr
@@ -157,7 +162,7 @@ def test_moment_outside_the_log_is_refused_naming_the_ranges(mongo_uri: str, db_
     seed(mongo_uri, db_name)
     folder = tmp_path / "log"
     assert adb("follow", "--src-uri", mongo_uri, "--src", db_name, "--to", str(folder), "--catch-up").returncode == 0
-    with MongoClient(mongo_uri) as client:
+    with sync_client(mongo_uri) as client:
         client[f"{db_name}_t"].keep.insert_one({"_id": 1})
         done = restore_at(mongo_uri, f"{db_name}_t", folder, Timestamp(1, 1))
         assert done.returncode == 3
@@ -184,7 +189,7 @@ def test_kill_9_then_restart_loses_nothing_and_duplicates_nothing(
         env = {"ANALYTIQ_TEST_CATCHUP_PAUSE": f"0:{hooks}"}
     else:
         assert adb(*follow[1:]).returncode == 0
-        with MongoClient(mongo_uri) as client:
+        with sync_client(mongo_uri) as client:
             client[db_name].c0.insert_many([{"_id": 5000 + i, "i": i} for i in range(700)])
         env = {"ANALYTIQ_TEST_FOLLOW_PAUSE": f"{point}:{hooks}"}
     name = "0" if point == "base" else point
@@ -212,7 +217,7 @@ def test_kill_9_then_restart_loses_nothing_and_duplicates_nothing(
     target = f"{db_name}_restored"
     end = max(r.end for r in catalog.ranges())
     assert restore_at(mongo_uri, target, folder, end).returncode == 0
-    with MongoClient(mongo_uri) as client:
+    with sync_client(mongo_uri) as client:
         assert snapshot(client[target]) == snapshot(client[db_name])
 
 
@@ -221,7 +226,7 @@ def test_damaged_log_is_refused_with_one_line_and_nothing_touched(mongo_uri: str
     folder = tmp_path / "log"
     follow = ["follow", "--src-uri", mongo_uri, "--src", db_name, "--to", str(folder), "--catch-up"]
     assert adb(*follow).returncode == 0
-    with MongoClient(mongo_uri) as client:
+    with sync_client(mongo_uri) as client:
         for round_ in range(2):
             client[db_name].c0.insert_many([{"_id": 9000 + 100 * round_ + i} for i in range(50)])
             assert adb(*follow).returncode == 0
@@ -262,7 +267,7 @@ def test_history_lost_records_a_gap_and_restores_across_it_are_refused(
     seed(uri, db_name)
     follow = ["follow", "--src-uri", uri, "--src", db_name, "--to", str(folder), "--catch-up"]
     assert adb(*follow).returncode == 0
-    with MongoClient(uri) as client:
+    with sync_client(uri) as client:
         client[db_name].c0.insert_one({"_id": "logged"})
         assert adb(*follow).returncode == 0
         # more than SecantusDB's trimming interval (1,000 writes; one oplog entry per document)
@@ -355,10 +360,11 @@ async def test_restore_before_migration_n_while_the_app_writes(mongo_uri: str, d
     moment = Timestamp(json.loads(done.stdout)["moment"]["t"], json.loads(done.stdout)["moment"]["i"])
     expected = state_at(entries, moment)
     assert any(when(e) > moment for e in entries) and any(when(e) <= moment for e in entries)
-    with MongoClient(mongo_uri) as sync:
+    with sync_client(mongo_uri) as sync:
         restored = sync[target]
         assert snapshot(restored) == expected  # c2 is back, c0 still has v: the step never happened
         assert "v_1" in restored.c0.index_information()  # step 1 did
-        assert restored.migrations.find_one({"_id": "schema_version"})["version"] == 1
+        version = restored.migrations.find_one({"_id": "schema_version"})
+        assert version is not None and version["version"] == 1
         record = sync[db_name].migration_history.find_one({"version": 2, "direction": "up"})
-        assert record["cluster_time_started"] <= moment < record["cluster_time_ended"]
+        assert record is not None and record["cluster_time_started"] <= moment < record["cluster_time_ended"]
