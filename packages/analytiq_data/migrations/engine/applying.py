@@ -10,7 +10,6 @@ import asyncio
 import logging
 import time
 import traceback
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +26,7 @@ from analytiq_data.migrations.engine.lock import MigrationLock
 from analytiq_data.migrations.engine.options import StopRequest
 from analytiq_data.migrations.engine.plan import Step
 from analytiq_data.migrations.engine.results import RunInterrupted, StepFailedError, StepResult
-from analytiq_data.migrations.engine.state import StateStore, VersionConflict, utcnow
+from analytiq_data.migrations.engine.state import HISTORY_COLLECTION, StateStore, VersionConflict, utcnow
 from analytiq_data.migrations.engine.step_progress import use_progress
 from analytiq_data.migrations.engine.stepexec import StepExecution, StepRun
 from analytiq_data.progress import Outcome, Progress, TaskKind
@@ -199,19 +198,19 @@ class StepApplier:
 
 
 async def cluster_time_of(db: AsyncDatabase[Any]) -> Timestamp | None:
-    """Return the server's cluster time now (at or after every write it acknowledged), None on a standalone.
+    """Return the server's cluster time now (at or after every write it acknowledged), None if it has none.
 
     Recorded on each step's history record (``cluster_time_started`` before it runs,
     ``cluster_time_ended`` after), so a point-in-time restore can name the moment before a step.
+    Read as the ``operationTime`` of a one-document read in a session (no extra ``hello``).
     """
     try:
-        hello: Mapping[str, Any] = await db.command("hello")
+        async with db.client.start_session(causal_consistency=False) as session:
+            await db[HISTORY_COLLECTION].find_one({}, {"_id": 1}, session=session)
+            return session.operation_time
     except PyMongoError as exc:  # only a note in the history depends on it
         log.info("cluster time not read: %s", exc)
         return None
-    last = ((hello.get("lastWrite") or {}).get("opTime") or {}).get("ts")
-    stamps = [t for t in (last, hello.get("operationTime")) if isinstance(t, Timestamp)]
-    return max(stamps) if stamps else None
 
 
 def _being_cancelled() -> bool:
