@@ -368,3 +368,39 @@ async def test_restore_before_migration_n_while_the_app_writes(mongo_uri: str, d
         assert version is not None and version["version"] == 1
         record = sync[db_name].migration_history.find_one({"version": 2, "direction": "up"})
         assert record is not None and record["cluster_time_started"] <= moment < record["cluster_time_ended"]
+
+
+def test_up_backup_with_a_follower_records_a_restore_point_instead_of_a_copy(
+    mongo_uri: str, db_name: str, tmp_path: Path
+) -> None:
+    """``up --backup --backup-log DIR``: a live follower → restore point in the history, no copy; none → a copy."""
+    seed(mongo_uri, db_name)
+    folder = tmp_path / "log"
+    follower = start([ADB, "follow", "--src-uri", mongo_uri, "--src", db_name, "--to", str(folder)])
+    migrations = "tests.migrations_fixtures.basic:MIGRATIONS"
+    up = ["up", "--backup", "--backup-log", str(folder), "--migrations", migrations, "--uri", mongo_uri]
+    try:
+        wait_for(lambda: durable(folder) is not None, "the follower's first heartbeat")
+        done = subprocess.run([ADB, *up, "--db", db_name], cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert "backup: restore point Timestamp(" in done.stdout
+    finally:
+        follower.send_signal(signal.SIGTERM)
+        follower.communicate(timeout=WAIT_S)
+    with sync_client(mongo_uri) as client:
+        record = client[db_name].migration_history.find_one({"direction": "backup"})
+        assert record is not None and record["backup_log"] == str(folder)
+        point = record["restore_point"]
+        assert not [n for n in client.list_database_names() if n.startswith(f"{db_name}_backup")]
+        assert restore_at(mongo_uri, f"{db_name}_point", folder, point).returncode == 0
+        restored = snapshot(client[f"{db_name}_point"])
+        assert restored == state_at([], Timestamp(0, 0))  # the seed, before any migration
+        other = f"{db_name}_other"
+        seed(mongo_uri, other)
+        done = subprocess.run([ADB, *up, "--db", other], cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert "no follower" in done.stderr
+        copied = client[other].migration_history.find_one({"direction": "backup"})
+        assert copied is not None and "restore_point" not in copied
+        assert copied["backup"] in client.list_database_names()
+        client.drop_database(copied["backup"])

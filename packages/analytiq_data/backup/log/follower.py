@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -337,7 +338,8 @@ def _report(run: _Run, now: Timestamp, state: str = "following") -> None:
     lag = max(0, now.time - durable.time) if durable is not None else None
     status = FollowStatus(state, lag, run.events, rate, durable, restorable, writer.seq if writer else 0, run.closed)
     run.on_status(status)
-    heartbeat = {"pid": os.getpid(), "db": run.options.src_db, "updated": time.time(), **status.to_json()}
+    heartbeat = {"pid": os.getpid(), "host": socket.gethostname(), "db": run.options.src_db, "updated": time.time()}
+    heartbeat |= status.to_json()
     path = run.catalog.folder / HEARTBEAT
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(heartbeat))
