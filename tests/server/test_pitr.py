@@ -404,3 +404,44 @@ def test_up_backup_with_a_follower_records_a_restore_point_instead_of_a_copy(
         assert copied is not None and "restore_point" not in copied
         assert copied["backup"] in client.list_database_names()
         client.drop_database(copied["backup"])
+
+
+class RenameUserName(Migration):
+    """Rename users.name to users.full_name (idempotent and reversible)."""
+
+    async def up(self, db: AsyncDatabase[Any]) -> bool:
+        await db.users.update_many({"name": {"$exists": True}}, {"$rename": {"name": "full_name"}})
+        return True
+
+    async def down(self, db: AsyncDatabase[Any]) -> bool:
+        await db.users.update_many({"full_name": {"$exists": True}}, {"$rename": {"full_name": "name"}})
+        return True
+
+
+REHEARSED = [RenameUserName()]
+
+
+def test_rehearse_takes_its_scratch_copy_from_the_log(mongo_uri: str, db_name: str, tmp_path: Path) -> None:
+    """``rehearse --from-log DIR``: the scratch copy is rebuilt from the log (here: seed plus a later write)."""
+    seed(mongo_uri, db_name)
+    folder = tmp_path / "log"
+    follow = ["follow", "--src-uri", mongo_uri, "--src", db_name, "--to", str(folder), "--catch-up"]
+    assert adb(*follow).returncode == 0
+    with sync_client(mongo_uri) as client:
+        client[db_name].users.insert_one({"_id": 3, "name": "Alan"})  # only in the log, not in the base
+    assert adb(*follow).returncode == 0
+    where = ["--uri", mongo_uri, "--db", db_name, "--migrations", "tests.server.test_pitr:REHEARSED"]
+    done = subprocess.run(
+        [ADB, "rehearse", "--from-log", str(folder), "--keep", "--json", *where],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["documents_copied"] == 3 * SEED + 1
+    with sync_client(mongo_uri) as client:
+        scratch = client[result["scratch"]]
+        assert scratch.users.find_one({"_id": 3}) == {"_id": 3, "full_name": "Alan"}  # migrated from the log's copy
+        client.drop_database(result["scratch"])

@@ -67,6 +67,9 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
         help="copy at most N documents per collection, those the migrations would change first",
     )
     p.add_argument("--keep", action="store_true", help="keep the scratch database afterwards (its name is printed)")
+    p.add_argument(
+        "--from-log", metavar="DIR", help="rebuild the scratch copy from the event log in DIR (its latest moment)"
+    )
     migration_list_option(p)
     p.set_defaults(handler=cmd_rehearse)
 
@@ -100,7 +103,13 @@ async def cmd_rehearse(args: argparse.Namespace) -> int:
     try:
         async with connected(args) as client:
             result = await rehearse(
-                client, migrations, to=args.to, sample=args.sample, keep=args.keep, progress=progress
+                client,
+                migrations,
+                to=args.to,
+                sample=args.sample,
+                keep=args.keep,
+                progress=progress,
+                from_log=args.from_log,
             )
     finally:
         progress.close()
