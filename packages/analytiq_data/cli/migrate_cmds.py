@@ -61,10 +61,11 @@ def _backup_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _check_backup_options(args: argparse.Namespace) -> None:
-    """Refuse ``--backup-uri``/``--backup-db`` without ``--backup`` (before connecting)."""
-    given = (getattr(args, "backup_uri", None), getattr(args, "backup_db", None), getattr(args, "backup_log", None))
-    if not getattr(args, "backup", False) and any(given):
-        raise ConfigurationError("--backup-uri, --backup-db and --backup-log need --backup", hint="add --backup")
+    """Refuse ``--backup-uri``/``--backup-db``/``--backup-log`` without ``--backup`` (before connecting)."""
+    if not getattr(args, "backup", False) and (getattr(args, "backup_uri", None) or getattr(args, "backup_db", None)):
+        raise ConfigurationError("--backup-uri and --backup-db need --backup", hint="add --backup")
+    if not getattr(args, "backup", False) and getattr(args, "backup_log", None):
+        raise ConfigurationError("--backup-log needs --backup", hint="add --backup")
 
 
 def _backup_hook(args: argparse.Namespace, target: Target) -> BackupFirst | None:
