@@ -178,15 +178,15 @@ def sdb(mongo_uri: str, db_name: str) -> Iterator[Database[Any]]:
 
 @pytest.fixture
 def server_factory(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[..., TestServer]]:
-    """Start servers this test owns (``standalone=True`` for a standalone); all stopped by PID after."""
+    """Start servers this test owns (``standalone=True``: standalone; ``args``: more server flags); stopped after."""
     if not request.node.get_closest_marker("controls_server"):
         pytest.fail("server_factory is for tests marked @pytest.mark.controls_server")
     started: list[TestServer] = []
 
-    def start(*, standalone: bool = False, storage: Path | None = None) -> TestServer:
+    def start(*, standalone: bool = False, storage: Path | None = None, args: tuple[str, ...] = ()) -> TestServer:
         path = storage or tmp_path / f"server{len(started)}"
         path.mkdir(parents=True, exist_ok=True)
-        server = TestServer(path, standalone=standalone, name=f"owned{len(started)}").start()
+        server = TestServer(path, standalone=standalone, name=f"owned{len(started)}", args=args).start()
         started.append(server)
         return server
 

@@ -45,8 +45,11 @@ class TestServer:
 
     __test__ = False  # not a pytest test class
 
-    def __init__(self, storage: Path | None = None, *, standalone: bool = False, name: str = "server") -> None:
+    def __init__(
+        self, storage: Path | None = None, *, standalone: bool = False, name: str = "server", args: tuple[str, ...] = ()
+    ) -> None:
         self._own_storage = storage is None
+        self.args = args  # more server flags (e.g. --oplog-max-entries N)
         self.storage = storage or Path(tempfile.mkdtemp(prefix=f"secantus-{name}-"))
         self.standalone = standalone
         self.port = 0
@@ -82,6 +85,7 @@ class TestServer:
             ]
             if self.standalone:
                 cmd.append("--standalone")
+            cmd += self.args
             with open(self.log_file, "ab") as log:
                 self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
             if self._wait_ready():

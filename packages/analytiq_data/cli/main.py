@@ -31,6 +31,7 @@ COMMAND_MODULES = (
     "backup_cmds",
     "sample_cmds",
     "safety_cmds",
+    "log_cmds",
 )
 #: The module of each verb. A run of one of these imports only that module (start-up time); ``-h``,
 #: ``--version``, no verb or a verb not listed here registers every module, so nothing is lost.
@@ -44,6 +45,8 @@ VERB_MODULES = {
     "sample": "sample_cmds",
     "rehearse": "safety_cmds",
     "restore": "safety_cmds",
+    "follow": "log_cmds",
+    "log": "log_cmds",
 }
 
 

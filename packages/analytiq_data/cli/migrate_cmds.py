@@ -53,12 +53,20 @@ def _backup_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--backup-db", metavar="NAME", help="name of the copy (default: <db>_backup_v<version>_<UTC yyyymmddHHMMSS>)"
     )
+    group.add_argument(
+        "--backup-log",
+        metavar="DIR",
+        help="with a follower running into DIR (analytiq-db follow): record a restore point in its log instead "
+        "of copying (a full copy if no follower runs)",
+    )
 
 
 def _check_backup_options(args: argparse.Namespace) -> None:
-    """Refuse ``--backup-uri``/``--backup-db`` without ``--backup`` (before connecting)."""
+    """Refuse ``--backup-uri``/``--backup-db``/``--backup-log`` without ``--backup`` (before connecting)."""
     if not getattr(args, "backup", False) and (getattr(args, "backup_uri", None) or getattr(args, "backup_db", None)):
         raise ConfigurationError("--backup-uri and --backup-db need --backup", hint="add --backup")
+    if not getattr(args, "backup", False) and getattr(args, "backup_log", None):
+        raise ConfigurationError("--backup-log needs --backup", hint="add --backup")
 
 
 def _backup_hook(args: argparse.Namespace, target: Target) -> BackupFirst | None:
@@ -68,7 +76,12 @@ def _backup_hook(args: argparse.Namespace, target: Target) -> BackupFirst | None
     from analytiq_data.safety.backup_first import BackupFirst  # only with --backup: the backup engine is heavy
 
     backup_uri = resolve_uri(args.backup_uri, what="--backup-uri") if args.backup_uri else None
-    return BackupFirst.for_target(target, backup_uri=backup_uri, backup_db=args.backup_db)
+    copy = BackupFirst.for_target(target, backup_uri=backup_uri, backup_db=args.backup_db)
+    if getattr(args, "backup_log", None):
+        from analytiq_data.safety.log_point import LogPointFirst
+
+        return LogPointFirst(args.backup_log, copy)  # type: ignore[return-value]  # same hook shape: name, __call__
+    return copy
 
 
 def _hooks_option(parser: argparse.ArgumentParser) -> None:
@@ -199,7 +212,7 @@ async def _run(args: argparse.Namespace, verb: str) -> int:
         return 0
     render.run_result(result, args.json)
     if hook is not None and hook.name is not None:
-        print(f"backup: {hook.name} (verified)")
+        print(f"backup: {hook.name} ({'recorded' if getattr(hook, 'point', None) else 'verified'})")
     return 0
 
 

@@ -21,6 +21,7 @@ from analytiq_data.cli.options import announce, count, positive, settings_from
 from analytiq_data.cli.render import make_progress, print_json, print_table
 from analytiq_data.cli.restore_files_cmds import add_file_arguments as add_restore_file_arguments
 from analytiq_data.cli.restore_files_cmds import restore_from_files, wants_files
+from analytiq_data.cli.restore_log_cmds import add_log_arguments, cmd_restore_log, wants_log
 from analytiq_data.errors import ConfigurationError
 from analytiq_data.safety import BackupInfo, RehearsalResult, RestoreOptions, RestoreResult, inspect_backup, rehearse
 from analytiq_data.safety import restore as restore_backup
@@ -50,6 +51,10 @@ With --archive FILE or --dir DIR, the backup is a dump in mongodump's formats (w
 mongodump or by analytiq-db backup --archive/--out): loaded beside, checked (each archive
 collection's CRC-64, counts, content hashes, indexes, options), then swapped in the same way;
 --yes is needed only when the database holds data.
+With --from-log DIR and --at WHEN (or --before-migration N), the database is rebuilt as it was at
+that moment from the event log analytiq-db follow keeps: its base loaded beside, the change events
+up to the moment replayed, counts checked, then swapped in the same way. A moment the log does not
+cover (or across a recorded gap) is refused, naming the ranges it covers (exit 3).
 """
 
 
@@ -69,6 +74,9 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
         help="copy at most N documents per collection, those the migrations would change first",
     )
     p.add_argument("--keep", action="store_true", help="keep the scratch database afterwards (its name is printed)")
+    p.add_argument(
+        "--from-log", metavar="DIR", help="rebuild the scratch copy from the event log in DIR (its latest moment)"
+    )
     migration_list_option(p)
     driver_option(p)
     p.set_defaults(handler=cmd_rehearse)
@@ -91,6 +99,7 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
         "never from an interrupted backup",
     )
     add_restore_file_arguments(p)
+    add_log_arguments(p)
     lock_options(p)
     p.set_defaults(handler=cmd_restore)
 
@@ -102,7 +111,13 @@ async def cmd_rehearse(args: argparse.Namespace) -> int:
     try:
         async with connected(args, migrations) as client:
             result = await rehearse(
-                client, migrations, to=args.to, sample=args.sample, keep=args.keep, progress=progress
+                client,
+                migrations,
+                to=args.to,
+                sample=args.sample,
+                keep=args.keep,
+                progress=progress,
+                from_log=args.from_log,
             )
     finally:
         progress.close()
@@ -186,6 +201,8 @@ def _confirm(options: RestoreOptions, info: BackupInfo) -> None:
 async def cmd_restore(args: argparse.Namespace) -> int:
     """Replace the database with a backup, after confirmation (a typed name, or --yes)."""
     announce(args)
+    if wants_log(args):
+        return await cmd_restore_log(args)
     if wants_files(args):
         render_restore(await restore_from_files(args), args.json)
         return 0

@@ -5,6 +5,7 @@
     result = await rehearse(analytiq_client)             # pending migrations on a scratch copy
     result.raise_for_failure()                           # CheckFailed if a check failed
     await restore(RestoreOptions(uri=..., db="prod", backup="prod_backup_v3_20240601120000"))
+    await restore_to_moment(LogRestoreOptions(uri=..., db="prod", log_dir="/backups/log", at="2024-06-01T12:00Z"))
 
 ``up --backup`` (``run_migrations(..., backup=True)``) uses ``BackupFirst``, a pre-step hook of the
 migration runner. Rooms: ``rehearse`` (the checks), ``snapshot`` (state copies and comparison),
@@ -16,6 +17,7 @@ from analytiq_data.safety.backup_first import BackupFirst, backup_name
 from analytiq_data.safety.rehearse import rehearse
 from analytiq_data.safety.restore import BackupInfo, RestoreOptions, inspect_backup, restore
 from analytiq_data.safety.restore_files import FileRestoreOptions, restore_files
+from analytiq_data.safety.restore_log import LogRestoreOptions, LogRestoreResult, restore_to_moment
 from analytiq_data.safety.results import Check, MigrationRehearsal, RehearsalResult, RestoreResult
 from analytiq_data.safety.snapshot import Comparison, Difference, compare
 
@@ -26,6 +28,8 @@ __all__ = [
     "Comparison",
     "Difference",
     "FileRestoreOptions",
+    "LogRestoreOptions",
+    "LogRestoreResult",
     "MigrationRehearsal",
     "RehearsalResult",
     "RestoreOptions",
@@ -36,4 +40,5 @@ __all__ = [
     "rehearse",
     "restore",
     "restore_files",
+    "restore_to_moment",
 ]

@@ -88,6 +88,7 @@ async def rehearse(
     sample: int | None = None,
     keep: bool = False,
     progress: Progress = NULL_PROGRESS,
+    from_log: str | None = None,
 ) -> RehearsalResult:
     """Rehearse the pending migrations of ``target.env`` (up to ``to``) on a scratch copy; return the findings.
 
@@ -95,12 +96,16 @@ async def rehearse(
     ``driver`` is kept for the steps on the scratch copy); ``migrations`` defaults to the configured
     list (Analytiq's where none is configured). With
     ``sample``, at most that many documents per collection are copied (those the migrations would
-    change first). Check failures are in the result (``raise_for_failure`` turns them into
+    change first). With ``from_log`` (an event log directory of ``analytiq-db follow``), the scratch
+    copy is the database as of the log's latest moment, rebuilt from the log (the live database is
+    not read for it). Check failures are in the result (``raise_for_failure`` turns them into
     CheckFailed); bad input raises ConfigurationError; the real database is never written.
     """
     checked = configured_list(migrations)
     if sample is not None and sample < 1:
         raise ConfigurationError(f"--sample must be at least 1, got {sample}", hint="e.g. --sample 1000")
+    if sample is not None and from_log is not None:
+        raise ConfigurationError("--sample and --from-log are two ways to make the scratch copy", hint="pick one")
     uri, db_name = str(getattr(target, "uri", "") or ""), str(target.env)
     if not uri:
         raise ConfigurationError("rehearse needs the client's URI to copy the database", hint="pass an AnalytiqClient")
@@ -125,7 +130,12 @@ async def rehearse(
     driver = target.driver if isinstance(target, Target) else "auto"
     rehearsal = _Rehearsal(Target(client, scratch, uri, timeout_s, driver), checked, progress)
     try:
-        copied = await _make_scratch(client, uri, db_name, scratch, sample, checked[current:goal], timeout_s, progress)
+        if from_log is not None:
+            copied = await scratch_from_log(uri, db_name, scratch, from_log, timeout_s, progress)
+        else:
+            copied = await _make_scratch(
+                client, uri, db_name, scratch, sample, checked[current:goal], timeout_s, progress
+            )
         rows = await rehearsal.run(current, goal)
     finally:
         for name in (*rehearsal.snapshots, *(() if keep else (scratch,))):
@@ -160,6 +170,26 @@ async def _make_scratch(
         documents = copied.total
     rollup.close(f"{documents:,} documents")
     return documents
+
+
+async def scratch_from_log(
+    uri: str, db_name: str, scratch: str, log_dir: str, timeout_s: float, progress: Progress
+) -> int:
+    """Rebuild ``scratch`` as the database was at the latest moment of the event log in ``log_dir``."""
+    from analytiq_data.backup.log.reader import log_ranges
+    from analytiq_data.safety.restore_log import LogRestoreOptions, restore_to_moment
+
+    catalog, ranges = log_ranges(log_dir)
+    if catalog.data.get("db") != db_name or not ranges:
+        raise ConfigurationError(
+            f"{log_dir} holds no restorable log of database {db_name!r}", hint="give the --to directory of its follower"
+        )
+    newest = max(r.end for r in ranges)
+    rollup = Rollup(progress, f"scratch {scratch}", f"rebuilding {db_name} from {log_dir} into {scratch}")
+    options = LogRestoreOptions(uri=uri, db=scratch, log_dir=log_dir, at=newest, timeout_s=timeout_s)
+    result = await restore_to_moment(options, rollup)
+    rollup.close(f"{result.restore.documents:,} documents")
+    return result.restore.documents
 
 
 class _Rehearsal:

@@ -13,6 +13,10 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any
 
+from bson.timestamp import Timestamp
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import PyMongoError
+
 from analytiq_data.errors import AnalytiqError, LockError
 from analytiq_data.migrations.engine import checks
 from analytiq_data.migrations.engine.checksum import migration_checksum
@@ -22,7 +26,7 @@ from analytiq_data.migrations.engine.lock import MigrationLock
 from analytiq_data.migrations.engine.options import StopRequest
 from analytiq_data.migrations.engine.plan import Step
 from analytiq_data.migrations.engine.results import RunInterrupted, StepFailedError, StepResult
-from analytiq_data.migrations.engine.state import StateStore, VersionConflict, utcnow
+from analytiq_data.migrations.engine.state import HISTORY_COLLECTION, StateStore, VersionConflict, utcnow
 from analytiq_data.migrations.engine.step_progress import use_progress
 from analytiq_data.migrations.engine.stepexec import StepExecution, StepRun
 from analytiq_data.progress import Outcome, Progress, TaskKind
@@ -86,8 +90,10 @@ class StepApplier:
         self.progress.start(task, None, "steps", kind=TaskKind.STEP, step=step_of)
         started = utcnow()
         t0 = time.monotonic()
+        begun = await cluster_time_of(self.state.db)
         record = await self.state.start_record(
             {
+                **({"cluster_time_started": begun} if begun is not None else {}),
                 "version": step.version,
                 "name": step.name,
                 "description": m.description,
@@ -121,6 +127,9 @@ class StepApplier:
         finally:
             self.stop.attach(None)
         duration = round(time.monotonic() - t0, 3)
+        ended = await cluster_time_of(self.state.db)
+        if ended is not None:
+            await self.state.update_record(record, cluster_time_ended=ended)
         done = "applied" if step.direction == "up" else "reverted"
         if run.in_tx:
             done += " in a transaction"
@@ -186,6 +195,22 @@ class StepApplier:
             applied=tuple(self.applied),
             version=step.from_version,
         )
+
+
+async def cluster_time_of(db: AsyncDatabase[Any]) -> Timestamp | None:
+    """Return the server's cluster time now (at or after every write it acknowledged), None if it has none.
+
+    Recorded on each step's history record (``cluster_time_started`` before it runs,
+    ``cluster_time_ended`` after), so a point-in-time restore can name the moment before a step.
+    Read as the ``operationTime`` of a one-document read in a session (no extra ``hello``).
+    """
+    try:
+        async with db.client.start_session(causal_consistency=False) as session:
+            await db[HISTORY_COLLECTION].find_one({}, {"_id": 1}, session=session)
+            return session.operation_time
+    except PyMongoError as exc:  # only a note in the history depends on it
+        log.info("cluster time not read: %s", exc)
+        return None
 
 
 def _being_cancelled() -> bool:
