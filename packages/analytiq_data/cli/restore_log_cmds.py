@@ -9,7 +9,7 @@ import argparse
 import sys
 
 from analytiq_data.cli.migrate_options import run_options
-from analytiq_data.cli.options import positive, settings_from
+from analytiq_data.cli.options import announce, positive, settings_from
 from analytiq_data.cli.render import make_progress, print_json
 from analytiq_data.errors import ConfigurationError
 from analytiq_data.safety.restore_log import LogRestoreOptions, LogRestoreResult, plan_log_restore, restore_to_moment
@@ -58,6 +58,7 @@ async def cmd_restore_log(args: argparse.Namespace) -> int:
 
     options = log_restore_options(args)
     plan, named = await plan_log_restore(options)  # a moment outside the log fails here, nothing touched
+    announce(args)
     if not args.yes and await target_holds_data(options.file_options(str(plan.base_path))):
         if not sys.stdin.isatty():
             raise ConfigurationError(

@@ -200,9 +200,9 @@ def _confirm(options: RestoreOptions, info: BackupInfo) -> None:
 
 async def cmd_restore(args: argparse.Namespace) -> int:
     """Replace the database with a backup, after confirmation (a typed name, or --yes)."""
-    announce(args)
     if wants_log(args):
-        return await cmd_restore_log(args)
+        return await cmd_restore_log(args)  # says where after the log is checked (a bad moment: one line)
+    announce(args)
     if wants_files(args):
         render_restore(await restore_from_files(args), args.json)
         return 0
