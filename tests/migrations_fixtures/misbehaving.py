@@ -1,0 +1,104 @@
+"""Steps that misbehave in ways CI must not be misled by: ending the process, printing, running
+migrations from inside a step, hanging past a time limit.
+
+Each writes ``{_id: "<version>:<direction>"}`` counts in ``effects`` first (``basic.count``), so a test
+sees whether the step's writes survived.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from typing import Any, ClassVar
+
+from pymongo.asynchronous.database import AsyncDatabase
+
+import analytiq_data as ad
+from analytiq_data.migrations.base import Migration
+from analytiq_data.migrations.engine.target import Target
+from tests.migrations_fixtures.basic import AddActiveMigration, SeedUsersMigration, count
+
+
+class ExitsZeroMigration(Migration):
+    """Call sys.exit(0) halfway through."""
+
+    code: ClassVar[int] = 0
+
+    async def up(self, db: AsyncDatabase[Any]) -> bool:
+        await count(db, 2, "up")
+        sys.exit(self.code)
+
+    async def down(self, db: AsyncDatabase[Any]) -> bool:
+        return True
+
+
+class ExitsOneMigration(ExitsZeroMigration):
+    """Call sys.exit(1) halfway through."""
+
+    code = 1
+
+
+class RaisesKeyboardInterruptMigration(Migration):
+    """Raise KeyboardInterrupt itself (no signal)."""
+
+    async def up(self, db: AsyncDatabase[Any]) -> bool:
+        await count(db, 2, "up")
+        raise KeyboardInterrupt
+
+    async def down(self, db: AsyncDatabase[Any]) -> bool:
+        return True
+
+
+class PrintsMigration(Migration):
+    """Print progress with print(), as scripts do."""
+
+    async def up(self, db: AsyncDatabase[Any]) -> bool:
+        print("hello from a step: 2 users seen")
+        await count(db, 2, "up")
+        return True
+
+    async def down(self, db: AsyncDatabase[Any]) -> bool:
+        return True
+
+
+class RunsMigrationsMigration(Migration):
+    """Call the migration API on its own database from inside the step (a nested run)."""
+
+    async def up(self, db: AsyncDatabase[Any]) -> bool:
+        await count(db, 2, "up")
+        await ad.migrations.run_migrations(Target(db.client, db.name), migrations=NESTED, lock_wait_s=60)
+        return True
+
+    async def down(self, db: AsyncDatabase[Any]) -> bool:
+        return True
+
+
+class HangsMigration(Migration):
+    """Wait for an event that never comes, with a time limit of a fraction of a second."""
+
+    time_limit_s = 0.3
+
+    async def up(self, db: AsyncDatabase[Any]) -> bool:
+        await count(db, 2, "up")
+        await db.signals.insert_one({"_id": "entered"})
+        await asyncio.Event().wait()
+        return True
+
+    async def down(self, db: AsyncDatabase[Any]) -> bool:
+        return True
+
+
+class HangsWithoutLimitMigration(HangsMigration):
+    """The same wait, with no time limit of its own (the run's default applies)."""
+
+    time_limit_s = None
+
+
+EXITS_0: list[Migration] = [SeedUsersMigration(), ExitsZeroMigration(), AddActiveMigration()]
+EXITS_1: list[Migration] = [SeedUsersMigration(), ExitsOneMigration(), AddActiveMigration()]
+KEYBOARD: list[Migration] = [SeedUsersMigration(), RaisesKeyboardInterruptMigration(), AddActiveMigration()]
+PRINTS: list[Migration] = [SeedUsersMigration(), PrintsMigration()]
+NESTED: list[Migration] = [SeedUsersMigration(), RunsMigrationsMigration(), AddActiveMigration()]
+HANGS: list[Migration] = [SeedUsersMigration(), HangsMigration(), AddActiveMigration()]
+HANGS_NO_LIMIT: list[Migration] = [SeedUsersMigration(), HangsWithoutLimitMigration(), AddActiveMigration()]
+TWICE: list[Migration] = [SeedUsersMigration(), AddActiveMigration(), SeedUsersMigration()]
