@@ -33,8 +33,9 @@ KEYS: dict[str, str] = {
     "timeout": "seconds to look for a server",
     "lock_wait": "seconds to wait for the migration lock",
     "lease": "seconds of the migration lock's lease",
+    "step_time_limit": "seconds a step may run unless its class sets time_limit_s",
 }
-FIELDS = frozenset({"uri", "timeout", "db", "migrations", "lock_wait", "lease"})
+FIELDS = frozenset({"uri", "timeout", "db", "migrations", "lock_wait", "lease", "step_time_limit"})
 CONFIGURE_HINT = (
     'add [tool.analytiq-db] migrations = "yourapp.migrations:MIGRATIONS" to pyproject.toml '
     "(analytiq-db init writes one), or pass --migrations / set ANALYTIQ_DB_MIGRATIONS"
@@ -101,6 +102,7 @@ class Flags:
     migrations: str | None = None
     lock_wait_s: float | None = None
     lease_s: float | None = None
+    step_time_limit_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -118,6 +120,7 @@ class Settings:
     migrations: str | None = None
     lock_wait_s: float | None = None
     lease_s: float | None = None
+    step_time_limit_s: float | None = None  # None: no limit
     project: Project | None = None
     origin: Mapping[str, str] = field(default_factory=dict)
 
@@ -259,6 +262,7 @@ def resolve(
     for name, flag, variable in (
         ("lock_wait", flags.lock_wait_s, "ANALYTIQ_DB_LOCK_WAIT"),
         ("lease", flags.lease_s, "ANALYTIQ_DB_LEASE"),
+        ("step_time_limit", flags.step_time_limit_s, "ANALYTIQ_DB_STEP_TIME_LIMIT"),
     ):
         if name not in fields:
             continue

@@ -76,6 +76,7 @@ def test_a_step_that_runs_migrations_itself_fails_at_once_with_exit_6(cli: Any, 
     )
     assert "waiting up to 60s" not in result.stderr
     assert _outcomes(sdb) == [(1, "applied"), (2, "failed")]
+    assert _effects(sdb) == {"1:up": 1}  # tried once, in its transaction, rolled back
     assert sdb.migration_lock.count_documents({}) == 0
 
 

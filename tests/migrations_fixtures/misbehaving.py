@@ -76,7 +76,7 @@ class RunsMigrationsMigration(Migration):
 class HangsMigration(Migration):
     """Wait for an event that never comes, with a time limit of a fraction of a second."""
 
-    time_limit_s = 0.3
+    time_limit_s: ClassVar[float | None] = 0.3
 
     async def up(self, db: AsyncDatabase[Any]) -> bool:
         await count(db, 2, "up")

@@ -92,6 +92,7 @@ def build_settings(args: argparse.Namespace) -> Settings:
         migrations=getattr(args, "migrations", None),
         lock_wait_s=getattr(args, "lock_wait", None),
         lease_s=getattr(args, "lease", None),
+        step_time_limit_s=getattr(args, "step_time_limit", None),
     )
     return resolve(flags, fields={name for name in FIELDS if hasattr(args, name)})
 

@@ -5,9 +5,10 @@ Results go to stdout; progress, notes and errors to stderr, so ``--json | jq`` w
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -49,6 +50,17 @@ class ClosableProgress(Progress, Protocol):
 
     def close(self) -> None:
         """Stop drawing."""
+
+
+@contextlib.contextmanager
+def steps_print_to_stderr(json_output: bool) -> Iterator[None]:
+    """While a verb that runs the application's code (steps, hooks) will write JSON, send what that
+    code prints to stderr: stdout must hold the one JSON document. A no-op without ``--json``."""
+    if not json_output:
+        yield
+        return
+    with contextlib.redirect_stdout(sys.stderr):
+        yield
 
 
 def make_progress(json_output: bool, quiet: bool = False) -> ClosableProgress:

@@ -30,11 +30,15 @@ class Migration:
     - ``reversible`` (default True): False makes ``down`` past this step refuse.
     - ``sample_filters``: collection name → filter selecting documents this step would change
       (used to rehearse on samples).
+    - ``time_limit_s`` (default None: the run's ``--step-time-limit``, else no limit): seconds the
+      step may run; past them it is cancelled and fails like any failed step (its transaction
+      rolled back), and the lock is released (docs/explanation/locking.md).
     """
 
     use_transaction: ClassVar[bool] = True
     idempotent: ClassVar[bool] = True
     reversible: ClassVar[bool] = True
+    time_limit_s: ClassVar[float | None] = None
     sample_filters: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
 
     def __init__(self, description: str = "", version: int | None = None) -> None:
