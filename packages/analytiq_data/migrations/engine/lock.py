@@ -22,8 +22,8 @@ for its lease to end; ``read_lock`` reports it (``holder_gone``) so ``status`` a
 so. A holder elsewhere is waited out until its lease ends.
 
 A run started inside a run holding the same lease (a step calling ``run_migrations``) would wait
-for itself: the tokens of the leases held by the enclosing runs are kept in a context variable
-(a step's task inherits it from its run), and such an attempt raises NestedRunError at once.
+for itself: while a run's hooks and steps work (``running_under``), the lease's token is kept in a
+context variable (a step's task inherits it), and such an attempt raises NestedRunError at once.
 
 When the lease of a dead runner is taken over, the transaction it had open (its session id is kept
 in ``txn_lsid``) is killed with ``killSessions``: on mongod a killed client's transaction keeps its
@@ -38,7 +38,7 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
@@ -176,7 +176,7 @@ class NestedRunError(MigrationError):
         self.database = database
 
 
-# Tokens of the leases held by the runs enclosing the current context (a step's task inherits its run's).
+# Tokens of the leases the current context works under (``running_under``; a step's task inherits its run's).
 _HELD_HERE: ContextVar[frozenset[str]] = ContextVar("analytiq_held_lock_tokens", default=frozenset())
 
 
@@ -273,7 +273,6 @@ class MigrationLock:
             winner = await read_lock(self.db, self.collection)  # lost a race: say who won
             return winner if winner is not None else LockInfo.from_doc({"holder": "another runner"}, live=True)
         self.held, self.lost = True, False
-        _HELD_HERE.set(_HELD_HERE.get() | {self.token})
         self._last_renewal = time.monotonic()
         if previous is not None:
             self.took_over = previous
@@ -398,22 +397,28 @@ class MigrationLock:
                 hint="stopped before the next step; run analytiq-db status, then up again if needed",
             )
 
-    def _forget(self) -> None:
-        self.held = False
-        _HELD_HERE.set(_HELD_HERE.get() - {self.token})
+    @contextlib.contextmanager
+    def running_under(self) -> Iterator[None]:
+        """Mark the block (a run's hooks and steps, and the tasks they start) as working under this
+        lease: a run started from it on the same lock is nested and raises NestedRunError."""
+        mark = _HELD_HERE.set(_HELD_HERE.get() | {self.token})
+        try:
+            yield
+        finally:
+            _HELD_HERE.reset(mark)
 
     async def abandon(self) -> None:
         """Stop renewing and let the lease end by itself (``lease_s`` from its last renewal), without
         deleting it: for a step that overran its time limit and did not stop when cancelled."""
         await self.stop_renewing()
-        self._forget()
+        self.held = False
 
     async def release(self) -> None:
         """Stop renewing and delete the lease if still ours (best effort: logged, never raised)."""
         await self.stop_renewing()
         if not self.held:
             return
-        self._forget()
+        self.held = False
         try:
             await self.coll.delete_one({"_id": LOCK_ID, "token": self.token})
         except PyMongoError as exc:

@@ -90,10 +90,11 @@ class Runner:
                 return decided
             steps = plan(self.migrations, now.version, decided.target)
             lock.start_renewing()
-            await self._before_steps(steps, lock)
-            await self._hooks(lock, steps, "before")
-            await self._apply_all(steps, lock)
-            await self._hooks(lock, steps, "after")
+            with lock.running_under():  # a run started by a hook or a step here is nested: refused
+                await self._before_steps(steps, lock)
+                await self._hooks(lock, steps, "before")
+                await self._apply_all(steps, lock)
+                await self._hooks(lock, steps, "after")
             return self._result(
                 steps.current,
                 steps.target,
