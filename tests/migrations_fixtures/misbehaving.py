@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import threading
 from typing import Any, ClassVar
 
 from pymongo.asynchronous.database import AsyncDatabase
@@ -94,6 +95,47 @@ class HangsWithoutLimitMigration(HangsMigration):
     time_limit_s = None
 
 
+class IgnoresCancelMigration(Migration):
+    """Past its time limit, swallow the cancel and go on until the test writes the go signal."""
+
+    time_limit_s: ClassVar[float | None] = 0.2
+
+    async def up(self, db: AsyncDatabase[Any]) -> bool:
+        await count(db, 2, "up")
+        while True:
+            try:
+                if await db.signals.find_one({"_id": "go"}) is not None:
+                    break
+                await asyncio.sleep(0.02)
+            except asyncio.CancelledError:
+                pass  # the mistake under test: swallowing the cancel
+        await db.signals.insert_one({"_id": "finished"})
+        return True
+
+    async def down(self, db: AsyncDatabase[Any]) -> bool:
+        return True
+
+
+#: Set by a test (from another thread) to let BlocksTheLoopMigration go on.
+UNBLOCK = threading.Event()
+
+
+class BlocksTheLoopMigration(Migration):
+    """Block the event loop in synchronous code until the test sets UNBLOCK (bounded by a minute)."""
+
+    time_limit_s: ClassVar[float | None] = 0.2
+    use_transaction = False
+
+    async def up(self, db: AsyncDatabase[Any]) -> bool:
+        await count(db, 2, "up")
+        UNBLOCK.wait(60)  # synchronous: nothing else on this event loop runs meanwhile
+        await db.signals.insert_one({"_id": "unblocked"})
+        return True
+
+    async def down(self, db: AsyncDatabase[Any]) -> bool:
+        return True
+
+
 EXITS_0: list[Migration] = [SeedUsersMigration(), ExitsZeroMigration(), AddActiveMigration()]
 EXITS_1: list[Migration] = [SeedUsersMigration(), ExitsOneMigration(), AddActiveMigration()]
 KEYBOARD: list[Migration] = [SeedUsersMigration(), RaisesKeyboardInterruptMigration(), AddActiveMigration()]
@@ -102,3 +144,5 @@ NESTED: list[Migration] = [SeedUsersMigration(), RunsMigrationsMigration(), AddA
 HANGS: list[Migration] = [SeedUsersMigration(), HangsMigration(), AddActiveMigration()]
 HANGS_NO_LIMIT: list[Migration] = [SeedUsersMigration(), HangsWithoutLimitMigration(), AddActiveMigration()]
 TWICE: list[Migration] = [SeedUsersMigration(), AddActiveMigration(), SeedUsersMigration()]
+IGNORES_CANCEL: list[Migration] = [SeedUsersMigration(), IgnoresCancelMigration()]
+BLOCKS_THE_LOOP: list[Migration] = [SeedUsersMigration(), BlocksTheLoopMigration()]

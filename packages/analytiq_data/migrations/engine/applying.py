@@ -164,6 +164,7 @@ class StepApplier:
             await asyncio.wait({worker})
             raise
         if not worker.done():
+            worker.add_done_callback(_log_stray_end)
             raise StepTimedOut(limit_s, stopped=False)
         cause = None if worker.cancelled() else worker.exception()
         if worker.cancelled() or cause is not None:
@@ -230,6 +231,12 @@ class StepApplier:
             applied=tuple(self.applied),
             version=step.from_version,
         )
+
+
+def _log_stray_end(worker: asyncio.Task[None]) -> None:
+    """Log how a step given up on past its time limit ended after all (its outcome was already recorded)."""
+    error = None if worker.cancelled() else worker.exception()
+    log.warning("a step given up on past its time limit ended%s", f": {error!r}" if error else "")
 
 
 def _being_cancelled() -> bool:

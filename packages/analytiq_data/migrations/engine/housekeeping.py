@@ -53,7 +53,7 @@ async def release_tidily(lock: MigrationLock) -> None:
             await drop_if_empty(lock.db, CHECKPOINTS)
             if await _only_our_live_lease(lock):
                 await lock.db.drop_collection(lock.collection)
-                await lock.abandon()  # nothing left to delete: only stop counting it as held
+                lock.held = False  # nothing left to delete
                 return
         except PyMongoError as exc:
             log.warning("could not tidy the bookkeeping collections: %s", exc)

@@ -409,9 +409,10 @@ class MigrationLock:
 
     async def abandon(self) -> None:
         """Stop renewing and let the lease end by itself (``lease_s`` from its last renewal), without
-        deleting it: for a step that overran its time limit and did not stop when cancelled."""
+        deleting it: for a step that overran its time limit and did not stop when cancelled. The lease
+        counts as lost from now on, so that step can commit nothing (``confirm``/``check`` raise)."""
         await self.stop_renewing()
-        self.held = False
+        self.held, self.lost = False, True
 
     async def release(self) -> None:
         """Stop renewing and delete the lease if still ours (best effort: logged, never raised)."""

@@ -14,7 +14,7 @@ import uuid
 from typing import Any, Literal
 
 from analytiq_data.migrations.engine import checks
-from analytiq_data.migrations.engine.applying import StepApplier, step_result
+from analytiq_data.migrations.engine.applying import STOP_GRACE_S, StepApplier, step_result
 from analytiq_data.migrations.engine.hooks import run_hook_of
 from analytiq_data.migrations.engine.housekeeping import release_tidily
 from analytiq_data.migrations.engine.lock import Acquisition, MigrationLock, held_error, read_lock
@@ -56,6 +56,7 @@ class Runner:
             self.clients, self.db_name, self.state, self.run_id, self.transactions, self.progress, self.stop
         )
         self.steps.default_time_limit_s = self.options.step_time_limit_s
+        self.steps.grace_s = min(STOP_GRACE_S, self.options.lease_s)
 
     def _result(self, current: int, target: int, **kw: Any) -> RunResult:
         return RunResult(

@@ -151,5 +151,6 @@ class StepExecution:
         run.capture = StepCapture()
         with watching(run.capture):
             await call_step(step, self.clients.step_database(self.db_name), signals_handled=self.signals_handled)
+        self.lock.check()  # a step given up on (past its time limit) records nothing when it ends after all
         await self.state.write_version(step.from_version, step.to_version)
         await self.state.finish_record(self.record, "applied", self.started, dirty=False)
