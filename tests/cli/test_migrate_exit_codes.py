@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -64,6 +65,37 @@ def test_keyboard_interrupt_raised_by_a_step_is_a_failed_step_not_an_interrupt(c
         "process (KeyboardInterrupt) — the database is at version 1; its writes were rolled back"
     )
     assert _outcomes(sdb) == [(1, "applied"), (2, "failed")]
+
+
+APP = """
+import asyncio, sys
+from pymongo import AsyncMongoClient
+import analytiq_data as ad
+from analytiq_data.migrations.engine.target import Target
+from tests.migrations_fixtures import misbehaving
+
+async def main(uri, name):
+    client = AsyncMongoClient(uri)
+    try:
+        await ad.migrations.run_migrations(Target(client, name, uri), migrations=misbehaving.KEYBOARD)
+    finally:
+        await client.close()
+
+asyncio.run(main(sys.argv[1], sys.argv[2]))
+"""
+
+
+def test_from_python_a_keyboard_interrupt_in_a_step_ends_the_app_as_ctrl_c_does(
+    mongo_uri: str, db_name: str, sdb: Database[Any]
+) -> None:
+    # An application's own process: the engine cannot tell the step's KeyboardInterrupt from a person's.
+    result = subprocess.run(
+        [sys.executable, "-c", APP, mongo_uri, db_name], cwd=ROOT, capture_output=True, text=True, timeout=90
+    )
+    assert result.returncode != 0 and result.stderr.rstrip().endswith("KeyboardInterrupt"), result.stderr
+    assert _outcomes(sdb) == [(1, "applied"), (2, "interrupted")]
+    assert _effects(sdb) == {"1:up": 1}  # rolled back
+    assert sdb.migration_lock.count_documents({}) == 0
 
 
 def test_a_step_that_runs_migrations_itself_fails_at_once_with_exit_6(cli: Any, sdb: Database[Any]) -> None:
