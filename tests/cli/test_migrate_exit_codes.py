@@ -131,6 +131,13 @@ def test_up_says_when_applied_code_changed_and_still_exits_0(cli: Any, sdb: Data
 
 
 def test_print_in_a_step_goes_to_stderr_under_json(cli: Any, sdb: Database[Any]) -> None:
+    sdb.users.insert_many([{"_id": 8, "name": "Ed"}, {"_id": 9, "name": "Flo"}])
+    result = cli("rehearse", "--migrations", f"{FIXTURES}:PRINTS_ONLY", "--json")  # steps run on a scratch copy
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["passed"] is True
+    assert "hello from a step: 2 users seen" in result.stderr
+    sdb.users.delete_many({})
+
     result = cli("up", "--migrations", f"{FIXTURES}:PRINTS", "--json")
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)  # the whole of stdout is the one JSON document

@@ -11,7 +11,7 @@ from typing import Any
 
 from analytiq_data.cli.migrate_options import connected, load_list, lock_options, migration_list_option, run_options
 from analytiq_data.cli.options import count, positive, settings_from
-from analytiq_data.cli.render import make_progress, print_json, print_table
+from analytiq_data.cli.render import make_progress, print_json, print_table, steps_print_to_stderr
 from analytiq_data.cli.restore_files_cmds import add_file_arguments as add_restore_file_arguments
 from analytiq_data.cli.restore_files_cmds import cmd_restore_files, wants_files
 from analytiq_data.errors import ConfigurationError
@@ -93,9 +93,10 @@ async def cmd_rehearse(args: argparse.Namespace) -> int:
     progress = make_progress(args.json)
     try:
         async with connected(args) as client:
-            result = await rehearse(
-                client, migrations, to=args.to, sample=args.sample, keep=args.keep, progress=progress
-            )
+            with steps_print_to_stderr(args.json):  # the steps' print() must not break --json
+                result = await rehearse(
+                    client, migrations, to=args.to, sample=args.sample, keep=args.keep, progress=progress
+                )
     finally:
         progress.close()
     render_rehearsal(result, args.json)
