@@ -87,17 +87,13 @@ def identity_of_this_process(proc: Path = PROC) -> ProcessIdentity:
 
 
 @functools.cache
-def this_process() -> ProcessIdentity:
-    """Return this process's identity (read once per process; a forked child reads its own)."""
+def _identity_of(pid: int) -> ProcessIdentity:
     return identity_of_this_process()
 
 
-def _current() -> ProcessIdentity:
-    found = this_process()
-    if found.pid != os.getpid():  # forked since: read again
-        this_process.cache_clear()
-        found = this_process()
-    return found
+def this_process() -> ProcessIdentity:
+    """Return this process's identity (read once per process; a forked child reads its own)."""
+    return _identity_of(os.getpid())
 
 
 def holder_gone(doc: dict[str, Any], me: ProcessIdentity | None = None, proc: Path = PROC) -> bool:
@@ -105,7 +101,7 @@ def holder_gone(doc: dict[str, Any], me: ProcessIdentity | None = None, proc: Pa
 
     ``me`` (default: this process) is the identity it is judged against; any doubt answers False.
     """
-    me = me or _current()
+    me = me or this_process()
     pid, start = doc.get("pid"), doc.get("pid_start")
     if not me.judgeable or not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
         return False
