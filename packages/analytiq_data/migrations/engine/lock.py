@@ -22,8 +22,8 @@ for its lease to end; ``read_lock`` reports it (``holder_gone``) so ``status`` a
 so. A holder elsewhere is waited out until its lease ends.
 
 A run started inside a run holding the same lease (a step calling ``run_migrations``) would wait
-for itself: while a run's hooks and steps work (``running_under``), the lease's token is kept in a
-context variable (a step's task inherits it), and such an attempt raises NestedRunError at once.
+for itself: it raises NestedRunError at once instead (``nested``; ``running_under`` marks the run's
+hooks and steps).
 
 When the lease of a dead runner is taken over, the transaction it had open (its session id is kept
 in ``txn_lsid``) is killed with ``killSessions``: on mongod a killed client's transaction keeps its
@@ -38,19 +38,20 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Iterator, Mapping
-from contextvars import ContextVar
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-from pymongo import AsyncMongoClient, ReturnDocument, WriteConcern
+from pymongo import ReturnDocument, WriteConcern
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
-from analytiq_data.errors import LockError, MigrationError
+from analytiq_data.errors import LockError
 from analytiq_data.migrations.engine.liveness import holder_gone, this_process
 from analytiq_data.migrations.engine.lockinfo import (
+    LOCK_COLLECTION,
+    LOCK_ID,
     LockInfo,
     RunningStep,
     format_time,
@@ -58,6 +59,7 @@ from analytiq_data.migrations.engine.lockinfo import (
     note_waiting,
     takeover_line,
 )
+from analytiq_data.migrations.engine.nested import NestedRunError, held_here, refuse_nested, working_under
 from analytiq_data.progress import NULL_PROGRESS, Progress
 
 log = logging.getLogger(__name__)
@@ -80,8 +82,6 @@ __all__ = [
     "refuse_nested",
 ]
 
-LOCK_COLLECTION = "migration_lock"
-LOCK_ID = "migration_lock"
 DEFAULT_LEASE_S = 30.0
 DEFAULT_LOCK_WAIT_S = 120.0
 
@@ -162,42 +162,6 @@ async def delete_lock(db: AsyncDatabase[Any], info: LockInfo, collection: str = 
     return bool(result.deleted_count)
 
 
-class NestedRunError(MigrationError):
-    """A run (``run_migrations``, ``up``, ``stamp``, a restore…) was started inside a run that holds the
-    same lock — from one of its steps or hooks. It would wait for itself until its lock wait ran out."""
-
-    def __init__(self, database: str, holder: LockInfo) -> None:
-        super().__init__(
-            f"a migration run was started inside a run that holds the migration lock of database {database} "
-            f"({holder.describe()}): it would wait for itself",
-            hint="do not run migrations (run_migrations, up, down, stamp, restore) from a step or hook of a run "
-            "on the same database",
-        )
-        self.database = database
-
-
-# Tokens of the leases the current context works under (``running_under``; a step's task inherits its run's).
-_HELD_HERE: ContextVar[frozenset[str]] = ContextVar("analytiq_held_lock_tokens", default=frozenset())
-
-
-async def refuse_nested(client: Any, database: str, collection: str = LOCK_COLLECTION) -> None:
-    """Raise NestedRunError if a run enclosing the current context holds the lock of ``database`` on
-    ``client``'s server; call before a verb connects. Inside a step that runs in a transaction the
-    verb's first command (``hello``) would be refused by the step's transaction; this read uses a
-    session of its own. Only for a PyMongo client (a motor step never runs in a transaction: the
-    check when the lock is taken covers it); a read error leaves the decision to that check."""
-    held = _HELD_HERE.get()
-    if not held or not isinstance(client, AsyncMongoClient):
-        return
-    try:
-        async with client.start_session() as side:  # explicit: never the step's bound session
-            doc = await client[database][collection].find_one({"_id": LOCK_ID}, session=side)
-    except PyMongoError:
-        return
-    if doc is not None and doc.get("token") in held:
-        raise NestedRunError(database, LockInfo.from_doc(doc, live=True))
-
-
 class MigrationLock:
     """This runner's lease: acquire (waiting up to a bound), renew in the background, release.
 
@@ -257,7 +221,7 @@ class MigrationLock:
         """
         previous = await read_lock(self.db, self.collection)
         if previous is not None and previous.live:
-            if previous.token is not None and previous.token in _HELD_HERE.get():
+            if previous.token is not None and previous.token in held_here():
                 raise NestedRunError(self.db.name, previous)
             return previous
         query: dict[str, Any] = {"_id": LOCK_ID, "$expr": _expires_before_now()}
@@ -346,8 +310,12 @@ class MigrationLock:
         return True
 
     async def clear_step(self) -> None:
-        """Forget the step recorded by ``renew(step=…)`` (no step is running now)."""
-        await self.coll.update_one({"_id": LOCK_ID, "token": self.token}, [{"$unset": ["step"]}])
+        """Forget the step recorded by ``renew(step=…)`` (no step is running now); best effort: only
+        ``status`` reads it, and the lease's release removes it anyway."""
+        try:
+            await self.coll.update_one({"_id": LOCK_ID, "token": self.token}, [{"$unset": ["step"]}])
+        except PyMongoError as exc:
+            log.warning("could not clear the running step from the lock: %s", exc)
 
     async def confirm(self) -> None:
         """Renew the lease now and raise LockError if it was lost (the check before a commit)."""
@@ -397,15 +365,10 @@ class MigrationLock:
                 hint="stopped before the next step; run analytiq-db status, then up again if needed",
             )
 
-    @contextlib.contextmanager
-    def running_under(self) -> Iterator[None]:
+    def running_under(self) -> contextlib.AbstractContextManager[None]:
         """Mark the block (a run's hooks and steps, and the tasks they start) as working under this
         lease: a run started from it on the same lock is nested and raises NestedRunError."""
-        mark = _HELD_HERE.set(_HELD_HERE.get() | {self.token})
-        try:
-            yield
-        finally:
-            _HELD_HERE.reset(mark)
+        return working_under(self.token)
 
     async def abandon(self) -> None:
         """Stop renewing and let the lease end by itself (``lease_s`` from its last renewal), without

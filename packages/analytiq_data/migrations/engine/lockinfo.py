@@ -10,6 +10,9 @@ from typing import Any
 from analytiq_data.errors import LockError
 from analytiq_data.progress import Progress
 
+LOCK_COLLECTION = "migration_lock"  # where a database's lock lives, unless a caller names another
+LOCK_ID = "migration_lock"  # the lock document's _id in that collection
+
 
 def format_time(value: datetime) -> str:
     """Return a datetime as ``YYYY-MM-DD HH:MM:SS UTC``."""
