@@ -174,11 +174,11 @@ async def clear_ranges(dst: Side, intent: Intent, ranges: list[IdRange]) -> None
     whole = [r for r in ranges if not r.bounded]
     async with dst.errors(f"clearing the unfinished part of {intent.name!r}"):
         if whole:
-            await dst.db.drop_collection(intent.name)
+            await dst.db.drop_collection(intent.dest)
             await create_collection(dst, intent)
             return
         for rng in ranges:
-            await dst.db[intent.name].delete_many(rng.filter())
+            await dst.db[intent.dest].delete_many(rng.filter())
 
 
 async def bounded(slots: asyncio.Semaphore | Gate, work: Callable[[], Awaitable[Any]]) -> Any:

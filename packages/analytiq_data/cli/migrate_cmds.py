@@ -211,12 +211,15 @@ async def cmd_down(args: argparse.Namespace) -> int:
 async def cmd_status(args: argparse.Namespace) -> int:
     """Show where the database stands against the migration list; exit 1 when it flags a problem
     that needs a person (the findings that fail ``check``: a reordered list, changed code, a
-    database newer than the code, a dirty step). Pending steps and a running migration exit 0."""
+    database newer than the code, a dirty step; and an unfinished restore, running or interrupted).
+    Pending steps and a running migration exit 0."""
     migrations = load_list(args)
     async with connected(args) as target:
         result = await verbs.status(target, migrations)
     render.status_result(result, args.json)
-    needs_a_person = result.mismatches or result.changed or result.database_ahead or result.dirty is not None
+    needs_a_person = (
+        result.mismatches or result.changed or result.database_ahead or result.dirty is not None or result.restore
+    )
     return 1 if needs_a_person else 0
 
 

@@ -136,11 +136,11 @@ class RehearsalResult:
 
 @dataclass(frozen=True)
 class RestoreResult:
-    """What ``restore`` did: the backup put back into the database, verified."""
+    """What ``restore`` did: the backup put back into the database, checked (``source`` describes the backup)."""
 
     database: str
     backup: str
-    source: str  # the backup's server, redacted
+    source: str  # what the backup is and where (no credentials)
     version: int | None  # the version recorded in the restored database
     collections: tuple[str, ...]  # swapped in from the backup
     dropped: tuple[str, ...]  # in the database but not in the backup
@@ -148,10 +148,12 @@ class RestoreResult:
     documents: int
     verified: bool
     seconds: float
+    notes: tuple[str, ...] = ()  # e.g. an earlier restore's half-done swap finished first
 
     def to_json(self) -> dict[str, Any]:
         """Return the result as plain data."""
         return {
+            "notes": list(self.notes),
             "database": self.database,
             "backup": self.backup,
             "source": self.source,

@@ -11,6 +11,7 @@ from analytiq_data.migrations.base import Migration
 from analytiq_data.migrations.engine.lock import format_time
 from analytiq_data.migrations.engine.results import Mismatch
 from analytiq_data.migrations.engine.state import HistoryRecord, StateStore
+from analytiq_data.restore_mark import read_mark
 
 # Server errors meaning "this step is too big or too slow for one transaction".
 _TOO_BIG_FOR_A_TRANSACTION = {50, 257, 290, 10334}
@@ -55,6 +56,17 @@ async def refuse_if_dirty(state: StateStore, current: int, *, under_lock: bool) 
     record = await live_dirty(state, current, under_lock=under_lock)
     if record is not None:
         raise dirty_error(record)
+
+
+async def refuse_if_restoring(state: StateStore) -> None:
+    """Raise MigrationError if a restore of the database is unfinished (``restore_mark``): never migrate
+    a partial load or a database half swapped."""
+    mark = await read_mark(state.db)
+    if mark is not None:
+        raise MigrationError(
+            f"not migrating: {mark.describe(state.db.name)}",
+            hint="finish the restore first (analytiq-db status shows it)",
+        )
 
 
 def class_mismatches(migrations: Sequence[Migration], recorded: Mapping[int, str]) -> list[Mismatch]:

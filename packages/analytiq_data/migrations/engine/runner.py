@@ -148,6 +148,7 @@ class Runner:
             raise database_ahead_error(current, head)
         target = choose_target(current, head)
         steps = plan(self.migrations, current, target)
+        await checks.refuse_if_restoring(self.state)
         await checks.refuse_if_dirty(self.state, current, under_lock=under_lock)
         await checks.refuse_if_reordered(self.state, self.migrations, current)
         if steps.is_empty or not self.options.dry_run:

@@ -35,6 +35,7 @@ from analytiq_data.migrations.engine.runner import Runner
 from analytiq_data.migrations.engine.state import HistoryRecord, StateStore
 from analytiq_data.migrations.engine.target import ClientLike, Target, connect
 from analytiq_data.progress import NULL_PROGRESS, Progress
+from analytiq_data.restore_mark import restore_problem
 
 AnyTarget = Target | ClientLike
 
@@ -140,6 +141,7 @@ async def status(target: AnyTarget, migrations: Sequence[Migration]) -> StatusRe
             if record is not None and record.outcome == "started" and current != checks.dirty_target(record):
                 dirty = record  # left "started" by a runner that is gone
         found = await checks.mismatches(state, checked, current)
+        restoring = await restore_problem(db)
     steps: list[StepStatus] = []
     for version_no, m in enumerate(checked, start=1):
         rec = in_effect.get(version_no) if version_no <= current else None
@@ -160,6 +162,8 @@ async def status(target: AnyTarget, migrations: Sequence[Migration]) -> StatusRe
         )
     changed = tuple(s.version for s in steps if s.code_changed)
     problems = _problems(current, head, found, changed, steps, dirty, lock)
+    if restoring is not None:
+        problems.insert(0, restoring)
     return StatusResult(
         database=where.database,
         current=current,
@@ -173,6 +177,7 @@ async def status(target: AnyTarget, migrations: Sequence[Migration]) -> StatusRe
         dirty=dirty,
         lock=lock,
         problems=tuple(problems),
+        restore=restoring,
     )
 
 
