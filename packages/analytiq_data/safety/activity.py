@@ -3,18 +3,17 @@
 A restore must run with the application stopped: writes made to the target while the backup is
 loaded are lost at the swap, and writes made after the swap land in the restored data. So a
 restore watches the target's namespaces other than its own (``restore_mark``) and says which
-were written, and whether the restore took effect:
+were written, and whether the restore took effect (``WriteWatch``):
 
-- ``top`` (the server's per-namespace counters of inserts, updates and deletes; mongod and
-  SecantusDB, not mongos, and only with the ``top`` privilege) compared between two moments:
-  every write counts, updates included, and the restore's own writes go to namespaces it owns;
-- otherwise, on a replica set or through mongos, the database's change stream between the two
-  moments (on mongod a scan of the oplog since the first moment);
-- otherwise (a standalone without ``top``): the namespaces' document counts, which miss updates.
-
-After the swap the restored collections' counts are checked against what was loaded (any server),
-and on a replica set or mongos a change stream opened just before the swap reports every write
-made to them since (``SwapWatch``).
+- during the load: ``top`` (the server's per-namespace counters of inserts, updates and deletes;
+  mongod and SecantusDB, not mongos, and only with the ``top`` privilege) compared between the
+  start and the swap: every write counts, updates included, and the restore's own writes go to
+  namespaces it owns; otherwise, on a replica set or through mongos, the database's change stream
+  opened at the start and read up to the swap (on mongod a read of the oplog of the load);
+  otherwise (a standalone without ``top``) the namespaces' document counts, which miss updates;
+- from the swap to the end: a change stream opened just before the swap and read up to a marker
+  the restore writes (a handshake), where there is one; else ``top``; else the restored
+  collections' counts compared with what was loaded.
 
 ``survey`` is ``restore --check``: who is connected (``$currentOp``, where the server tells), what
 runs on the database now, and what was written to it during a short window. Nothing here writes.
@@ -23,12 +22,14 @@ runs on the database now, and what was written to it during a short window. Noth
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from bson.timestamp import Timestamp
+from pymongo.asynchronous.change_stream import AsyncChangeStream
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import OperationFailure, PyMongoError
 
@@ -101,30 +102,37 @@ Probe = Callable[[], Awaitable[str]]
 
 @dataclass
 class WriteWatch:
-    """Writes by other clients to ``db`` since a first moment, to the namespaces the restore does not own."""
+    """Writes by other clients to ``db`` since a first moment, to the namespaces the restore does not own.
+
+    ``top``: the counters then; ``stream``: a change stream opened then (opening one "now" costs
+    nothing on any server, while opening one at a past time may scan the server's whole history);
+    ``counts``: the document counts then. Call ``close`` when done (``writes`` closes a stream).
+    """
 
     db: AsyncDatabase[Any]
     by: str
     top: dict[str, int] | None = None
     counts: dict[str, int] | None = None
-    since: Timestamp | None = None
+    stream: AsyncChangeStream[Any] | None = None
 
     @classmethod
     async def start(cls, db: AsyncDatabase[Any], *, prefer_top: bool = True) -> WriteWatch:
-        """Take the first moment: ``top``'s counters, else the server's time (change stream), else counts."""
+        """Take the first moment: ``top``'s counters, else a change stream (replica set, mongos), else counts."""
         top = await _top(db) if prefer_top else None
         if top is not None:
             return cls(db, "top", top=top)
-        since = await operation_time(db)
-        if since is not None:
-            return cls(db, "change stream", since=since)
+        if await operation_time(db) is not None:
+            return cls(db, "change stream", stream=await _open(db))
         return cls(db, "counts", counts=await _counts(db, lambda n: not is_restore_namespace(n)))
 
     @classmethod
-    async def from_now(cls, db: AsyncDatabase[Any]) -> WriteWatch | None:
-        """Return a change-stream watch from now (a replica set or mongos), or None (a standalone)."""
-        since = await operation_time(db)
-        return None if since is None else cls(db, "change stream", since=since)
+    async def from_now(cls, db: AsyncDatabase[Any]) -> WriteWatch:
+        """Return a watch from now for the swap: a change stream where there is one, else ``top``, else nothing
+        (the caller then compares counts)."""
+        if await operation_time(db) is not None:
+            return cls(db, "change stream", stream=await _open(db))
+        top = await _top(db)
+        return cls(db, "top", top=top) if top is not None else cls(db, "counts")
 
     async def writes(self, ours: Callable[[str], bool], probe: Probe) -> Writes:
         """Return what others wrote since the first moment to namespaces not ``ours`` (nor the restore's own).
@@ -136,29 +144,39 @@ class WriteWatch:
             now = await _top(self.db) or {}
             grown = {n: now[n] - self.top.get(n, 0) for n in now if keep(n) and now[n] > self.top.get(n, 0)}
             return Writes("top", grown)
-        if self.since is not None:
-            return Writes("change stream", await _stream_writes(self.db, self.since, keep, probe))
+        if self.stream is not None:
+            try:
+                return Writes("change stream", await _stream_writes(self.stream, keep, probe))
+            finally:
+                await self.close()
+        if self.counts is None:
+            return Writes("counts")
         now = await _counts(self.db, keep)
-        before = self.counts or {}
-        changed = {n: now.get(n, 0) - before.get(n, 0) for n in now.keys() | before.keys() if keep(n)}
+        changed = {n: now.get(n, 0) - self.counts.get(n, 0) for n in now.keys() | self.counts.keys() if keep(n)}
         return Writes("counts", {n: d for n, d in changed.items() if d})
 
+    async def close(self) -> None:
+        """Close the change stream, if any (best effort)."""
+        stream, self.stream = self.stream, None
+        if stream is not None:
+            with contextlib.suppress(PyMongoError):
+                await stream.close()
 
-async def _stream_writes(
-    db: AsyncDatabase[Any], since: Timestamp, keep: Callable[[str], bool], probe: Probe
-) -> dict[str, int]:
-    """Count the data events of ``db`` from ``since`` up to the marker ``probe`` writes (a handshake, not a wait)."""
+
+async def _open(db: AsyncDatabase[Any]) -> AsyncChangeStream[Any]:
+    return await db.watch([{"$match": {"operationType": {"$in": DATA_EVENTS}}}])
+
+
+async def _stream_writes(stream: AsyncChangeStream[Any], keep: Callable[[str], bool], probe: Probe) -> dict[str, int]:
+    """Count the data events of an open stream up to the marker ``probe`` writes (a handshake, not a wait)."""
     out: dict[str, int] = {}
-    async with await db.watch(
-        [{"$match": {"operationType": {"$in": DATA_EVENTS}}}], start_at_operation_time=since
-    ) as stream:
-        token = await probe()
-        async for event in stream:
-            name = str((event.get("ns") or {}).get("coll") or "")
-            if name == MARK_COLLECTION and _probed(event, token):
-                break
-            if keep(name):
-                out[name] = out.get(name, 0) + 1
+    token = await probe()
+    async for event in stream:
+        name = str((event.get("ns") or {}).get("coll") or "")
+        if name == MARK_COLLECTION and _probed(event, token):
+            break
+        if keep(name):
+            out[name] = out.get(name, 0) + 1
     return out
 
 
@@ -218,7 +236,8 @@ async def survey(db: AsyncDatabase[Any], window_s: float) -> Survey:
     except PyMongoError as exc:
         log.info("serverStatus not allowed: %s", exc)
     clients, operations = await _current_ops(db)
-    if watch.top is None and watch.since is not None:
+    if watch.stream is not None:
+        await watch.close()
         writes = await _window_events(db, window_s)
     else:
         await asyncio.sleep(window_s)  # a measurement window, not a synchronisation
@@ -255,10 +274,8 @@ async def _current_ops(db: AsyncDatabase[Any]) -> tuple[list[str], list[str]]:
         log.info("$currentOp not allowed: %s", exc)
         return clients, operations
     for op in ops:
-        if (
-            op.get("desc") == "$currentOp"
-            or ((op.get("command") or {}).get("aggregate") == 1
-            and "$currentOp" in str(op.get("command")))
+        if op.get("desc") == "$currentOp" or (
+            (op.get("command") or {}).get("aggregate") == 1 and "$currentOp" in str(op.get("command"))
         ):
             continue  # this survey itself
         app = op.get("appName") or ((op.get("clientMetadata") or {}).get("application") or {}).get("name")

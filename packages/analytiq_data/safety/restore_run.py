@@ -158,7 +158,7 @@ async def replace_database(side: Side, target: TargetOptions, loader: Loader, pr
         staged, created = staging.split(loader.plan.collections)
         await refuse_sharded(side, staged)
         run.from_version = await read_version(db, VERSION_COLLECTION)
-        watch = await WriteWatch.start(db)
+        watches = [await WriteWatch.start(db)]
         swap = SwapProgress()
         await staging.begin(source=loader.source, lock_db=lock.db.name, staged=staged, created=created)
         try:
@@ -166,19 +166,22 @@ async def replace_database(side: Side, target: TargetOptions, loader: Loader, pr
             lock.check()
             await pause("loaded")
             plan = run.plan = await _prepare(staging, loader, loaded, run)
-            await _refuse_others(db, watch, staging, created)
+            await _refuse_others(db, watches[0], staging, created)
             lock.check()
             await staging.commit(plan.to_doc())
             swap.started = True
-            after = await WriteWatch.from_now(db)
+            watches.append(after := await WriteWatch.from_now(db))
             await run_swap(side, plan, progress, swap, pause, batch_size=target.batch_size)
             swap.swapped = True
             await pause("swapped")
-            differences, lines = await check_swapped(db, plan)
-            others = await after.writes(plan.rebuilt.__contains__, staging.probe) if after else Writes("counts")
+            differences, lines = await check_swapped(db, plan, counts=after.by == "counts")
+            others = await after.writes(plan.rebuilt.__contains__, staging.probe)
             await staging.finish()
         except BaseException as exc:
             raise await _stopped(db, loader, swap, exc) from exc
+        finally:
+            for watch in watches:
+                await watch.close()
     _after_the_swap(db.name, loader.source, others or Writes("counts", differences), lines)
     log.info("restored %s from %s", db.name, loader.source)
     return _result(side, loader, plan, run, time.monotonic() - started)

@@ -188,24 +188,27 @@ async def _rebuild(side: Side, restored: Restored, batch_size: int) -> None:
     await db.drop_collection(aside)
 
 
-async def check_swapped(db: AsyncDatabase[Any], plan: SwapPlan) -> tuple[dict[str, int], list[str]]:
+async def check_swapped(
+    db: AsyncDatabase[Any], plan: SwapPlan, *, counts: bool = True
+) -> tuple[dict[str, int], list[str]]:
     """Return (count differences, other differences) between the target now and the plan.
 
-    Counts are the server's (estimated: the documents were checked when loaded, and a rename does
-    not change them); a collection with a TTL is not counted. Options and indexes as listed.
+    Options, indexes and views as listed. With ``counts``, each collection's count too (the
+    server's estimate: the documents were checked when loaded, and a rename does not change them;
+    only another client can), except a collection with a TTL.
     """
     infos = await namespaces(db)
-    counts: dict[str, int] = {}
+    grown: dict[str, int] = {}
     lines: list[str] = []
     for restored in plan.collections:
         info = infos.get(restored.name)
         if info is None:
             lines.append(f"{restored.name}: missing after the swap")
             continue
-        if restored.count is not None:
+        if counts and restored.count is not None:
             found = await db[restored.name].estimated_document_count()
             if found != restored.count:
-                counts[restored.name] = found - restored.count
+                grown[restored.name] = found - restored.count
         diffs = compare_options(restored.options, info.get("options") or {})
         diffs += compare_indexes(restored.indexes, await indexes(db, restored.name))
         lines += [f"{restored.name}: {d}" for d in diffs]
@@ -218,4 +221,4 @@ async def check_swapped(db: AsyncDatabase[Any], plan: SwapPlan) -> tuple[dict[st
     for name in plan.drop:
         if name in infos and name not in KEPT and name not in {v for v, _ in plan.views}:
             lines.append(f"{name}: still there after the swap (the backup does not have it)")
-    return counts, lines
+    return grown, lines
