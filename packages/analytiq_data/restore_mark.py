@@ -88,18 +88,23 @@ class RestoreMark:
         return who
 
     def describe(self, db: str, *, running: bool = False) -> str:
-        """Return one line saying what state the database is in and what to do (for ``status`` and refusals)."""
-        if running:
-            return f"a restore of {db!r} from {self.source} is running ({self.who()}, {self.phase} phase)"
+        """Return one line saying what state the database is in and what to do (for ``status`` and refusals).
+
+        ``running``: the restore's lease is live (it is at work, or was stopped less than a lease ago).
+        """
+        who = f"from {self.source}, {self.who()}"
         if self.mid_swap:
-            return (
-                f"database {db!r} is in the middle of a restore's swap (from {self.source}, {self.who()}): part of "
-                "it may hold the restored data and part the old data; run the same restore again: it finishes the swap"
+            state = (
+                f"database {db!r} is in the middle of a restore's swap ({who}): part of it may hold the restored "
+                "data and part the old data"
             )
+            then = "its restore holds its lock" if running else "run the same restore again: it finishes the swap"
+            return f"{state}; {then}"
+        if running:
+            return f"a restore into {db!r} is loading ({who}): the database's own collections are unchanged so far"
         return (
-            f"a restore into {db!r} from {self.source} stopped while loading ({self.who()}): the database's own "
-            f"collections are unchanged, but it holds the partial load; run the same restore again (it removes "
-            "the partial load first)"
+            f"a restore into {db!r} stopped while loading ({who}): the database's own collections are unchanged, "
+            "but it holds the partial load; run the same restore again (it removes the partial load first)"
         )
 
 

@@ -78,6 +78,7 @@ class Runner:
         if self.options.dry_run:
             return await self._plan_only(choose_target, ahead_is_ok)
         before = await self.state.read_version()
+        await checks.refuse_if_restoring(self.state)  # before the lock: write nothing into a database mid-restore
         lock = MigrationLock(self.db, lease_s=self.options.lease_s)
         got = await self._acquire(lock)
         try:
