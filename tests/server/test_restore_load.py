@@ -29,7 +29,8 @@ class InFlight(monitoring.CommandListener):
     """Inserts in flight (the most at once) and the order of inserts and index builds, per collection."""
 
     def __init__(self, db: str) -> None:
-        self.db, self.now, self.most, self.events = db, 0, 0, []
+        self.db, self.now, self.most = db, 0, 0
+        self.events: list[tuple[str, str]] = []
         self.open: set[int] = set()
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
