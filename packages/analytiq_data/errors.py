@@ -19,7 +19,7 @@ class ExitCode(IntEnum):
     USAGE = 2  # bad command-line arguments (argparse's own code)
     CONFIGURATION = 3  # bad URI, unknown version, unsafe source/destination, ...
     CONNECTION = 4  # server unreachable, authentication failed
-    LOCK = 5  # another runner holds the migration lock
+    LOCK = 5  # another runner holds the migration or restore lock; another client wrote to a database restored
     MIGRATION = 6  # a migration step failed, or the state needs a person
     VERIFICATION = 7  # a copy or a comparison did not verify
     INTERNAL = 70  # a bug: "internal error ... run with --traceback"

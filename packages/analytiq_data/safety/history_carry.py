@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import bson
 from bson import CodecOptions, ObjectId
 from bson.raw_bson import RawBSONDocument
 from pymongo import WriteConcern
@@ -91,8 +92,6 @@ async def _insert(target: Any, batch: list[RawBSONDocument]) -> int:
 
 
 def _restore_doc(record: RestoreRecord, carried: int) -> bytes:
-    import bson
-
     ended = utcnow()
     kept = f"; {carried} later record(s) of the history kept" if carried else ""
     return bson.encode(

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import PyMongoError
+from pymongo.errors import OperationFailure, PyMongoError
 
 from analytiq_data.backup.catalog import namespaces
 from analytiq_data.backup.endpoints import Side
@@ -280,12 +280,21 @@ async def refuse_sharded(side: Side, staged: list[str]) -> None:
     """Raise ConfigurationError if a collection the restore replaces is sharded (through mongos)."""
     if side.identity.topology != "sharded" or not staged:
         return
-    names = [f"{side.db.name}.{n}" for n in staged]
-    query = {"_id": {"$in": names}, "dropped": {"$ne": True}, "unsplittable": {"$ne": True}}
     async with side.errors("reading which collections are sharded"):
-        found = [str(d["_id"]) async for d in side.db.client["config"]["collections"].find(query, {"_id": 1})]
+        found = await _sharded(side.db, staged)
     if found:
-        raise sharded_refusal(side.db.name, sorted(f.split(".", 1)[1] for f in found))
+        raise sharded_refusal(side.db.name, found)
+
+
+async def _sharded(db: AsyncDatabase[Any], names: list[str]) -> list[str]:
+    """Return which of ``names`` are sharded: ``config.collections``, else (not allowed to read it) ``collStats``."""
+    query = {"_id": {"$in": [f"{db.name}.{n}" for n in names]}, "dropped": {"$ne": True}, "unsplittable": {"$ne": True}}
+    try:
+        found = [str(d["_id"]) async for d in db.client["config"]["collections"].find(query, {"_id": 1})]
+        return sorted(f.split(".", 1)[1] for f in found)
+    except OperationFailure as exc:
+        log.info("config.collections not readable (%s): asking collStats", exc)
+    return [n for n in names if (await db.command("collStats", n)).get("sharded")]
 
 
 def sharded_refusal(db: str, sharded: list[str]) -> ConfigurationError:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pymongo import WriteConcern
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 from analytiq_data.backup.catalog import namespaces
@@ -38,7 +39,6 @@ from analytiq_data.restore_mark import (
     STAGE_PREFIX,
     SWAP,
     RestoreMark,
-    read_mark,
     staged_name,
 )
 
@@ -70,12 +70,8 @@ class Staging:
         names = sorted(set(names))
         return [n for n in names if n in self.existing], [n for n in names if n not in self.existing]
 
-    def ours(self, created: Iterable[str]) -> frozenset[str]:
-        """Return the names this restore writes into before the swap (created ones; staged ones have the prefix)."""
-        return frozenset(created)
-
     @property
-    def marks(self) -> Any:
+    def marks(self) -> AsyncCollection[Any]:
         """Return the mark's collection (majority writes)."""
         return self.db.get_collection(MARK_COLLECTION, write_concern=MAJORITY)
 
@@ -137,8 +133,3 @@ async def remove_partial_load(db: AsyncDatabase[Any], mark: RestoreMark | None) 
     await db.drop_collection(MARK_COLLECTION)
     log.info("removed the partial load of an unfinished restore of %s: %s", db.name, removed)
     return removed
-
-
-async def current_mark(db: AsyncDatabase[Any]) -> RestoreMark | None:
-    """Return the mark in ``db`` (None if no restore is unfinished)."""
-    return await read_mark(db)
