@@ -113,16 +113,3 @@ async def read_mark(db: AsyncDatabase[Any]) -> RestoreMark | None:
     doc = await db[MARK_COLLECTION].find_one({"_id": MARK_ID})
     return None if doc is None else RestoreMark.from_doc(doc)
 
-
-async def restore_problem(db: AsyncDatabase[Any]) -> str | None:
-    """Return the line describing an unfinished restore of ``db`` (running or interrupted), or None.
-
-    Whether it is still running is judged by its lease (``lock_db``, ``migrations/engine/lock.py``).
-    """
-    mark = await read_mark(db)
-    if mark is None:
-        return None
-    from analytiq_data.migrations.engine.lock import read_lock  # the lease's shape lives there
-
-    lease = await read_lock(db.client[mark.lock_db]) if mark.lock_db else None
-    return mark.describe(db.name, running=lease is not None and lease.live)

@@ -17,8 +17,8 @@ from pymongo.errors import PyMongoError
 from analytiq_data.backup.catalog import namespaces
 from analytiq_data.backup.plan import Kind, kind_of
 from analytiq_data.client import connection_error, make_client, ping
+from analytiq_data.migrations.engine.checks import restore_problem
 from analytiq_data.migrations.engine.lock import read_lock
-from analytiq_data.restore_mark import restore_problem
 from analytiq_data.safety.activity import Survey, survey
 from analytiq_data.safety.restore_lock import lock_db_name
 

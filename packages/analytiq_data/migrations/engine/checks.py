@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
+from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import InvalidOperation, OperationFailure
 
 from analytiq_data.errors import MigrationError
 from analytiq_data.migrations.base import Migration
-from analytiq_data.migrations.engine.lock import format_time
+from analytiq_data.migrations.engine.lock import format_time, read_lock
 from analytiq_data.migrations.engine.results import Mismatch
 from analytiq_data.migrations.engine.state import HistoryRecord, StateStore
 from analytiq_data.restore_mark import read_mark
@@ -56,6 +58,18 @@ async def refuse_if_dirty(state: StateStore, current: int, *, under_lock: bool) 
     record = await live_dirty(state, current, under_lock=under_lock)
     if record is not None:
         raise dirty_error(record)
+
+
+async def restore_problem(db: AsyncDatabase[Any]) -> str | None:
+    """Return the line describing an unfinished restore of ``db`` (running or stopped), or None.
+
+    Whether it still runs is judged by its lease (``lock_db`` of the mark, a lease like this engine's).
+    """
+    mark = await read_mark(db)
+    if mark is None:
+        return None
+    lease = await read_lock(db.client[mark.lock_db]) if mark.lock_db else None
+    return mark.describe(db.name, running=lease is not None and lease.live)
 
 
 async def refuse_if_restoring(state: StateStore) -> None:

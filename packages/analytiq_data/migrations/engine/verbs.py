@@ -35,7 +35,6 @@ from analytiq_data.migrations.engine.runner import Runner
 from analytiq_data.migrations.engine.state import HistoryRecord, StateStore
 from analytiq_data.migrations.engine.target import ClientLike, Target, connect
 from analytiq_data.progress import NULL_PROGRESS, Progress
-from analytiq_data.restore_mark import restore_problem
 
 AnyTarget = Target | ClientLike
 
@@ -141,7 +140,7 @@ async def status(target: AnyTarget, migrations: Sequence[Migration]) -> StatusRe
             if record is not None and record.outcome == "started" and current != checks.dirty_target(record):
                 dirty = record  # left "started" by a runner that is gone
         found = await checks.mismatches(state, checked, current)
-        restoring = await restore_problem(db)
+        restoring = await checks.restore_problem(db)
     steps: list[StepStatus] = []
     for version_no, m in enumerate(checked, start=1):
         rec = in_effect.get(version_no) if version_no <= current else None
