@@ -166,7 +166,7 @@ async def replace_database(side: Side, target: TargetOptions, loader: Loader, pr
             lock.check()
             await pause("loaded")
             plan = run.plan = await _prepare(staging, loader, loaded, run)
-            await _refuse_others(db, watches[0], staging, created)
+            await _refuse_others(db, watches[0], staging)
             lock.check()
             await staging.commit(plan.to_doc())
             swap.started = True
@@ -207,12 +207,13 @@ async def _prepare(staging: Staging, loader: Loader, loaded: LoadResult, run: _R
     return SwapPlan(tuple(restored), tuple(drop), loader.plan.views, version)
 
 
-async def _refuse_others(db: AsyncDatabase[Any], watch: WriteWatch, staging: Staging, created: list[str]) -> None:
+async def _refuse_others(db: AsyncDatabase[Any], watch: WriteWatch, staging: Staging) -> None:
     """Raise before the swap if a migration run started or another client wrote to the target during the load."""
     started = await migration_started(db)
     if started is not None:
         raise started
-    ours = frozenset(created)
+    mark = await read_mark(db)
+    ours = frozenset(mark.created if mark is not None else ())  # what the load created, as the mark records it
     writes = await watch.writes(lambda n: n in ours, staging.probe)
     if writes:
         raise TargetInUse(
