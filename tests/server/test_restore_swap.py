@@ -19,7 +19,7 @@ from analytiq_data.backup import BackupOptions, backup
 from analytiq_data.backup.files import DumpFileError, DumpOptions, dump
 from analytiq_data.backup.plan import MANIFEST_COLLECTION
 from analytiq_data.client import AnalytiqClient
-from analytiq_data.errors import ExitCode
+from analytiq_data.errors import ConfigurationError, ExitCode
 from analytiq_data.migrations import StepFailedError, run_migrations
 from analytiq_data.migrations.sample import generate_sample
 from analytiq_data.safety import FileRestoreOptions, RestoreOptions, restore, restore_files
@@ -219,3 +219,18 @@ async def test_the_history_survives_a_restore_from_files(
     assert record["outcome"] == "restored" and record["carried"] == len(history)
     assert await db.migrations.find_one({}) is None  # the version came back with the data: none recorded
     assert await raw_state(db.client[name], skip=(MANIFEST_COLLECTION,)) != {}  # the backup of up --backup stays
+
+
+async def test_a_database_in_the_way_of_the_lock_is_never_dropped(
+    mongo_uri: str, db_name: str, db: AsyncDatabase[Any]
+) -> None:
+    """The lock lives in ``<db>__restore``, dropped when the restore ends: a user's database of that name is refused."""
+    await db.users.insert_one({"_id": 1})
+    bk = f"{db_name}_bk"
+    await backup(BackupOptions(src_uri=mongo_uri, src_db=db_name, dest_db=bk))
+    theirs = db.client[f"{db_name}__restore"]
+    await theirs.precious.insert_one({"_id": "keep me"})
+    with pytest.raises(ConfigurationError, match=f"database '{theirs.name}' holds collections \\(precious\\)"):
+        await restore(RestoreOptions(uri=mongo_uri, db=db_name, backup=bk))
+    assert await theirs.precious.count_documents({}) == 1
+    assert _tool_names(await db.list_collection_names()) == []

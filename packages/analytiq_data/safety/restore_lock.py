@@ -34,8 +34,8 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
-from analytiq_data.errors import LockError
-from analytiq_data.migrations.engine.lock import LockInfo, MigrationLock, format_time, read_lock
+from analytiq_data.errors import ConfigurationError, LockError
+from analytiq_data.migrations.engine.lock import LOCK_COLLECTION, LockInfo, MigrationLock, format_time, read_lock
 from analytiq_data.migrations.engine.prestep import set_phase
 from analytiq_data.progress import Progress
 from analytiq_data.safety.backup_first import fit_name
@@ -60,6 +60,7 @@ async def restore_lock(
     Raises LockError when another restore of ``db`` holds it past the wait.
     """
     name = lock_db_name(db)
+    await _refuse_foreign(client[name], db)
     lock = MigrationLock(client[name], lease_s=lease_s)
     got = await lock.acquire(wait_s, progress=progress)
     if got.outcome != "held":
@@ -72,6 +73,17 @@ async def restore_lock(
         yield lock
     finally:
         await _release(client, name, lock)
+
+
+async def _refuse_foreign(lock_db: AsyncDatabase[Any], db: str) -> None:
+    """Raise ConfigurationError if ``<db>__restore`` holds anything but a restore's lease (it is dropped after)."""
+    others = sorted(n for n in await lock_db.list_collection_names() if n != LOCK_COLLECTION)
+    if others:
+        raise ConfigurationError(
+            f"database {lock_db.name!r} holds collections ({', '.join(others[:3])}): a restore of {db!r} keeps its "
+            "lock there and drops it afterwards; nothing changed",
+            hint=f"rename or drop {lock_db.name!r} first",
+        )
 
 
 async def _release(client: AsyncMongoClient[Any], name: str, lock: MigrationLock) -> None:
