@@ -1,6 +1,6 @@
 """Benchmark the backup: this tool vs the original script vs mongodump|mongorestore vs the destination's limit.
 
-``python -m benchmarks.backup [--case sample|analytiq|both] [--trials N] [--quick]`` starts its own
+``python -m benchmarks.backup [--case sample|analytiq|both|restore] [--trials N] [--quick]`` starts its own
 two SecantusDB servers (tools.testserver) — or, with ``--src-uri URI --dest-uri URI``, runs on two
 servers given (two mongod, say; only ``bench_*`` databases are written, and dropped at the end).
 
@@ -22,6 +22,12 @@ the destination's write-only limit. Also two reads alone: the source read whole,
 back whole right after a default run (what verification reads). Targets: ``--no-verify`` no slower
 than the original script and than mongodump|mongorestore; the default verified run at most 1.5x
 the original; client CPU at most half the original's.
+
+``--case restore`` (``benchmarks/restorers.py``): the sample restored into a new database of the
+destination (which holds two other copies of it and a backup of it), interleaved, medians of
+``--trials``: ``analytiq-db restore --archive``/``--dir`` against ``mongorestore`` from the same
+mongodump files, and ``restore --from`` against the server copy of the same data (``analytiq-db
+backup`` of that backup). Targets: each at most 1.2x; the spread (max/min) and the load are printed.
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ from pymongo import AsyncMongoClient, MongoClient
 
 from analytiq_data.backup.copy import READ_AHEAD
 from analytiq_data.uri import redact_uri, resolve_uri
+from benchmarks import restorers
 from benchmarks._common import ChildRun, load, run_child, wait_idle
 from benchmarks.copiers import (
     child_idle,
@@ -351,10 +358,27 @@ def run_case(bench: Bench, case: Case, trials: int) -> dict[str, Any]:
     return report(case, measure(bench, case, trials), idle)
 
 
+def run_restore_case(bench: Bench, sample_docs: int, trials: int, storage: Path | None) -> dict[str, Any]:
+    """Measure the restores (``benchmarks/restorers.py``) on the sample and print their report."""
+    if not mongo_tools_available():
+        raise SystemExit("the restore case compares with mongorestore: set MONGO_TOOLS_BIN")
+    case = prepare_sample(bench, sample_docs)
+    folder = Path(tempfile.mkdtemp(prefix="bench-dumps-", dir=storage))
+    try:
+        params = restorers.prepare(bench, case.source_db, folder)
+        print(f"start: {restorers.load_average()}", flush=True)
+        runs = restorers.measure(bench, params, trials)
+        return restorers.report(runs, case.describe + f" and {restorers.BACKUP_DB}")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark and print its figures."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.backup", description=__doc__.split("\n")[0])
-    parser.add_argument("--case", choices=("sample", "analytiq", "both"), default="both", help="default: both")
+    parser.add_argument(
+        "--case", choices=("sample", "analytiq", "both", "restore"), default="both", help="default: both"
+    )
     parser.add_argument("--docs", type=int, default=200_000, help="analytiq case: documents (default: %(default)s)")
     parser.add_argument("--sample-docs", type=int, default=SAMPLE_DOCS, help="sample case: --docs of the sample")
     parser.add_argument("--trials", type=int, default=3, help="runs per copier; the median is shown")
@@ -391,6 +415,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.case in ("sample", "both"):
             figures.append(run_case(bench, prepare_sample(bench, args.sample_docs), trials))
             bench.drop("bench_sample", DEST_DB, *OTHER_DBS)
+        if args.case == "restore":
+            figures.append(run_restore_case(bench, args.sample_docs, trials, homes[0].parent if homes else None))
+            bench.drop("bench_sample", "bench_restored", restorers.BACKUP_DB, *OTHER_DBS)
         if args.case in ("analytiq", "both"):
             figures.append(run_case(bench, prepare_analytiq(bench, docs), trials))
             bench.drop("bench_analytiq", DEST_DB)

@@ -27,8 +27,9 @@ class ExitCode(IntEnum):
     CONFIGURATION = 3
     #: Server unreachable, authentication failed.
     CONNECTION = 4
-    #: Another runner holds the migration lock past ``--lock-wait`` (a holder whose process is gone
-    #: from this host is taken over at once instead), or this runner lost its lease.
+    #: Another runner holds the migration or restore lock past ``--lock-wait`` (a holder whose process
+    #: is gone from this host is taken over at once instead), or this runner lost its lease; or another
+    #: client wrote to a database being restored (the message says whether the restore took effect).
     LOCK = 5
     #: A migration step failed — it raised, returned something other than True, tried to end the
     #: process (``sys.exit(0)`` included), ran past its time limit, or started a migration run of its

@@ -140,7 +140,8 @@ def test_the_collections_page_names_every_collection_the_code_writes() -> None:
     from analytiq_data.migrations.batch import CHECKPOINTS
     from analytiq_data.migrations.engine.lock import LOCK_COLLECTION
     from analytiq_data.migrations.engine.state import HISTORY_COLLECTION, VERSION_COLLECTION
-    from analytiq_data.safety.restore import TMP_SUFFIX
+    from analytiq_data.restore_mark import MARK_COLLECTION, STAGE_PREFIX
+    from analytiq_data.safety.restore_lock import LOCK_SUFFIX
 
     page = (DOCS / "reference" / "collections.md").read_text()
     for name in (VERSION_COLLECTION, HISTORY_COLLECTION, LOCK_COLLECTION, CHECKPOINTS, STATE_COLLECTION):
@@ -148,4 +149,5 @@ def test_the_collections_page_names_every_collection_the_code_writes() -> None:
     for name in (MANIFEST_COLLECTION, CATCHUP_COLLECTION):
         assert f"| `{name}` |" in page, name
     assert f"`{JOURNAL_PREFIX}<MigrationClass>`" in page
-    assert f"`<db>{TMP_SUFFIX}`" in page
+    assert f"`<db>{LOCK_SUFFIX}`" in page
+    assert f"| `{MARK_COLLECTION}` |" in page and f"| `{STAGE_PREFIX}<name>` |" in page

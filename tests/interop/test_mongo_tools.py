@@ -113,4 +113,4 @@ async def test_a_damaged_mongodump_archive_is_refused_and_the_target_untouched(
     else:
         assert "is truncated" in line
     assert await state(db) == before
-    assert f"{db_name}__restore_tmp" not in await db.client.list_database_names()
+    assert f"{db_name}__restore" not in await db.client.list_database_names()  # the lock's database is gone

@@ -90,7 +90,7 @@ async def test_dump_then_restore_gives_back_the_same_database(
     assert restored.verified and restored.documents == result.documents
     assert set(restored.views) == {"adults"}
     assert await state(db.client[target]) == await state(db)
-    assert f"{target}__restore_tmp" not in await db.client.list_database_names()
+    assert f"{target}__restore" not in await db.client.list_database_names()  # the lock's database is gone
 
 
 async def test_restore_replaces_a_database_and_drops_what_the_dump_lacks(
@@ -128,7 +128,8 @@ async def test_a_damaged_archive_is_refused_and_the_target_is_untouched(
     with pytest.raises(DumpFileError, match="fails its CRC-64 check" if damage == "flip" else "truncated"):
         await restore_files(restore_options(mongo_uri, target.name, tmp_path, "archive"))
     assert await state(target) == before
-    assert f"{target.name}__restore_tmp" not in await db.client.list_database_names()
+    assert f"{target.name}__restore" not in await db.client.list_database_names()  # nor the lock's database
+    assert [n for n in await target.list_collection_names() if n.startswith("__restore")] == []
 
 
 async def test_the_read_back_catches_a_file_changed_after_writing(

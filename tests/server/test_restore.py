@@ -84,7 +84,7 @@ async def test_restore_refuses_and_changes_nothing(mongo_uri: str, db_name: str,
     holder = MigrationLock(db)
     assert await holder.try_acquire()
     try:
-        with pytest.raises(LockError, match="migration lock held by"):
+        with pytest.raises(LockError, match="a migration run holds the migration lock of"):
             await restore(RestoreOptions(uri=mongo_uri, db=db_name, backup=name, lock_wait_s=0.2))
     finally:
         await holder.release()

@@ -75,7 +75,7 @@ async def test_an_interrupted_backup_is_refused_even_with_force(
     with pytest.raises(ConfigurationError, match="is an interrupted backup"):
         await inspect_backup(RestoreOptions(uri=mongo_uri, db=db_name, backup=options.dest_db))
     assert await raw_state(db) == before
-    assert await databases(db) == sorted([options.dest_db, source.name])  # no rebuild database
+    assert await databases(db) == sorted([options.dest_db, source.name])  # no lock database left
 
 
 async def test_a_plain_database_is_refused_unless_forced(mongo_uri: str, db_name: str, db: AsyncDatabase[Any]) -> None:
@@ -132,25 +132,7 @@ async def test_an_unverified_or_changed_backup_is_refused(mongo_uri: str, db_nam
         await restore(RestoreOptions(uri=mongo_uri, db=db_name, backup=bk))
     assert "users: document contents changed since the backup was made" in err.value.message
     assert await raw_state(db, skip=("migration_lock",)) == before  # (the lock was taken and released)
-    assert await databases(db) == [bk, unverified]  # the rebuild database was removed
+    assert await databases(db) == [bk, unverified]  # the lock database was removed
 
     await restore(RestoreOptions(uri=mongo_uri, db=db_name, backup=unverified, force=True))
     assert await db.users.count_documents({"changed": True}) == 0
-
-
-async def test_a_leftover_rebuild_database_is_replaced(mongo_uri: str, db_name: str, db: AsyncDatabase[Any]) -> None:
-    await _fill(db)
-    bk = f"{db_name}_bk"
-    await backup(BackupOptions(src_uri=mongo_uri, src_db=db_name, dest_db=bk))
-    options = RestoreOptions(uri=mongo_uri, db=db_name, backup=bk)
-    leftover = db.client[options.tmp_db]
-    await leftover.junk.insert_one({"_id": "from an interrupted restore"})
-    await leftover.users.insert_one({"_id": 10_000, "name": "half copied"})
-    await leftover[STATE_COLLECTION].insert_one({"_id": "header", "src_db": bk})
-    await db.users.delete_many({"_id": {"$gte": 100}})
-
-    result = await restore(options)
-
-    assert result.verified and result.dropped == ()
-    assert await db.users.count_documents({}) == 200 and "junk" not in await db.list_collection_names()
-    assert await databases(db) == [bk]

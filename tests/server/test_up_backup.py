@@ -31,7 +31,6 @@ from tests.server.test_rehearse_support import databases, raw_state
 WAITER_LOCK_WAIT_S = 0.5
 
 
-
 async def test_backup_then_a_failing_step_then_restore_gives_back_the_original(
     aclient: AnalytiqClient, db: AsyncDatabase[Any], mongo_uri: str, db_name: str
 ) -> None:
@@ -71,9 +70,22 @@ async def _check_backup_and_restore(
     result = await restore(RestoreOptions(uri=mongo_uri, db=db_name, backup=name))
     assert result.verified and result.version == 0 and result.backup == name
     assert "migrations" in result.dropped and "migration_undo.OcrKeyMigration" in result.dropped  # not in the backup
-    assert _pruned(await raw_state(db, identity=False, skip=("migration_lock",))) == before
+    skip = ("migration_lock", "migration_history")
+    assert await raw_state(db, identity=False, skip=skip) == _pruned(before)
+    # The history survives the recovery (issue 22 §2): every record written after the backup stays (the backup's
+    # own record, the failed step's error and traceback), and the restore is recorded.
+    kept = await history_docs(db)
+    assert [d for d in kept if d["direction"] != "restore"] == history
+    (restored,) = [d for d in kept if d["direction"] == "restore"]
+    assert (restored["name"], restored["outcome"], restored["version"], restored["from_version"]) == (
+        name,
+        "restored",
+        0,
+        2,
+    )
+    assert restored["carried"] == len(history)
     assert await db.migration_lock.count_documents({}) == 0
-    assert db.name.startswith(db_name) and await databases(db) == []  # the rebuild database is gone
+    assert db.name.startswith(db_name) and await databases(db) == []  # the lock database is gone
     assert name in await db.client.list_database_names()  # the backup stays
 
 
@@ -117,9 +129,7 @@ async def test_a_waiter_with_a_short_lock_wait_waits_out_the_backup(
     notes = Notes()
     tasks: list[asyncio.Task[RunResult]] = []
     try:
-        holder = asyncio.create_task(
-            verbs.up(holder_client, basic.MIGRATIONS, options=RunOptions(before_steps=hook))
-        )
+        holder = asyncio.create_task(verbs.up(holder_client, basic.MIGRATIONS, options=RunOptions(before_steps=hook)))
         tasks.append(holder)
         await wait_until(lambda: _is_backing_up(db), "the holder in its backup phase")
         started = time.monotonic()

@@ -38,4 +38,5 @@ def test_a_restore_from_files_needs_one_source_and_a_writable_database() -> None
         FileRestoreOptions(uri=URI, db="admin", archive="a")
     options = FileRestoreOptions(uri=URI, db="prod", directory="dump")
     assert options.where == "dump"
-    assert options.swap_options("prod").tmp_db == "prod__restore_tmp"
+    with pytest.raises(ConfigurationError, match="--parallel must be between 1 and 64, got 0"):
+        FileRestoreOptions(uri=URI, db="prod", directory="dump", parallel=0)

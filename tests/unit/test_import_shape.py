@@ -24,6 +24,7 @@ ENGINE_MAY_IMPORT = (
     "analytiq_data.settings",
     "analytiq_data.uri",
     "analytiq_data.client",
+    "analytiq_data.restore_mark",  # what an unfinished restore leaves in a database: read by status and runners
 )
 
 

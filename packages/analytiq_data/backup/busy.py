@@ -13,6 +13,10 @@ importing the migration engine (``tests/server/test_backup_busy.py`` takes a rea
 the two in step). A holder that reports the phase ``"backup"`` under its own token
 (``phase_token``) is only reading — it is making a backup before it migrates (``up --backup``) —
 so it does not make the source busy.
+
+An unfinished restore (``restore_mark``: a mark in collection ``__restore``) makes the database
+busy too, whether it is running or was interrupted: part of the database may be a partial load or
+half swapped, and a copy of it would not be a backup.
 """
 
 from __future__ import annotations
@@ -28,12 +32,13 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
 from analytiq_data.errors import LockError
+from analytiq_data.restore_mark import MARK_COLLECTION, read_mark
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 #: Marker collections (each holds one document with the same ``_id``), and what they are called.
-MARKERS = {"migration_lock": "the migration lock"}
+MARKERS = {"migration_lock": "the migration lock", MARK_COLLECTION: "an unfinished restore"}
 #: Phases in which a marker's holder only reads the database.
 READING_PHASES = frozenset({"backup"})
 #: How often a running copy looks at the markers again (seconds).
@@ -60,7 +65,12 @@ class Busy:
 
 async def busy_marker(db: AsyncDatabase[Any]) -> Busy | None:
     """Return the first live busy marker of ``db`` whose holder is not only reading, or None."""
+    mark = await read_mark(db)
+    if mark is not None:
+        return Busy(MARK_COLLECTION, mark.host or "unknown", mark.pid, mark.started_at, mark.phase)
     for name in MARKERS:
+        if name == MARK_COLLECTION:
+            continue
         pipeline: list[dict[str, Any]] = [
             {"$match": {"_id": name}},
             # Live unless expires_at is before the server's now; compared as milliseconds (a missing

@@ -19,6 +19,8 @@ from typing import Any, Protocol
 
 from pymongo.asynchronous.database import AsyncDatabase
 
+from analytiq_data.restore_mark import is_restore_namespace
+
 #: Where an interrupted backup keeps its state (in the destination database; never copied).
 STATE_COLLECTION = "__backup_state"
 
@@ -47,9 +49,10 @@ def copied_namespace(name: str) -> bool:
 
     ``system.views`` (views are recreated from their definitions), ``system.buckets.*`` (time-series
     data is copied through its namespace), ``system.profile`` and the like are skipped;
-    ``system.js`` (stored functions) is data and is copied.
+    ``system.js`` (stored functions) is data and is copied. A restore's mark and staged copies
+    (``restore_mark``) are not data either.
     """
-    if name in (STATE_COLLECTION, MANIFEST_COLLECTION):
+    if name in (STATE_COLLECTION, MANIFEST_COLLECTION) or is_restore_namespace(name):
         return False
     return not name.startswith("system.") or name == "system.js"
 

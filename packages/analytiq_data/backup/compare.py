@@ -107,14 +107,16 @@ async def digest_collection(
     return digest
 
 
-async def check_definition(src: Side, dst: Side, name: str, *, indexes: bool) -> list[str]:
-    """Return differences in the options (and, for collections, the indexes) of ``name`` on both sides."""
-    src_opts, dst_opts = await collection_options(src, name), await collection_options(dst, name)
+async def check_definition(src: Side, dst: Side, name: str, *, indexes: bool, dest: str | None = None) -> list[str]:
+    """Return differences in the options (and, for collections, the indexes) of ``name`` on both sides
+    (called ``dest`` on the destination, if given)."""
+    dest = dest or name
+    src_opts, dst_opts = await collection_options(src, name), await collection_options(dst, dest)
     if src_opts is None:
         return ["no longer exists in the source"]
     if dst_opts is None:
         return ["missing on the destination"]
     out = compare_options(src_opts, dst_opts)
     if indexes:
-        out += compare_indexes(await index_specs(src, name), await index_specs(dst, name))
+        out += compare_indexes(await index_specs(src, name), await index_specs(dst, dest))
     return out

@@ -187,7 +187,7 @@ async def clear_ranges(dst: Side, intent: Intent, ranges: list[IdRange]) -> None
     """
     async with dst.errors(f"clearing the unfinished part of {intent.name!r}"):
         for rng in ranges:
-            await dst.db[intent.name].delete_many(rng.filter())
+            await dst.db[intent.dest].delete_many(rng.filter())
 
 
 async def bounded(slots: asyncio.Semaphore | Gate, work: Callable[[], Awaitable[Any]]) -> Any:

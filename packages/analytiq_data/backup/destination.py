@@ -82,16 +82,16 @@ class ServerDestination:
     async def create_collection(self, intent: Intent) -> list[str]:
         """Create the collection with its creation options; a view the server refuses is a difference."""
         if intent.kind is not Kind.VIEW:
-            async with self.side.errors(f"creating {intent.name!r}"):
-                await ddl.create(self.side.db, intent.name, intent.options)
+            async with self.side.errors(f"creating {intent.dest!r}"):
+                await ddl.create(self.side.db, intent.dest, intent.options)
             return []
-        work = ddl.create(self.side.db, intent.name, intent.options)
+        work = ddl.create(self.side.db, intent.dest, intent.options)
         return await _refused(self.side, f"creating view {intent.name!r}", "view could not be created", work)
 
     async def write_batch(self, intent: Intent, docs: list[RawBSONDocument]) -> None:
         """Insert the batch so that nothing of it lands after the run stops (see ``copy.insert_batch``)."""
         async with self.side.errors(f"copying {intent.name!r}"):
-            await insert_batch(raw_collection(self.side, intent.name), docs, ordered=intent.kind is Kind.CAPPED)
+            await insert_batch(raw_collection(self.side, intent.dest), docs, ordered=intent.kind is Kind.CAPPED)
 
     async def reopen(self, intent: Intent) -> None:
         """Undo what finishing ``intent``'s collection did (indexes, validator, TTL) before writing its ranges again.
@@ -118,7 +118,7 @@ class ServerDestination:
 
     async def create_indexes(self, intent: Intent, specs: Sequence[Mapping[str, Any]]) -> list[str]:
         """Build ``specs`` in one ``createIndexes``; if the server refuses, one by one to name the culprits."""
-        command = ddl.create_indexes_command(intent.name, specs)
+        command = ddl.create_indexes_command(intent.dest, specs)
         if command is None:
             return []
         try:
@@ -130,7 +130,7 @@ class ServerDestination:
             raise self.side.lost(exc, f"building the indexes of {intent.name!r}") from exc
         differences: list[str] = []
         for spec in specs:
-            work = ddl.create_indexes(self.side.db, intent.name, [spec])
+            work = ddl.create_indexes(self.side.db, intent.dest, [spec])
             what = f"index {spec.get('name')!r} could not be built"
             differences += await _refused(self.side, f"building the indexes of {intent.name!r}", what, work)
         return differences
@@ -140,7 +140,7 @@ class ServerDestination:
         extra = ddl.deferred_options(intent.options)
         if not extra:
             return []
-        work = ddl.apply_deferred(self.side.db, intent.name, intent.options)
+        work = ddl.apply_deferred(self.side.db, intent.dest, intent.options)
         what = f"options {sorted(extra)} could not be applied"
         return await _refused(self.side, f"setting the options of {intent.name!r}", what, work)
 

@@ -161,7 +161,7 @@ class Pipeline:
         differences += await self._build_indexes(intent, ttl)
         differences += await self._apply_deferred(intent)
         if verify:
-            differences += await check_definition(self.src, self.dst, intent.name, indexes=True)
+            differences += await check_definition(self.src, self.dst, intent.name, indexes=True, dest=intent.dest)
         return differences, destination
 
     async def _read_back(self, intent: Intent, source: Digest) -> Digest:
@@ -169,7 +169,7 @@ class Pipeline:
         self.progress.start(task, total=source.count, unit="docs", kind=TaskKind.VERIFY, label=intent.name)
         async with self.dst.errors(f"reading back {intent.name!r}"):
             digest = await digest_collection(
-                raw_collection(self.dst, intent.name),
+                raw_collection(self.dst, intent.dest),
                 batch_size=self.options.batch_size,
                 gate=self.dst_gate,
                 priority=source.count,

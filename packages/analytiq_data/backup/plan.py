@@ -72,7 +72,11 @@ class IdRange:
 
 @dataclass(frozen=True)
 class Intent:
-    """One namespace to copy: its kind, options, indexes, estimated count and ``_id`` ranges."""
+    """One namespace to copy: its kind, options, indexes, estimated count and ``_id`` ranges.
+
+    ``target`` is the name it is written under on the destination when that differs (a restore
+    loads beside the collection it replaces); ``dest`` says which name that is.
+    """
 
     name: str
     kind: Kind
@@ -81,6 +85,12 @@ class Intent:
     count: int = 0
     ranges: tuple[IdRange, ...] = (IdRange(0),)
     size_bytes: int | None = None
+    target: str | None = None
+
+    @property
+    def dest(self) -> str:
+        """Return the name of this namespace on the destination."""
+        return self.target or self.name
 
     @property
     def view_on(self) -> str | None:

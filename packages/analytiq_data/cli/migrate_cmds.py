@@ -25,9 +25,9 @@ from analytiq_data.cli.migrate_options import (
     migration_spec,
     run_options,
 )
-from analytiq_data.cli.options import count, positive
+from analytiq_data.cli.options import count, positive, settings_from
 from analytiq_data.cli.render import ClosableProgress, make_progress, print_json, steps_print_to_stderr
-from analytiq_data.errors import ConfigurationError
+from analytiq_data.errors import AnalytiqError, ConfigurationError
 from analytiq_data.migrations.engine import verbs
 from analytiq_data.migrations.engine.loader import load_hooks
 from analytiq_data.migrations.engine.options import StopRequest
@@ -190,6 +190,15 @@ def _stop_on_signals(stop: StopRequest, progress: ClosableProgress) -> Iterator[
             signal.signal(sig, handler)
 
 
+def _name_the_backup(exc: AnalytiqError, hook: BackupFirst | None, args: argparse.Namespace) -> None:
+    """Add to a failed run's line the verified backup it made first and the command restoring it."""
+    settings = settings_from(args)
+    given = getattr(args, "uri", None) or settings.uri
+    said = hook.recovery_hint(given, settings.db, getattr(args, "backup_uri", None)) if hook is not None else None
+    if said is not None:
+        exc.hint = f"{exc.hint}; {said}" if exc.hint else said
+
+
 async def _run(args: argparse.Namespace, verb: str) -> int:
     migrations = load_list(args)
     options = run_options(args, dry_run=args.dry_run)
@@ -211,6 +220,9 @@ async def _run(args: argparse.Namespace, verb: str) -> int:
                     result = await verbs.down(
                         target, migrations, args.to, args.steps, options=options, progress=progress, stop=stop
                     )
+    except AnalytiqError as exc:
+        _name_the_backup(exc, hook, args)
+        raise
     finally:
         progress.close()
     if hook is not None and hook.name is not None and args.json:
@@ -235,12 +247,15 @@ async def cmd_down(args: argparse.Namespace) -> int:
 async def cmd_status(args: argparse.Namespace) -> int:
     """Show where the database stands against the migration list; exit 1 when it flags a problem
     that needs a person (the findings that fail ``check``: a reordered list, changed code, a
-    database newer than the code, a dirty step). Pending steps and a running migration exit 0."""
+    database newer than the code, a dirty step; and an unfinished restore, running or interrupted).
+    Pending steps and a running migration exit 0."""
     migrations = load_list(args)
     async with connected(args) as target:
         result = await verbs.status(target, migrations)
     render.status_result(result, args.json)
-    needs_a_person = result.mismatches or result.changed or result.database_ahead or result.dirty is not None
+    needs_a_person = (
+        result.mismatches or result.changed or result.database_ahead or result.dirty is not None or result.restore
+    )
     return 1 if needs_a_person else 0
 
 

@@ -49,6 +49,7 @@ def file_restore_options(args: argparse.Namespace) -> FileRestoreOptions:
         timeout_s=settings.timeout_s,
         lock_wait_s=run.lock_wait_s,
         lease_s=run.lease_s,
+        parallel=args.parallel,
     )
 
 

@@ -6,9 +6,11 @@ Parsing, wiring and drawing only: the work lives in ``analytiq_data.safety``.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from typing import Any
 
+from analytiq_data.backup.options import DEFAULT_PARALLEL
 from analytiq_data.cli.migrate_options import (
     connected,
     driver_option,
@@ -20,11 +22,13 @@ from analytiq_data.cli.migrate_options import (
 from analytiq_data.cli.options import announce, count, positive, settings_from
 from analytiq_data.cli.render import make_progress, print_json, print_table, steps_print_to_stderr
 from analytiq_data.cli.restore_files_cmds import add_file_arguments as add_restore_file_arguments
-from analytiq_data.cli.restore_files_cmds import restore_from_files, wants_files
+from analytiq_data.cli.restore_files_cmds import file_restore_options, restore_from_files, wants_files
 from analytiq_data.cli.restore_log_cmds import add_log_arguments, cmd_restore_log, wants_log
 from analytiq_data.errors import ConfigurationError
 from analytiq_data.safety import BackupInfo, RehearsalResult, RestoreOptions, RestoreResult, inspect_backup, rehearse
 from analytiq_data.safety import restore as restore_backup
+from analytiq_data.safety.restore_check import check_restore_target
+from analytiq_data.safety.restore_files import open_dump
 from analytiq_data.safety.results import CHECKS
 from analytiq_data.uri import resolve_uri
 
@@ -37,24 +41,30 @@ first differing document field by field. The real database is only read. Exit co
 """
 
 RESTORE_DESCRIPTION = """\
-Replace the database (--db) with a backup (--from): under the migration lock, the backup is copied
-beside the database (<db>__restore_tmp), verified, swapped in collection by collection, and the
-result verified against the backup. Collections the backup does not have are dropped. Asks you to
-type the database name on a terminal; pass --yes otherwise. Not available through mongos.
+Replace the database (--db) with a backup (--from, or --archive/--dir: a dump). The backup is loaded
+inside the database, beside each collection it replaces (__restore.<name>; collections the database
+lacks are loaded under their own names), checked, then swapped in by renaming each collection in
+place (a catalog change on mongod), and checked again. Collections the backup does not have are
+dropped; views are recreated; the history written after the backup is kept and the restore recorded.
+The restore's lock lives in <db>__restore while it runs, never in the database. Stop the application
+first: --check (reads only) says who is connected and writing. Asks you to type the database name on
+a terminal; pass --yes otherwise (with --archive/--dir only when the database holds data).
 Refused, changing nothing (exit 3): an interrupted backup (it still holds __backup_state), even with
 --force; without --force, a database this tool did not record as a complete backup, a backup made
-with --no-verify, and a source with no documents when the database holds some. A backup that no
-longer holds what it held when it was made is refused too (exit 7). Ctrl-C before the swap leaves
-the database unchanged and removes <db>__restore_tmp; later, the error line says what state the
-database is in and how to finish (run the same restore again).
+with --no-verify, and a source with no documents when the database holds some; through mongos, a
+sharded collection it would replace. A backup that no longer holds what it held when it was made is
+refused too (exit 7). Another client writing to the database during the restore: exit 5, saying
+whether the restore took effect. Stopped before the swap (Ctrl-C, an error), the database is
+unchanged and the partial load removed; stopped during the swap, the next restore (or status) says
+so and the next restore finishes it.
 With --archive FILE or --dir DIR, the backup is a dump in mongodump's formats (written by
-mongodump or by analytiq-db backup --archive/--out): loaded beside, checked (each archive
-collection's CRC-64, counts, content hashes, indexes, options), then swapped in the same way;
---yes is needed only when the database holds data.
+mongodump or by analytiq-db backup --archive/--out), restored the same way; what is checked depends on
+the format and the summary says it (an archive's CRC-64, the checksums of a directory this tool
+wrote, counts); --yes is needed only when the database holds data.
 With --from-log DIR and --at WHEN (or --before-migration N), the database is rebuilt as it was at
-that moment from the event log analytiq-db follow keeps: its base loaded beside, the change events
-up to the moment replayed, counts checked, then swapped in the same way. A moment the log does not
-cover (or across a recorded gap) is refused, naming the ranges it covers (exit 3).
+that moment from the event log analytiq-db follow keeps: its base loaded, the change events up to the
+moment replayed, counts checked, then swapped in the same way. A moment the log does not cover (or
+across a recorded gap) is refused, naming the ranges it covers (exit 3).
 """
 
 
@@ -97,6 +107,18 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
         action="store_true",
         help="restore from a database not recorded (or not verified) as a backup, or holding no documents; "
         "never from an interrupted backup",
+    )
+    p.add_argument(
+        "--parallel",
+        type=positive,
+        default=DEFAULT_PARALLEL,
+        metavar="N",
+        help=f"at most N inserts in flight; fewer while more do not load faster (default: {DEFAULT_PARALLEL})",
+    )
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="change nothing: check the backup, and say who is connected to and writing to the database",
     )
     add_restore_file_arguments(p)
     add_log_arguments(p)
@@ -177,6 +199,7 @@ def _restore_options(args: argparse.Namespace) -> RestoreOptions:
         lock_wait_s=run.lock_wait_s,
         lease_s=run.lease_s,
         force=args.force,
+        parallel=args.parallel,
     )
 
 
@@ -200,18 +223,16 @@ def _confirm(options: RestoreOptions, info: BackupInfo) -> None:
 
 
 async def cmd_restore(args: argparse.Namespace) -> int:
-    """Replace the database with a backup, after confirmation (a typed name, or --yes)."""
+    """Replace the database with a backup, after confirmation (a typed name, or --yes); --check changes nothing."""
+    if args.check:
+        return await _cmd_check(args)
     if wants_log(args):
         return await cmd_restore_log(args)  # says where after the log is checked (a bad moment: one line)
     announce(args)
     if wants_files(args):
         render_restore(await restore_from_files(args), args.json)
         return 0
-    if not args.from_db:
-        raise ConfigurationError("no backup to restore", hint="give --from NAME, --archive FILE or --dir DIR")
-    if args.dump_db:
-        raise ConfigurationError("--from-db names a database inside a dump", hint="use it with --archive or --dir")
-    options = _restore_options(args)
+    options = _from_options(args)
     if not args.yes:
         if not sys.stdin.isatty():
             raise ConfigurationError(
@@ -229,11 +250,45 @@ async def cmd_restore(args: argparse.Namespace) -> int:
     return 0
 
 
+def _from_options(args: argparse.Namespace) -> RestoreOptions:
+    if not args.from_db:
+        raise ConfigurationError("no backup to restore", hint="give --from NAME, --archive FILE or --dir DIR")
+    if args.dump_db:
+        raise ConfigurationError("--from-db names a database inside a dump", hint="use it with --archive or --dir")
+    return _restore_options(args)
+
+
+async def _cmd_check(args: argparse.Namespace) -> int:
+    """Check the backup and the database without changing anything; exit 1 if the database is in use."""
+    settings = settings_from(args)
+    if wants_files(args):
+        options = file_restore_options(args)
+        source, dump_db, metas = await asyncio.to_thread(open_dump, options)
+        source.close()
+        said = f"{options.where}: database {dump_db}, {len(metas)} namespace(s): can be restored"
+    else:
+        info = await inspect_backup(_from_options(args))
+        said = (
+            f"backup {info.name} on {info.where}: version {info.version}, {info.collections} collection(s), "
+            f"about {info.documents:,} documents: can be restored"
+        )
+    checked = await check_restore_target(settings.uri, settings.db, timeout_s=settings.timeout_s)
+    if args.json:
+        print_json({"source": said, **checked.to_json()})
+    else:
+        print(said)
+        for line in checked.lines():
+            print(line)
+    return 0 if checked.ready else 1
+
+
 def render_restore(result: RestoreResult, as_json: bool) -> None:
     """Print what was restored."""
     if as_json:
         print_json(result.to_json())
         return
+    for note in result.notes:
+        print(note)
     dropped = f"; dropped {', '.join(result.dropped)}" if result.dropped else ""
     version = f" at version {result.version}" if result.version is not None else ""
     views = f", {_count(len(result.views), 'view')}" if result.views else ""

@@ -9,8 +9,12 @@
 
 ``up --backup`` (``run_migrations(..., backup=True)``) uses ``BackupFirst``, a pre-step hook of the
 migration runner. Rooms: ``rehearse`` (the checks), ``snapshot`` (state copies and comparison),
-``docdiff`` (raw document comparison), ``sample_copy`` (``--sample``), ``backup_first``, ``restore``,
-``results``.
+``docdiff`` (raw document comparison), ``sample_copy`` (``--sample``), ``backup_first``; restoring:
+``restore`` (from a backup database) and ``restore_files`` (from a dump) hand a loader to
+``restore_run`` (the steps), which uses ``restore_lock`` (the lease, in ``<db>__restore``),
+``staging`` (the load inside the target, the mark), ``history_carry``, ``swap``, ``activity``
+(other clients' writes) and ``restore_guard`` (refusals, what a stopped restore says);
+``restore_check`` is ``restore --check``; ``results``.
 """
 
 from analytiq_data.safety.backup_first import BackupFirst, backup_name

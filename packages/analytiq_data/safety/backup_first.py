@@ -13,6 +13,7 @@ each step record of the run).
 from __future__ import annotations
 
 import logging
+import shlex
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,6 +41,22 @@ def backup_name(db: str, version: int, now: datetime | None = None) -> str:
     shortened if needed to keep the name within MongoDB's 63 bytes."""
     stamp = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y%m%d%H%M%S")
     return fit_name(db, f"_backup_v{version}_{stamp}")
+
+
+def restore_command(uri: str, db: str, backup: str, *, backup_uri: str | None = None) -> str:
+    """Return the ``analytiq-db restore`` command putting ``backup`` back into ``db``.
+
+    A URI given as ``env:NAME`` or ``file:PATH`` is kept as given (it holds no secret); any other is
+    shown redacted (``mongodb://user:***@host``): never a password on a screen or in a log.
+    """
+
+    def shown(value: str) -> str:
+        return value if value.startswith(("env:", "file:")) else redact_uri(value)
+
+    words = ["analytiq-db", "restore", "--uri", shown(uri), "--db", db, "--from", backup]
+    if backup_uri is not None:
+        words += ["--from-uri", shown(backup_uri)]
+    return shlex.join([*words, "--yes"])
 
 
 def fit_name(db: str, suffix: str) -> str:
@@ -82,6 +99,16 @@ class BackupFirst:
         if not target.uri:
             raise ConfigurationError("backup=True needs the client's URI", hint="pass an AnalytiqClient")
         return cls(target.uri, backup_uri=backup_uri, backup_db=backup_db, timeout_s=target.timeout_s)
+
+    def recovery_hint(self, uri: str, db: str, backup_uri: str | None = None) -> str | None:
+        """Return how to go back to the data before the run (a verified backup was made), else None.
+
+        ``uri``/``backup_uri`` as the user gave them (``env:NAME`` is kept; a literal URI is redacted).
+        """
+        if self.result is None or self.name is None:
+            return None
+        command = restore_command(uri, db, self.name, backup_uri=backup_uri)
+        return f"the verified backup made before the run is {self.name}; to go back to it: {command}"
 
     def where(self) -> str:
         """Return the server the backup goes to (hosts only; no credentials)."""

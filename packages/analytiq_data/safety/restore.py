@@ -1,77 +1,60 @@
-"""``restore``: put a backup back in place of a database, built beside it, swapped in, verified.
+"""``restore --from``: put a backup database back in place of a database, loaded beside it, checked, swapped in.
 
-Under the migration lock of the database (the lease renewed meanwhile, phase ``"restore"``):
-
-1. the backup is copied with the backup engine into ``<db>__restore_tmp`` on the database's own
-   server and verified against the backup (the database is untouched so far);
-2. each collection is moved in with ``renameCollection`` across databases (``dropTarget``: the
-   live collection is replaced at once; validator and TTL applied again after it; a capped, collated
-   or clustered collection is copied in instead, as not every server keeps those options across
-   databases); the database's collections the backup does not have are
-   dropped (``migration_lock`` stays: it holds this restore's lease); its views are dropped and the
-   backup's recreated, each after the view it reads;
-3. the database is compared with the backup by the backup engine's ``verify`` (documents, indexes,
-   options, views): a difference raises VerificationError.
-
-The version document and the history come back with the data. Through mongos, ``renameCollection``
-across databases is refused for sharded collections, so restore refuses to run there; time-series
-collections cannot be renamed either. Stop the application's writers first: writes made during a
-restore are lost or make the verification fail.
+The backup is refused first if it is not a complete, verified backup this tool recorded (unless
+``force``; ``restore_guard``). Then ``restore_run.replace_database`` does the work; this module
+only loads: the backup engine's own copy (``backup.pipeline``: ranges read in parallel, inserts
+paced up to ``parallel`` in flight, each collection read back and compared by content hash, its
+indexes and options compared with the backup's) writes every collection inside the target,
+beside the one it replaces (``staging``), and the copy is compared with what the backup recorded
+when it was made (its manifest). Works on a standalone, a replica set and through mongos
+(unsharded collections; a sharded collection it would replace is refused with one line).
+Time-series collections cannot be renamed: a backup holding one the target also holds is refused.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from pymongo import AsyncMongoClient
-from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
-from analytiq_data.backup import BackupOptions, BackupResult, backup, ddl, verify
+from analytiq_data.backup import BackupOptions, ddl
 from analytiq_data.backup.catalog import namespaces
+from analytiq_data.backup.copy import create_collection, gather_all
+from analytiq_data.backup.endpoints import Endpoints, Side, open_endpoints
 from analytiq_data.backup.manifest import Manifest, read_manifest
-from analytiq_data.backup.plan import (
-    Intent,
-    Kind,
-    creation_options,
-    describe,
-    kind_of,
-    order_views,
-)
+from analytiq_data.backup.options import DEFAULT_BATCH_SIZE, DEFAULT_PARALLEL
+from analytiq_data.backup.pipeline import Pipeline
+from analytiq_data.backup.plan import Kind, Plan, build_plan, kind_of
+from analytiq_data.backup.results import CollectionReport
 from analytiq_data.backup.state import BackupState
-from analytiq_data.client import connection_error, make_client, ping, server_kind
+from analytiq_data.client import connection_error
 from analytiq_data.errors import AnalytiqError, ConfigurationError, VerificationError
-from analytiq_data.migrations.engine.lock import (
-    DEFAULT_LEASE_S,
-    DEFAULT_LOCK_WAIT_S,
-    LOCK_COLLECTION,
-    MigrationLock,
-    held_error,
-)
-from analytiq_data.migrations.engine.prestep import set_phase
+from analytiq_data.migrations.engine.lock import DEFAULT_LEASE_S, DEFAULT_LOCK_WAIT_S, LOCK_COLLECTION
 from analytiq_data.migrations.engine.state import StateStore
 from analytiq_data.progress import NULL_PROGRESS, Progress
-from analytiq_data.safety.backup_first import fit_name
-from analytiq_data.safety.restore_guard import SwapProgress, check_not_emptying, check_source, stopped_error
+from analytiq_data.safety.restore_guard import check_not_emptying, check_source
+from analytiq_data.safety.restore_lock import lock_db_name
+from analytiq_data.safety.restore_run import LoadPlan, LoadResult, TargetOptions, replace_database
 from analytiq_data.safety.results import RestoreResult
-from analytiq_data.safety.sample_copy import copy_collection
+from analytiq_data.safety.staging import Staging
 from analytiq_data.settings import DEFAULT_TIMEOUT_S, validate_db_name
 from analytiq_data.uri import hosts_of, redact_uri
 
 log = logging.getLogger(__name__)
 
-TMP_SUFFIX = "__restore_tmp"
-PHASE = "restore"
-
 
 @dataclass(frozen=True)
 class RestoreOptions:
-    """Restore database ``db`` at ``uri`` from database ``backup`` (at ``backup_uri``, default ``uri``)."""
+    """Restore database ``db`` at ``uri`` from database ``backup`` (at ``backup_uri``, default ``uri``).
+
+    ``parallel`` is the ceiling of inserts in flight (the copy starts at one and adds more while
+    the server's throughput grows with them).
+    """
 
     uri: str
     db: str
@@ -81,26 +64,46 @@ class RestoreOptions:
     lock_wait_s: float = DEFAULT_LOCK_WAIT_S
     lease_s: float = DEFAULT_LEASE_S
     force: bool = False  # restore from a source not recorded (or not verified) as a backup, or holding no documents
+    parallel: int = DEFAULT_PARALLEL
+    batch_size: int = DEFAULT_BATCH_SIZE
 
     def __post_init__(self) -> None:
         validate_db_name(self.db)
         validate_db_name(self.backup)
-        validate_db_name(self.tmp_db)
-        if self.backup_uri is None and self.backup.lower() in (self.db.lower(), self.tmp_db.lower()):
+        validate_db_name(self.lock_db)
+        if self.backup_uri is None and self.backup.lower() in (self.db.lower(), self.lock_db.lower()):
             raise ConfigurationError(
                 f"cannot restore database {self.db!r} from {self.backup!r} on the same server",
                 hint="name the backup database with --from",
             )
+        self.copy_options()  # --parallel, --batch-size checked before connecting
 
     @property
-    def tmp_db(self) -> str:
-        """Return the database the backup is rebuilt in before the swap."""
-        return fit_name(self.db, TMP_SUFFIX)
+    def lock_db(self) -> str:
+        """Return the database holding the restore's lease while it runs (``restore_lock``)."""
+        return lock_db_name(self.db)
 
     @property
     def source_uri(self) -> str:
         """Return the URI of the backup's server."""
         return self.backup_uri or self.uri
+
+    def copy_options(self) -> BackupOptions:
+        """Return the backup engine's options for copying the backup into the target."""
+        return BackupOptions(
+            src_uri=self.source_uri,
+            src_db=self.backup,
+            dest_uri=self.uri,
+            dest_db=self.db,
+            exclude=(LOCK_COLLECTION,),
+            parallel=self.parallel,
+            batch_size=self.batch_size,
+            timeout_s=self.timeout_s,
+        )
+
+    def target(self) -> TargetOptions:
+        """Return what ``replace_database`` needs."""
+        return TargetOptions(self.db, self.lock_wait_s, self.lease_s, self.batch_size, self.parallel)
 
 
 @dataclass(frozen=True)
@@ -116,246 +119,159 @@ class BackupInfo:
     verified: bool | None = None  # whether it verified when it was made (None: not recorded, or --no-verify)
 
 
-def _not_lock(name: str) -> bool:
-    return name != LOCK_COLLECTION
-
-
 def _where(uri: str) -> str:
     return hosts_of(uri) or redact_uri(uri)
 
 
 @contextlib.asynccontextmanager
-async def _clients(options: RestoreOptions) -> AsyncIterator[tuple[AsyncMongoClient[Any], AsyncMongoClient[Any]]]:
-    """Yield (live, backup) clients (one client when both are on one server); driver errors become one line."""
-    live = make_client(options.uri, timeout_s=options.timeout_s)
-    other = make_client(options.backup_uri, timeout_s=options.timeout_s) if options.backup_uri else None
-    uri = options.uri
+async def _endpoints(options: RestoreOptions) -> AsyncIterator[Endpoints]:
+    """Yield the backup (source) and the target (destination), driver errors as one line."""
     try:
-        hello = await ping(live, options.uri, options.timeout_s)
-        if server_kind(hello).topology == "sharded":
-            raise ConfigurationError(
-                f"restore cannot run through mongos ({_where(options.uri)}): it swaps collections in with "
-                "renameCollection across databases, which mongos refuses for sharded collections",
-                hint=f"stop the application and copy the backup back with analytiq-db backup --src {options.backup} "
-                f"--dest {options.db} --drop",
-            )
-        if other is not None:
-            uri = options.source_uri
-            await ping(other, uri, options.timeout_s)
-        yield live, other or live
+        async with open_endpoints(options.copy_options()) as ends:
+            yield ends
     except AnalytiqError:
         raise
-    except PyMongoError as exc:
-        raise connection_error(uri, exc, options.timeout_s) from exc
-    finally:
-        await live.close()
-        if other is not None:
-            await other.close()
+    except PyMongoError as exc:  # Side.errors covers the work; this, the connection
+        raise connection_error(options.uri, exc, options.timeout_s) from exc
 
 
-async def _inspect(client: AsyncMongoClient[Any], options: RestoreOptions) -> tuple[BackupInfo, Manifest | None]:
-    db = client[options.backup]
-    where = _where(options.source_uri)
-    infos = await namespaces(db, keep=_not_lock)
-    header = await BackupState(db).header()
-    manifest = await read_manifest(db)
+async def _inspect(ends: Endpoints, options: RestoreOptions) -> tuple[BackupInfo, Manifest | None, Plan]:
+    db = ends.src.db
+    where = ends.src.where
+    async with ends.src.errors("reading the backup"):
+        infos = await namespaces(db, keep=lambda n: n != LOCK_COLLECTION)
+        header = await BackupState(db).header()
+        manifest = await read_manifest(db)
     if not infos and header is None and manifest is None:
         raise ConfigurationError(
             f"backup database {options.backup!r} does not exist on {where} (it has no collections)",
             hint="check --from and --from-uri",
         )
     check_source(backup=options.backup, where=where, state_header=header, manifest=manifest, force=options.force)
-    series = sorted(n for n, i in infos.items() if kind_of(i) is Kind.TIMESERIES)
-    if series:
-        raise ConfigurationError(
-            f"backup {options.backup!r} holds time-series collections ({', '.join(series)}), which restore cannot "
-            "swap in (renameCollection refuses them)",
-            hint=f"copy it back with analytiq-db backup --src {options.backup} --dest {options.db} --drop",
-        )
-    documents = await _documents(db, infos)
-    version = (await StateStore(db).read_version()).version
+    async with ends.src.errors("planning the copy"):
+        plan = await build_plan(db, options.copy_options())
+        version = (await StateStore(db).read_version()).version
     verified = manifest.verified if manifest is not None else None
+    documents = sum(i.count for i in plan.collections)
     info = BackupInfo(options.backup, where, version, len(infos), documents, manifest is not None, verified)
-    return info, manifest
-
-
-async def _documents(db: AsyncDatabase[Any], infos: dict[str, dict[str, Any]] | None = None) -> int:
-    """Return about how many documents the collections of ``db`` hold (its lock and our state left out)."""
-    if infos is None:
-        infos = await namespaces(db, keep=_not_lock)
-    return sum([await db[n].estimated_document_count() for n, i in infos.items() if kind_of(i) is not Kind.VIEW])
+    return info, manifest, plan
 
 
 async def inspect_backup(options: RestoreOptions) -> BackupInfo:
     """Return what the backup holds (read only); raise ConfigurationError if it is missing or cannot be restored."""
-    async with _clients(options) as (_, source):
-        return (await _inspect(source, options))[0]
+    async with _endpoints(options) as ends:
+        return (await _inspect(ends, options))[0]
 
 
 async def restore(options: RestoreOptions, progress: Progress = NULL_PROGRESS) -> RestoreResult:
-    """Replace database ``options.db`` with the backup, under the migration lock, and verify it.
+    """Replace database ``options.db`` with the backup: loaded beside it, checked, swapped in, checked again.
 
     Raises ConfigurationError (missing backup; a source that is an interrupted backup, or without
     ``force`` not recorded or not verified as a backup, or holding no documents when the database
-    holds some; mongos; time-series), LockError (another runner holds the lock past the wait),
-    VerificationError (the backup no longer holds what was recorded, or the result differs from
-    it), RestoreInterrupted (cancelled: says what state the database is in) or RestoreIncomplete
-    (failed during the swap). Before the swap nothing is changed and the rebuild database is
-    removed on any failure.
+    holds some; a sharded or time-series collection it would replace), LockError (another restore
+    holds the lock, or a migration run holds the database's lock, past the wait), TargetInUse
+    (another client wrote to the database meanwhile: the message says whether the restore took
+    effect), VerificationError (the backup no longer holds what was recorded, or the copy differs
+    from it), RestoreInterrupted (cancelled: says what state the database is in) or
+    RestoreIncomplete (failed during the swap). Before the swap the database is unchanged and the
+    partial load removed on any failure; a swap stopped part-way is finished by the next run.
     """
-    started = time.monotonic()
-    async with _clients(options) as (live, source):
-        info, manifest = await _inspect(source, options)
+    async with _endpoints(options) as ends:
+        info, manifest, plan = await _inspect(ends, options)
+        async with ends.dst.errors("counting the database's documents"):
+            current = await namespaces(ends.dst.db)
+            counted = [
+                ends.dst.db[n].estimated_document_count() for n, i in current.items() if kind_of(i) is not Kind.VIEW
+            ]
+            held = sum([await c for c in counted])
         check_not_emptying(
             backup=options.backup,
             db=options.db,
             backup_documents=info.documents,
-            db_documents=await _documents(live[options.db]),
+            db_documents=held,
             force=options.force,
         )
-        lock = MigrationLock(live[options.db], lease_s=options.lease_s)
-        got = await lock.acquire(options.lock_wait_s, progress=progress)
-        if got.outcome != "held":
-            raise held_error(got.holder, options.lock_wait_s)
-        swap = SwapProgress()
-        try:
-            lock.start_renewing()
-            await set_phase(lock, PHASE)
-            try:
-                copied = await _rebuild(options, manifest, progress)
-                lock.check()
-                swap.started = True
-                collections, dropped, views = await _swap(live, options, progress, track=swap)
-                swap.swapped = True
-                lock.check()
-                progress.note(f"verifying {options.db} against backup {options.backup}")
-                check = BackupOptions(
-                    src_uri=options.source_uri,
-                    src_db=options.backup,
-                    dest_uri=options.uri,
-                    dest_db=options.db,
-                    exclude=(LOCK_COLLECTION,),
-                    timeout_s=options.timeout_s,
-                )
-                await verify(check, progress)
-            except BaseException as exc:
-                raise await _stopped(live, options, swap, exc) from exc
-            await live.drop_database(options.tmp_db)
-        finally:
-            await lock.release()
+        series = sorted(i.name for i in plan.collections if i.kind is Kind.TIMESERIES and i.name in current)
+        if series:
+            raise ConfigurationError(
+                f"backup {options.backup!r} holds time-series collections the database also holds "
+                f"({', '.join(series)}): "
+                "restore cannot swap them in (renameCollection refuses time-series collections); nothing changed",
+                hint=f"drop them from {options.db!r} first, or copy the backup back with analytiq-db backup "
+                f"--src {options.backup} --dest {options.db} --drop",
+            )
+        loader = _BackupLoader(ends, options, info, manifest, plan)
+        result = await replace_database(ends.dst, options.target(), loader, progress)
     log.info("restored %s from %s (version %s)", options.db, options.backup, info.version)
-    return RestoreResult(
-        database=options.db,
-        backup=options.backup,
-        source=_where(options.source_uri),
-        version=info.version,
-        collections=tuple(collections),
-        dropped=tuple(dropped),
-        views=tuple(views),
-        documents=copied.documents,
-        verified=True,
-        seconds=time.monotonic() - started,
-    )
+    return result
 
 
-async def _rebuild(options: RestoreOptions, manifest: Manifest | None, progress: Progress) -> BackupResult:
-    """Copy the backup into the rebuild database (replacing a leftover one) and check it against its record."""
-    copy = BackupOptions(
-        src_uri=options.source_uri,
-        src_db=options.backup,
-        dest_uri=options.uri,
-        dest_db=options.tmp_db,
-        drop=True,
-        exclude=(LOCK_COLLECTION,),
-        timeout_s=options.timeout_s,
-    )
-    progress.note(f"copying backup {options.backup} into {options.tmp_db} on {_where(options.uri)}")
-    copied = await backup(copy, progress)
-    if manifest is not None:
-        selected = frozenset(e.name for e in manifest.entries if copy.selects(e.name))
-        differences = manifest.differences(copied.collections, selected=selected)
-        if differences and not options.force:
+class _Unrecorded(BackupState):
+    """A copy into the target keeps no resume state (a stopped restore starts its load over)."""
+
+    async def range_done(self, *_: Any) -> None:
+        """Record nothing."""
+
+    async def collection_done(self, *_: Any) -> None:
+        """Record nothing."""
+
+
+class _BackupLoader:
+    """Loads a backup database into the target with the backup engine's copy."""
+
+    def __init__(
+        self, ends: Endpoints, options: RestoreOptions, info: BackupInfo, manifest: Manifest | None, plan: Plan
+    ) -> None:
+        self.ends, self.options, self.info, self.manifest, self.backup_plan = ends, options, info, manifest, plan
+
+    @property
+    def source(self) -> str:
+        """Return ``backup 'prod_bk' on db1:27017``."""
+        return f"backup {self.options.backup!r} on {self.ends.src.where}"
+
+    @property
+    def name(self) -> str:
+        """Return the backup database's name."""
+        return self.options.backup
+
+    @property
+    def plan(self) -> LoadPlan:
+        """Return the backup's collections and views."""
+        views = tuple((v.name, dict(v.options)) for v in self.backup_plan.views)
+        return LoadPlan(tuple(i.name for i in self.backup_plan.collections), views, self.info.documents)
+
+    async def load(self, side: Side, staging: Staging, progress: Progress) -> LoadResult:
+        """Copy each collection of the backup to ``staging.where(name)`` and check it (and the manifest)."""
+        intents = [dataclasses.replace(i, target=staging.where(i.name)) for i in self.backup_plan.collections]
+        progress.note(f"loading backup {self.options.backup} into {side.db.name} on {side.where}")
+        for intent in intents:
+            await create_collection(side, intent)
+        pipeline = Pipeline(self.ends.src, side, self.options.copy_options(), progress, _Unrecorded(side.db))
+        reports = await gather_all(pipeline.run(i) for i in intents)
+        self._check(reports)
+        ttl = frozenset(
+            i.name for i in intents if "expireAfterSeconds" in i.options or any(ddl.is_ttl(s) for s in i.indexes)
+        )
+        return LoadResult({r.name: r.documents for r in reports}, ttl)
+
+    def _check(self, reports: list[CollectionReport]) -> None:
+        """Raise VerificationError if the copy differs from the backup, or the backup from its manifest."""
+        lines = [f"{r.name}: {d}" for r in reports for d in r.differences]
+        if lines:
+            shown = "; ".join(lines[:3]) + (f"; and {len(lines) - 3} more" if len(lines) > 3 else "")
+            raise VerificationError(
+                f"the copy of backup {self.options.backup!r} differs from it: {shown}; the database is unchanged",
+                hint="see the log (-v); run the restore again",
+            )
+        if self.manifest is None:
+            return
+        copy = self.options.copy_options()
+        selected = frozenset(e.name for e in self.manifest.entries if copy.selects(e.name))
+        differences = self.manifest.differences(reports, selected=selected)
+        if differences and not self.options.force:
             shown = "; ".join(differences[:3]) + (f"; and {len(differences) - 3} more" if len(differences) > 3 else "")
             raise VerificationError(
-                f"backup {options.backup!r} no longer holds what it held when it was made: {shown}; nothing changed",
+                f"backup {self.options.backup!r} no longer holds what it held when it was made: {shown}; "
+                "nothing changed",
                 hint="restore another backup, or pass --force to restore this one as it is now",
             )
-        for line in differences:
-            progress.note(f"backup changed since it was made (--force): {line}")
-    return copied
-
-
-async def _stopped(
-    live: AsyncMongoClient[Any], options: RestoreOptions, swap: SwapProgress, exc: BaseException
-) -> BaseException:
-    """Clean up after a stopped restore and return the error to raise (``exc`` itself when it says enough)."""
-    removed = False
-    if not swap.started or swap.swapped:
-        try:
-            await live.drop_database(options.tmp_db)
-            removed = True
-        except PyMongoError as failure:
-            log.warning("could not drop %s: %s", options.tmp_db, failure)
-    said = stopped_error(exc, db=options.db, tmp=options.tmp_db, backup=options.backup, swap=swap, tmp_removed=removed)
-    return exc if said is None else said
-
-
-async def _move(client: AsyncMongoClient[Any], options: RestoreOptions, name: str, info: dict[str, Any]) -> None:
-    """Move collection ``name`` from the rebuild database into the live one, replacing it.
-
-    A plain collection is renamed in (``renameCollection`` across databases, ``dropTarget``), then
-    its validator and TTL options are applied again (a server may drop them on such a rename). A
-    collection with creation-time options (capped, collation, clustered) is copied in instead,
-    since those cannot be set afterwards and not every server keeps them across databases.
-    """
-    tmp, live = client[options.tmp_db], client[options.db]
-    opts = dict(info.get("options") or {})
-    if creation_options(opts):
-        plan_options = BackupOptions(src_uri=options.uri, src_db=tmp.name, dest_db=live.name)
-        intent = await describe(tmp, info, plan_options, sizes=False)
-        await live.drop_collection(name)
-        await copy_collection(tmp, live, intent)
-        await tmp.drop_collection(name)
-        return
-    await client.admin.command("renameCollection", f"{tmp.name}.{name}", to=f"{live.name}.{name}", dropTarget=True)
-    await ddl.apply_deferred(live, name, opts)
-
-
-async def _swap(
-    client: AsyncMongoClient[Any], options: RestoreOptions, progress: Progress, track: SwapProgress | None = None
-) -> tuple[list[str], list[str], list[str]]:
-    """Move the rebuilt collections into the database, drop what the backup lacks, recreate views.
-
-    ``track`` (if given) learns the collections planned and each one moved, as they are.
-    """
-    track = track if track is not None else SwapProgress()
-    tmp, live = client[options.tmp_db], client[options.db]
-    rebuilt, current = await namespaces(tmp), await namespaces(live)
-    collections = sorted(n for n, i in rebuilt.items() if kind_of(i) is not Kind.VIEW)
-    views = order_views(
-        [
-            Intent(n, Kind.VIEW, dict(i.get("options") or {}))
-            for n, i in sorted(rebuilt.items())
-            if kind_of(i) is Kind.VIEW
-        ]
-    )
-    track.planned = list(collections)
-    for name, info in current.items():
-        if kind_of(info) is Kind.VIEW:
-            await live.drop_collection(name)
-    for name in collections:
-        await _move(client, options, name, rebuilt[name])
-        track.moved.append(name)
-    progress.note(f"swapped {len(collections)} collections into {live.name}")
-    backup_views = {v.name for v in views}
-    dropped = sorted(
-        n
-        for n, i in current.items()
-        if n != LOCK_COLLECTION and n not in (backup_views if kind_of(i) is Kind.VIEW else set(collections))
-    )
-    for name in dropped:
-        if kind_of(current[name]) is not Kind.VIEW:
-            await live.drop_collection(name)
-    for view in views:
-        await ddl.create(live, view.name, view.options)
-    return collections, dropped, [v.name for v in views]

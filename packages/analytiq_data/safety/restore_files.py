@@ -1,42 +1,46 @@
 """``restore --archive/--dir``: put a dump (ours or mongodump's) in place of a database, safely.
 
-The same shape as ``restore --from``, under the database's migration lock (phase ``"restore"``):
+The same steps as ``restore --from`` (``restore_run.replace_database``); this module opens the
+dump and loads it:
 
 1. the dump is opened and its metadata read (a file that is not a dump, or a database it does not
-   hold, fails here: nothing was touched);
-2. it is loaded into ``<db>__restore_tmp`` on the database's own server (``backup.files.load``),
-   the files read once: documents (each archive collection's CRC-64 checked at its EOF header, the
-   documents the server acknowledged counted against the files'), then each collection's count
-   checked, then indexes, validators, TTL, views, then options and indexes compared with the
-   metadata. Any failure so far drops the rebuild database and leaves the target as it was;
-3. the rebuilt collections are swapped in by ``safety.restore``'s swap (collections the dump does
-   not have are dropped), and the database is checked again against the files: counts, options and
-   indexes (counts of collections with a TTL are left out of this last check: the server may expire
-   their documents, as it would after mongorestore).
+   hold, fails here: nothing was touched, not even the lock);
+2. it is loaded inside the target (``staging``: beside each collection it replaces, under its own
+   name otherwise) by ``backup.files.load``, the files read once, several inserts in flight (at
+   most ``parallel``, as many as the server absorbs): each archive collection's CRC-64 is checked
+   at its EOF header, the documents the server acknowledged are counted against the files'; as
+   soon as a collection's documents are in, its count is checked on the server and its indexes
+   are built (one ``createIndexes``), then its validator and TTL options applied, beside the rest
+   of the load (a ``--consistent`` dump's change events are replayed first, then indexes built);
+   then options and indexes are compared with the metadata. Any failure so far removes the
+   partial load and leaves the target as it was;
+3. the swap, and the checks after it, as for ``restore --from`` (counts of collections with a TTL
+   are left out of the last check: the server may expire their documents, as after mongorestore).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 from pymongo import AsyncMongoClient
-from pymongo.errors import PyMongoError
 
-from analytiq_data.backup.catalog import STATE_COLLECTION, collection_infos, copied_namespace
+from analytiq_data.backup.catalog import STATE_COLLECTION, collection_infos, copied_namespace, namespaces
 from analytiq_data.backup.consistent.dumpfile import CATCHUP_COLLECTION, replay_dump_events
 from analytiq_data.backup.endpoints import Side
 from analytiq_data.backup.files.compat import assumption_lines, for_restore
 from analytiq_data.backup.files.load import (
     Loaded,
-    check_counts,
+    Where,
+    check_count,
     check_definitions,
     create_namespaces,
+    finish_collection,
     finish_definitions,
     has_ttl,
     load_documents,
@@ -45,21 +49,23 @@ from analytiq_data.backup.files.metadata import Metadata
 from analytiq_data.backup.files.source import choose_db, open_source
 from analytiq_data.backup.files.stream import DumpSource
 from analytiq_data.backup.identity import identify
-from analytiq_data.backup.options import DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE, RESERVED_DATABASES
+from analytiq_data.backup.options import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_PARALLEL,
+    MAX_BATCH_SIZE,
+    MAX_PARALLEL,
+    RESERVED_DATABASES,
+)
 from analytiq_data.client import make_client
 from analytiq_data.errors import ConfigurationError, VerificationError
-from analytiq_data.migrations.engine.lock import (
-    DEFAULT_LEASE_S,
-    DEFAULT_LOCK_WAIT_S,
-    LOCK_COLLECTION,
-    MigrationLock,
-    held_error,
-)
-from analytiq_data.migrations.engine.prestep import set_phase
-from analytiq_data.migrations.engine.state import StateStore
+from analytiq_data.migrations.engine.lock import DEFAULT_LEASE_S, DEFAULT_LOCK_WAIT_S, LOCK_COLLECTION
 from analytiq_data.progress import NULL_PROGRESS, Progress
-from analytiq_data.safety.restore import PHASE, RestoreOptions, _swap
+from analytiq_data.restore_mark import is_restore_namespace
+from analytiq_data.safety.restore_guard import TargetInUse
+from analytiq_data.safety.restore_lock import lock_db_name
+from analytiq_data.safety.restore_run import LoadPlan, LoadResult, TargetOptions, replace_database
 from analytiq_data.safety.results import RestoreResult
+from analytiq_data.safety.staging import Staging
 from analytiq_data.settings import DEFAULT_TIMEOUT_S, validate_db_name
 from analytiq_data.uri import hosts_of, redact_uri
 
@@ -70,7 +76,8 @@ log = logging.getLogger(__name__)
 class FileRestoreOptions:
     """Restore database ``db`` at ``uri`` from an ``archive`` file (``-``: stdin) or a dump ``directory``.
 
-    ``from_db`` names the dump's database to restore (needed only when the dump holds several).
+    ``from_db`` names the dump's database to restore (needed only when the dump holds several);
+    ``parallel`` is the ceiling of inserts in flight.
     """
 
     uri: str
@@ -82,17 +89,21 @@ class FileRestoreOptions:
     timeout_s: float = DEFAULT_TIMEOUT_S
     lock_wait_s: float = DEFAULT_LOCK_WAIT_S
     lease_s: float = DEFAULT_LEASE_S
+    parallel: int = DEFAULT_PARALLEL
 
     def __post_init__(self) -> None:
         if (self.archive is None) == (self.directory is None):
             raise ConfigurationError("give one of --archive FILE or --dir DIR", hint="e.g. --archive prod.archive")
         validate_db_name(self.db)
+        validate_db_name(lock_db_name(self.db))
         if self.from_db is not None:
             validate_db_name(self.from_db)
         if self.db.lower() in RESERVED_DATABASES:
             raise ConfigurationError(f"refusing to restore into the {self.db!r} database", hint="choose another --db")
         if not 1 <= self.batch_size <= MAX_BATCH_SIZE:
             raise ConfigurationError(f"--batch-size must be between 1 and {MAX_BATCH_SIZE:,}, got {self.batch_size}")
+        if not 1 <= self.parallel <= MAX_PARALLEL:
+            raise ConfigurationError(f"--parallel must be between 1 and {MAX_PARALLEL}, got {self.parallel}")
 
     @property
     def where(self) -> str:
@@ -101,24 +112,16 @@ class FileRestoreOptions:
             return "standard input" if self.archive == "-" else self.archive
         return str(self.directory)
 
-    def swap_options(self, backup: str) -> RestoreOptions:
-        """Return the ``restore`` options its swap reads (database, rebuild database, timeouts)."""
-        return RestoreOptions(
-            uri=self.uri,
-            db=self.db,
-            backup=backup,
-            backup_uri=self.uri,
-            timeout_s=self.timeout_s,
-            lock_wait_s=self.lock_wait_s,
-            lease_s=self.lease_s,
-        )
+    def target(self) -> TargetOptions:
+        """Return what ``replace_database`` needs."""
+        return TargetOptions(self.db, self.lock_wait_s, self.lease_s, self.batch_size, self.parallel)
 
 
 def open_dump(options: FileRestoreOptions) -> tuple[DumpSource, str, list[Metadata]]:
     """Open the dump and return it, the database chosen in it, and that database's namespaces to restore.
 
     Raises DumpFileError (not a dump, unreadable) or ConfigurationError (no such database in the
-    dump, or time-series collections, which this restore cannot swap in).
+    dump, or time-series collections, which this restore cannot load).
     """
     source = open_source(archive=options.archive, directory=options.directory, db=options.from_db)
     try:
@@ -133,7 +136,7 @@ def open_dump(options: FileRestoreOptions) -> tuple[DumpSource, str, list[Metada
         series = sorted(m.collection for m in metas if m.type == "timeseries" or "timeseries" in m.options)
         if series:
             raise ConfigurationError(
-                f"{options.where} holds time-series collections ({', '.join(series)}), which restore cannot swap in",
+                f"{options.where} holds time-series collections ({', '.join(series)}), which restore cannot load",
                 hint="restore it with mongorestore into a new database",
             )
     except BaseException:
@@ -144,149 +147,153 @@ def open_dump(options: FileRestoreOptions) -> tuple[DumpSource, str, list[Metada
 
 async def target_holds_data(options: FileRestoreOptions) -> bool:
     """Return whether database ``options.db`` exists and holds collections (then restoring needs a confirmation)."""
-    async with _connected(options) as (_, side):
+    async with connected_target(options) as side:
         return bool(await collection_infos(side, keep=lambda name: name != LOCK_COLLECTION))
 
 
 @contextlib.asynccontextmanager
-async def _connected(options: FileRestoreOptions) -> AsyncIterator[tuple[AsyncMongoClient[Any], Side]]:
-    client = make_client(options.uri, timeout_s=options.timeout_s)
+async def connected_target(options: FileRestoreOptions) -> AsyncIterator[Side]:
+    client: AsyncMongoClient[Any] = make_client(options.uri, timeout_s=options.timeout_s)
     try:
         identity = await identify(client, options.uri, options.timeout_s)
         where = hosts_of(options.uri) or redact_uri(options.uri)
-        if identity.topology == "sharded":
-            raise ConfigurationError(
-                f"restore cannot run through mongos ({where}): it swaps collections in with renameCollection",
-                hint="restore with mongorestore into the database instead",
-            )
-        yield client, Side("destination", where, client[options.db], identity)
+        yield Side("destination", where, client[options.db], identity)
     finally:
         await client.close()
 
 
 async def restore_files(options: FileRestoreOptions, progress: Progress = NULL_PROGRESS) -> RestoreResult:
-    """Replace database ``options.db`` with the dump's database, under the migration lock, and verify it.
+    """Replace database ``options.db`` with the dump's database: loaded beside it, checked, swapped in, checked.
 
     Raises DumpFileError (a ConfigurationError: not a dump, truncated, corrupt, a CRC mismatch) with
-    the database untouched, ConfigurationError, LockError, or VerificationError.
+    the database unchanged, ConfigurationError, LockError, TargetInUse (another client wrote to the
+    database meanwhile), VerificationError, RestoreInterrupted or RestoreIncomplete (as ``restore``).
     """
-    started = time.monotonic()
     source, dump_db, metas = await asyncio.to_thread(open_dump, options)
     assumed = assumption_lines(metas)
     for line in assumed:
         progress.note(f"assumed for {line}")
     try:
-        async with _connected(options) as (client, live):
-            lock = MigrationLock(live.db, lease_s=options.lease_s)
-            got = await lock.acquire(options.lock_wait_s, progress=progress)
-            if got.outcome != "held":
-                raise held_error(got.holder, options.lock_wait_s)
-            try:
-                lock.start_renewing()
-                await set_phase(lock, PHASE)
-                swap = options.swap_options(dump_db)
-                tmp = Side("destination", live.where, client[swap.tmp_db], live.identity)
-                loaded = await _rebuild(tmp, source, metas, options, progress)
-                lock.check()
-                collections, dropped, views = await _swap(client, swap, progress)
-                lock.check()
-                progress.note(f"verifying {options.db} against {options.where}")
-                await _check(live, metas, loaded, options, "after the swap")
-                await client.drop_database(swap.tmp_db)
-                version = (await StateStore(live.db).read_version()).version
-            finally:
-                await lock.release()
+        async with connected_target(options) as side:
+            loader = DumpLoader(source, dump_db, metas, options)
+            result = await replace_database(side, options.target(), loader, progress)
     finally:
         source.close()
     log.info("restored %s from %s", options.db, options.where)
-    return RestoreResult(
-        database=options.db,
-        backup=f"{options.where} ({dump_db})",
-        source=options.where,
-        version=version,
-        collections=tuple(collections),
-        dropped=tuple(dropped),
-        views=tuple(views),
-        documents=sum(c.count for c in loaded.values()),
-        verified=True,
-        seconds=time.monotonic() - started,
-        **checked_by(source),
-        assumed=tuple(assumed),
-    )
+    checks, unchecked = checked_by(source)
+    return dataclasses.replace(result, checks=checks, unchecked=unchecked, assumed=tuple(assumed))
 
 
-def checked_by(source: DumpSource) -> dict[str, tuple[str, ...]]:
-    """Return what a restore from ``source`` checks (``checks``) and what it cannot (``unchecked``):
-    counts, definitions, and the format's checksum of the documents' bytes if it has one."""
+def checked_by(source: DumpSource) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Return what a restore from ``source`` checks and what it cannot: counts, definitions, and the
+    format's checksum of the documents' bytes if it has one."""
     checks = ("document counts", *([source.checksum] if source.checksum else []), "indexes and options")
     unchecked = () if source.checksum else ("the documents' bytes (a mongodump directory has no checksum)",)
-    return {"checks": checks, "unchecked": unchecked}
+    return checks, unchecked
 
 
-async def _rebuild(
-    tmp: Side, source: DumpSource, metas: list[Metadata], options: FileRestoreOptions, progress: Progress
-) -> dict[str, Loaded]:
-    """Load the dump into the rebuild database (reading it once) and check it; drop it again on any failure."""
-    try:
-        async with tmp.errors(f"dropping {tmp.db.name!r}"):
-            await tmp.db.client.drop_database(tmp.db.name)
-        progress.note(f"loading {options.where} into {tmp.db.name} on {tmp.where}")
-        await create_namespaces(tmp, metas)
-        dump_db = metas[0].db if metas else ""
-        capture: dict[tuple[str, str], list[bytes]] = {(dump_db, CATCHUP_COLLECTION): []}
+class DumpLoader:
+    """Loads one database of a dump into the target."""
+
+    def __init__(self, source: DumpSource, dump_db: str, metas: list[Metadata], options: FileRestoreOptions) -> None:
+        self.dump, self.dump_db, self.metas, self.options = source, dump_db, metas, options
+        self.consistent = any(m.db == dump_db and m.collection == CATCHUP_COLLECTION for m in source.namespaces)
+
+    @property
+    def source(self) -> str:
+        """Return ``archive prod.archive (database prod)``."""
+        kind = "archive" if self.options.archive is not None else "dump directory"
+        return f"{kind} {self.options.where} (database {self.dump_db})"
+
+    @property
+    def name(self) -> str:
+        """Return the dump's path and database."""
+        return f"{self.options.where} ({self.dump_db})"
+
+    @property
+    def plan(self) -> LoadPlan:
+        """Return the dump's collections and views."""
+        views = tuple((m.collection, dict(m.options)) for m in self.metas if m.is_view)
+        return LoadPlan(tuple(m.collection for m in self.metas if not m.is_view), views)
+
+    async def load(self, side: Side, staging: Staging, progress: Progress) -> LoadResult:
+        """Load the dump's collections at ``staging.where(name)``, checking each (counts, CRCs, definitions)."""
+        where, by_name = staging.where, {m.collection: m for m in self.metas}
+        progress.note(f"loading {self.options.where} into {side.db.name} on {side.where}")
+        await create_namespaces(side, self.metas, where)
+
+        async def finish(name: str, loaded: Loaded) -> None:  # as soon as a collection's documents are in
+            await _check_one(side, name, loaded, where)
+            await finish_collection(side, by_name[name], where)
+
+        capture: dict[tuple[str, str], list[bytes]] = {(self.dump_db, CATCHUP_COLLECTION): []}
         loaded = await load_documents(
-            tmp, source, metas, batch_size=options.batch_size, progress=progress, capture=capture
+            side,
+            self.dump,
+            self.metas,
+            batch_size=self.options.batch_size,
+            parallel=self.options.parallel,
+            progress=progress,
+            capture=capture,
+            where=where,
+            on_loaded=None if self.consistent else finish,
         )
-        await _check(tmp, metas, loaded, options, "after loading", definitions=False)
-        events = capture[(dump_db, CATCHUP_COLLECTION)]
-        point = await replay_dump_events(tmp, events, copied_namespace)  # a --consistent dump: bring it to T
+        if self.consistent:
+            await self._replay(side, staging, loaded, capture[(self.dump_db, CATCHUP_COLLECTION)], progress)
+        differences = await check_definitions(side, self.metas, where, views=False)
+        _raise_differences(side.db.name, self.options.where, {n: d for n, d in differences.items()})
+        ttl = frozenset(m.collection for m in self.metas if has_ttl(m))
+        return LoadResult({n: c.count for n, c in loaded.items()}, ttl)
+
+    async def _replay(
+        self, side: Side, staging: Staging, loaded: dict[str, Loaded], events: list[bytes], progress: Progress
+    ) -> None:
+        """Check the counts, replay the dump's change events (bringing it to T), recount, then build the definitions."""
+        for name, expected in loaded.items():
+            await _check_one(side, name, expected, staging.where)
+        before = set(await namespaces(side.db))
+        point = await replay_dump_events(side, events, copied_namespace, staging.where)
         if point is not None:
             progress.note(f"replayed the dump's change events: {point.describe_dump('replayed')}")
-            loaded = await recount(tmp, metas)
-        progress.note("building indexes, validators and views")
-        await finish_definitions(tmp, metas)
-        await _check(tmp, metas, loaded, options, "after building indexes", documents=False)
-        return loaded
-    except BaseException:
-        with contextlib.suppress(PyMongoError):
-            await tmp.db.client.drop_database(tmp.db.name)
-        raise
+        new = sorted(n for n in set(await namespaces(side.db)) - before if not is_restore_namespace(n))
+        if new:  # collections the events created: the restore's own from now on
+            await staging.note_created(new)
+        for name in [*loaded, *new]:
+            async with side.errors(f"counting {name!r}"):
+                count = await side.db[staging.where(name)].count_documents({})
+            loaded[name] = Loaded(count=count, acknowledged=count)
+        progress.note("building indexes, validators and TTL options")
+        await finish_definitions(side, self.metas, staging.where, views=False)
 
 
-async def recount(side: Side, metas: list[Metadata]) -> dict[str, Loaded]:
-    """Return each loaded collection's count as it now is (after a dump's change events were replayed)."""
-    out: dict[str, Loaded] = {}
-    for meta in metas:
-        if not meta.is_view:
-            async with side.errors(f"counting {meta.collection!r}"):
-                count = await side.db[meta.collection].count_documents({})
-            out[meta.collection] = Loaded(count=count, acknowledged=count)
-    return out
+async def _check_one(side: Side, name: str, expected: Loaded, where: Where) -> None:
+    """Raise if the server's count of a loaded collection differs from the files' (TargetInUse if another
+    client wrote to it: the server took every document sent and counts others).
+
+    A staged copy (``__restore.<name>``) is written by no one else: what the server acknowledged is
+    its count. A collection loaded under its own name is counted (on mongod from its catalog).
+    """
+    if where(name) != name:
+        differences = expected.differences()
+    else:
+        differences = await check_count(side, name, expected, where)
+    if not differences:
+        return
+    if expected.acknowledged == expected.count:
+        raise TargetInUse(
+            f"another client wrote to {where(name)!r} in database {side.db.name!r} while the restore loaded it "
+            f"({'; '.join(differences)}): the restore did not take effect",
+            hint="stop the application (analytiq-db restore --check shows who is connected), "
+            "then run the restore again",
+        )
+    _raise_differences(side.db.name, "the dump", {name: differences})
 
 
-async def _check(
-    side: Side,
-    metas: list[Metadata],
-    loaded: dict[str, Loaded],
-    options: FileRestoreOptions,
-    when: str,
-    *,
-    documents: bool = True,
-    definitions: bool = True,
-) -> None:
-    """Raise VerificationError listing every difference between ``side``'s database and the dump."""
-    found: dict[str, list[str]] = {}
-    if documents:
-        ttl = frozenset(m.collection for m in metas if has_ttl(m)) if when == "after the swap" else frozenset()
-        found.update(await check_counts(side, metas, loaded, skip=ttl))
-    if definitions:
-        for name, diffs in (await check_definitions(side, metas)).items():
-            found.setdefault(name, []).extend(diffs)
+def _raise_differences(db: str, where: str, found: dict[str, list[str]]) -> None:
     lines = [f"{name}: {d}" for name, diffs in sorted(found.items()) for d in diffs]
     if lines:
         shown = "; ".join(lines[:3]) + (f"; and {len(lines) - 3} more" if len(lines) > 3 else "")
-        untouched = " (the database is untouched)" if side.db.name != options.db else ""
         raise VerificationError(
-            f"database {side.db.name!r} differs from {options.where} {when}{untouched}: {shown}",
+            f"what was loaded into {db!r} differs from {where} (the database is unchanged): {shown}",
             hint="the dump may be damaged or from a server with other defaults; see the log (-v)",
         )

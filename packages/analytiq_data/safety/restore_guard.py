@@ -7,9 +7,10 @@ database holding documents from a source holding none unless ``force``. Each ref
 nothing (ConfigurationError, exit code 3).
 
 Stopped part-way (Ctrl-C, a lost server), it says exactly where things are: before the swap the
-database is untouched and the rebuild database is removed; during the swap some collections
-already hold the backup; after it the database holds the backup but was not verified. The
-messages are built here from values (``SwapProgress``), so they are tested without a server.
+database is unchanged and the partial load removed; during the swap some collections already hold
+the backup (the next run finishes the swap); after it the database holds the backup but the final
+check did not run. The messages are built here from values (``SwapProgress``), so they are tested
+without a server.
 """
 
 from __future__ import annotations
@@ -27,9 +28,17 @@ class RestoreInterrupted(Interrupted):
 
 
 class RestoreIncomplete(AnalytiqError):
-    """The restore failed during the swap: part of the database holds the backup (exit code 6)."""
+    """The restore failed during the swap (part of the database holds the backup), or could not remove its
+    partial load (exit code 6): the message says what state the database is in."""
 
     exit_code = ExitCode.MIGRATION
+
+
+class TargetInUse(AnalytiqError):
+    """Another client wrote to the database during the restore (exit code 5); the message says whether the
+    restore took effect."""
+
+    exit_code = ExitCode.LOCK
 
 
 @dataclass
@@ -87,42 +96,47 @@ def check_not_emptying(*, backup: str, db: str, backup_documents: int, db_docume
 
 
 def stopped_error(
-    exc: BaseException, *, db: str, tmp: str, backup: str, swap: SwapProgress, tmp_removed: bool
+    exc: BaseException, *, db: str, backup: str, swap: SwapProgress, removed: bool
 ) -> AnalytiqError | None:
     """Return the error describing where a stopped restore left things, or None to let ``exc`` through as is.
 
-    ``exc`` is what stopped it: a cancellation (Ctrl-C) or an error.
+    ``exc`` is what stopped it: a cancellation (Ctrl-C) or an error; ``removed`` says whether the
+    partial load of a restore stopped before its swap was removed.
     """
     cancelled = not isinstance(exc, Exception)  # CancelledError, KeyboardInterrupt
-    again = f"run the same restore again: it rebuilds {tmp} from backup {backup!r} (untouched) and swaps it all in"
+    finish = "run the same restore again: it finishes the swap (the rest of the backup is loaded and checked)"
     if not swap.started:
+        left = "the partial load was removed" if removed else "the partial load is still there"
+        again = None if removed else "run the same restore again: it removes the partial load first"
         if not cancelled:
-            return None  # the error says what failed; the database was not touched
-        left = f"{tmp!r} was removed" if tmp_removed else f"drop {tmp!r} (a partial rebuild) or run the restore again"
+            if removed:
+                return None  # the error says what failed; the database is as it was
+            return RestoreIncomplete(f"{_reason(exc)}; {left} (database {db!r} itself is unchanged)", hint=again)
         return RestoreInterrupted(
-            f"restore interrupted before the swap: database {db!r} is unchanged; {left}",
-            hint=None if tmp_removed else again,
+            f"restore interrupted before the swap: database {db!r} is unchanged; {left}", hint=again
         )
     if swap.swapped:
         if not cancelled:
-            return None  # the verification's own error says what differs
+            return None  # the check's own error says what differs
         return RestoreInterrupted(
-            f"restore interrupted after the swap: database {db!r} now holds backup {backup!r} "
-            f"({len(swap.moved)} collections swapped in) but the final verification did not run",
-            hint=f"check it with analytiq-db backup --verify-only --src {backup} --dest {db} "
-            "(with --src-uri/--dest-uri), or run the same restore again",
+            f"restore interrupted after the swap: database {db!r} now holds {backup} "
+            f"({len(swap.moved)} collection(s) swapped in) but the final check did not run",
+            hint="run analytiq-db status; run the same restore again to restore it anew",
         )
     moved = set(swap.moved)
     pending = [n for n in swap.planned if n not in moved]
     state = (
-        f"{len(swap.moved)} of {len(swap.planned)} collections of {db!r} already hold the backup"
-        f"{_names(swap.moved)}, {len(pending)} still hold the old data{_names(pending)}, its views were dropped; "
-        f"the rest of the rebuilt backup is in {tmp!r}"
+        f"{len(swap.moved)} of {len(swap.planned)} collections of {db!r} that it replaces already hold the backup"
+        f"{_names(swap.moved)}, {len(pending)} still hold the old data{_names(pending)}; the rest of the backup "
+        f"is loaded and checked in {db!r} (staged as __restore.<name>)"
     )
     if cancelled:
-        return RestoreInterrupted(f"restore interrupted during the swap: {state}", hint=again)
-    reason = exc.user_line() if isinstance(exc, AnalytiqError) else " ".join(str(exc).split())[:200]
-    return RestoreIncomplete(f"restore failed during the swap ({reason}): {state}", hint=again)
+        return RestoreInterrupted(f"restore interrupted during the swap: {state}", hint=finish)
+    return RestoreIncomplete(f"restore failed during the swap ({_reason(exc)}): {state}", hint=finish)
+
+
+def _reason(exc: BaseException) -> str:
+    return exc.user_line() if isinstance(exc, AnalytiqError) else " ".join(str(exc).split())[:200]
 
 
 def _names(names: list[str], limit: int = 5) -> str:

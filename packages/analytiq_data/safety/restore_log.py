@@ -3,28 +3,25 @@
 Before anything is touched: the moment is resolved (``Timestamp(s, i)``, an ISO-8601 wall time, or
 just before migration N, see ``log_moment``), and the log is planned and checked (``backup.log.
 reader``: the moment in a restorable range, the base's and segments' sizes and CRC-64s as the
-catalog says). Then, under the database's migration lock, as ``restore --archive`` does:
+catalog says). Then the restore runs as every restore does (``restore_run.replace_database``: its
+lock, the mark, the load inside the target, the swap, the checks), with ``LogLoader`` as the loader:
 
-1. the base is loaded into the staging database and checked (``restore_files.rebuild_base``);
-2. the log's events after the base's T and up to the moment are replayed on it (``backup.log.
+1. the base is loaded as a dump is (``restore_files.DumpLoader``: checked as it loads);
+2. the log's events after the base's T and up to the moment are replayed on the load (``backup.log.
    replay``), and each collection's count is checked against the base's count plus the log's
-   inserts minus its deletes;
-3. the staged collections are swapped in through ``swap_in`` (the one seam to the swap) and the
-   counts checked again. Any failure before the swap drops the staging database: nothing changed.
+   inserts minus its deletes.
+
+Any failure before the swap removes the load: nothing changed.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import time
 from dataclasses import dataclass
 from typing import Any
 
 from bson.timestamp import Timestamp
-from pymongo import AsyncMongoClient
-from pymongo.errors import PyMongoError
 
 from analytiq_data.backup.catalog import STATE_COLLECTION, copied_namespace
 from analytiq_data.backup.consistent.dumpfile import CATCHUP_COLLECTION
@@ -34,23 +31,16 @@ from analytiq_data.backup.files.load import has_ttl, is_capped
 from analytiq_data.backup.files.metadata import Metadata
 from analytiq_data.backup.log.catalog import when_text
 from analytiq_data.backup.log.reader import LogPlan, plan_restore
-from analytiq_data.backup.log.replay import Replay, count_differences, staged_counts
+from analytiq_data.backup.log.replay import Replay, count_differences
 from analytiq_data.backup.options import DEFAULT_BATCH_SIZE
 from analytiq_data.errors import ConfigurationError, VerificationError
-from analytiq_data.migrations.engine.lock import (
-    DEFAULT_LEASE_S,
-    DEFAULT_LOCK_WAIT_S,
-    LOCK_COLLECTION,
-    MigrationLock,
-    held_error,
-)
-from analytiq_data.migrations.engine.prestep import set_phase
-from analytiq_data.migrations.engine.state import StateStore
+from analytiq_data.migrations.engine.lock import DEFAULT_LEASE_S, DEFAULT_LOCK_WAIT_S, LOCK_COLLECTION
 from analytiq_data.progress import NULL_PROGRESS, Progress
 from analytiq_data.safety.log_moment import resolve_moment
-from analytiq_data.safety.restore import PHASE, RestoreOptions, _swap
-from analytiq_data.safety.restore_files import FileRestoreOptions, _connected, _rebuild, open_dump
+from analytiq_data.safety.restore_files import DumpLoader, FileRestoreOptions, connected_target, open_dump
+from analytiq_data.safety.restore_run import LoadPlan, LoadResult, replace_database
 from analytiq_data.safety.results import RestoreResult
+from analytiq_data.safety.staging import Staging
 from analytiq_data.settings import DEFAULT_TIMEOUT_S, validate_db_name
 
 log = logging.getLogger(__name__)
@@ -131,53 +121,81 @@ async def plan_log_restore(options: LogRestoreOptions) -> tuple[LogPlan, str]:
 
 
 async def restore_to_moment(options: LogRestoreOptions, progress: Progress = NULL_PROGRESS) -> LogRestoreResult:
-    """Replace database ``options.db`` with its state at the moment, from the log, under the migration lock.
+    """Replace database ``options.db`` with its state at the moment, from the log (see the module's steps).
 
     Raises OutOfRange (exit 3: the moment is not restorable; the ranges are named), LogDamaged
-    (exit 3), ConfigurationError, LockError or VerificationError; before the swap nothing changed.
+    (exit 3), ConfigurationError, LockError, TargetInUse or VerificationError; before the swap
+    nothing changed.
     """
-    started = time.monotonic()
     plan, named = await plan_log_restore(options)
     files = options.file_options(str(plan.base_path))
     source, dump_db, metas = await asyncio.to_thread(open_dump, files)
     progress.note(f"restoring {options.db} to {when_text(plan.moment)} ({named}): base at {ts_text(plan.base_at)}")
+    loader = LogLoader(DumpLoader(source, dump_db, metas, files), plan, options.log_dir)
     try:
-        async with _connected(files) as (client, live):
-            lock = MigrationLock(live.db, lease_s=options.lease_s)
-            got = await lock.acquire(options.lock_wait_s, progress=progress)
-            if got.outcome != "held":
-                raise held_error(got.holder, options.lock_wait_s)
-            try:
-                lock.start_renewing()
-                await set_phase(lock, PHASE)
-                swap = files.swap_options(dump_db)
-                stage = Side("destination", live.where, client[swap.tmp_db], live.identity)
-                loaded = await _rebuild(stage, source, metas, files, progress)
-                counts, events = await _replay(stage, plan, dump_db, metas, loaded_counts(loaded), progress)
-                lock.check()
-                collections, dropped, views = await swap_in(client, swap, progress)
-                lock.check()
-                await _check_live(live, counts, _skipped(metas), options)
-                await client.drop_database(swap.tmp_db)
-                version = (await StateStore(live.db).read_version()).version
-            finally:
-                await lock.release()
+        async with connected_target(files) as side:
+            result = await replace_database(side, files.target(), loader, progress)
     finally:
         source.close()
     log.info("restored %s to %s from the log in %s", options.db, ts_text(plan.moment), options.log_dir)
-    result = RestoreResult(
-        database=options.db,
-        backup=f"{options.log_dir} at {ts_text(plan.moment)}",
-        source=options.log_dir,
-        version=version,
-        collections=tuple(collections),
-        dropped=tuple(dropped),
-        views=tuple(views),
-        documents=sum(counts.values()),
-        verified=True,
-        seconds=time.monotonic() - started,
-    )
-    return LogRestoreResult(result, plan.moment, named, plan.base_at, events)
+    return LogRestoreResult(result, plan.moment, named, plan.base_at, loader.events)
+
+
+class LogLoader:
+    """Loads the base, then replays the log up to the moment: a ``restore_run.Loader``."""
+
+    def __init__(self, base: DumpLoader, plan: LogPlan, log_dir: str) -> None:
+        self.base, self.log_plan, self.log_dir = base, plan, log_dir
+        self.views: dict[str, dict[str, Any]] = {n: dict(o) for n, o in base.plan.views}
+        self.events = 0
+
+    @property
+    def source(self) -> str:
+        """Return ``event log DIR at Timestamp(s, i)``."""
+        return f"event log {self.log_dir} at {ts_text(self.log_plan.moment)}"
+
+    @property
+    def name(self) -> str:
+        """Return the log and the moment, for the history record."""
+        return f"{self.log_dir} at {ts_text(self.log_plan.moment)}"
+
+    @property
+    def plan(self) -> LoadPlan:
+        """Return the base's collections; the views as of the moment once the log is replayed."""
+        return LoadPlan(self.base.plan.collections, tuple(self.views.items()))
+
+    async def load(self, side: Side, staging: Staging, progress: Progress) -> LoadResult:
+        """Load the base, replay the log on it up to the moment, and check the counts the log implies."""
+        base = await self.base.load(side, staging, progress)
+        metas = self.base.metas
+        replay = Replay(
+            side.db,
+            self.base.dump_db,
+            replayed,
+            expected=dict(base.counts),
+            progress=progress,
+            where=staging.where,
+            on_new=lambda name: staging.note_created([name]),
+            known=set(base.counts),
+            views=self.views,
+        )
+        total = sum(int(s.get("events", 0)) for s in self.log_plan.segments) or None
+        replay.start(total)
+        async with side.errors("replaying the log"):
+            for events in self.log_plan.events():
+                if not await replay.apply(events, self.log_plan.moment, self.log_plan.base_at):
+                    break
+            found = {n: await side.db[staging.where(n)].count_documents({}) for n in replay.expected}
+        self.events = replay.events
+        progress.finish("replay", f"{replay.events:,} events replayed up to {ts_text(self.log_plan.moment)}")
+        differences = count_differences(replay.expected, found, _skipped(metas))
+        if differences:
+            raise VerificationError(
+                f"the database rebuilt from the log differs from what the log implies (untouched): "
+                f"{'; '.join(differences[:3])}",
+                hint="the log may be damaged; see the log file (-v)",
+            )
+        return LoadResult(found, base.ttl)
 
 
 def loaded_counts(loaded: dict[str, Any]) -> dict[str, int]:
@@ -188,50 +206,3 @@ def loaded_counts(loaded: dict[str, Any]) -> dict[str, int]:
 def _skipped(metas: list[Metadata]) -> frozenset[str]:
     """Return the collections whose counts the server itself may change (TTL, capped): not checked."""
     return frozenset(m.collection for m in metas if has_ttl(m) or is_capped(m))
-
-
-async def _replay(
-    stage: Side, plan: LogPlan, dump_db: str, metas: list[Metadata], base: dict[str, int], progress: Progress
-) -> tuple[dict[str, int], int]:
-    """Replay the log on the staging database up to the moment and check the counts; drop it on any failure."""
-    replay = Replay(stage.db, dump_db, replayed, expected=dict(base), progress=progress)
-    total = sum(int(s.get("events", 0)) for s in plan.segments) or None
-    replay.start(total)
-    try:
-        async with stage.errors("replaying the log"):
-            for events in plan.events():
-                if not await replay.apply(events, plan.moment, plan.base_at):
-                    break
-            found = await staged_counts(stage.db, replay.expected)
-        progress.finish("replay", f"{replay.events:,} events replayed up to {ts_text(plan.moment)}")
-        differences = count_differences(replay.expected, found, _skipped(metas))
-        if differences:
-            raise VerificationError(
-                f"the database rebuilt from the log differs from what the log implies (untouched): "
-                f"{'; '.join(differences[:3])}",
-                hint="the log may be damaged; see the log file (-v)",
-            )
-        return found, replay.events
-    except BaseException:
-        with contextlib.suppress(PyMongoError):
-            await stage.db.client.drop_database(stage.db.name)
-        raise
-
-
-async def swap_in(
-    client: AsyncMongoClient[Any], swap: RestoreOptions, progress: Progress
-) -> tuple[list[str], list[str], list[str]]:
-    """Swap the staged collections into the database: the one call to the restore's swap (the seam to re-point)."""
-    return await _swap(client, swap, progress)
-
-
-async def _check_live(live: Side, counts: dict[str, int], skip: frozenset[str], options: LogRestoreOptions) -> None:
-    """Raise VerificationError if the database's counts after the swap differ from the staged ones."""
-    async with live.errors("checking the restored database"):
-        found = await staged_counts(live.db, counts)
-    differences = count_differences(counts, found, skip)
-    if differences:
-        raise VerificationError(
-            f"database {options.db!r} differs from the rebuilt one after the swap: {'; '.join(differences[:3])}",
-            hint="run the same restore again",
-        )

@@ -142,11 +142,11 @@ class RehearsalResult:
 
 @dataclass(frozen=True)
 class RestoreResult:
-    """What ``restore`` did: the backup put back into the database, verified."""
+    """What ``restore`` did: the backup put back into the database, checked (``source`` describes the backup)."""
 
     database: str
     backup: str
-    source: str  # the backup's server, redacted
+    source: str  # what the backup is and where (no credentials)
     version: int | None  # the version recorded in the restored database
     collections: tuple[str, ...]  # swapped in from the backup
     dropped: tuple[str, ...]  # in the database but not in the backup
@@ -154,6 +154,7 @@ class RestoreResult:
     documents: int
     verified: bool
     seconds: float
+    notes: tuple[str, ...] = ()  # e.g. an earlier restore's half-done swap finished first
     checks: tuple[str, ...] = ()  # what was checked (a restore from files: per format)
     unchecked: tuple[str, ...] = ()  # what could not be (e.g. a mongodump directory's bytes: no checksum)
     assumed: tuple[str, ...] = ()  # what a dump's metadata did not say and was assumed, one line per kind
@@ -169,6 +170,7 @@ class RestoreResult:
     def to_json(self) -> dict[str, Any]:
         """Return the result as plain data."""
         return {
+            "notes": list(self.notes),
             "database": self.database,
             "backup": self.backup,
             "source": self.source,

@@ -22,7 +22,7 @@ from pymongo.asynchronous.change_stream import AsyncChangeStream
 from analytiq_data.backup.consistent.apply import apply_all
 from analytiq_data.backup.consistent.catchup import Position, catch_up, open_stream
 from analytiq_data.backup.consistent.clock import RAW, cluster_time, require_change_streams
-from analytiq_data.backup.consistent.events import interpret
+from analytiq_data.backup.consistent.events import interpret, renamed
 from analytiq_data.backup.consistent.point import PointInTime
 from analytiq_data.backup.consistent.units import Joiner, Whole
 from analytiq_data.backup.digest import Digest
@@ -84,10 +84,11 @@ class DumpCatchUp:
 
 
 async def replay_dump_events(
-    side: Side, docs: Sequence[bytes], selects: Callable[[str], bool]
+    side: Side, docs: Sequence[bytes], selects: Callable[[str], bool], where: Callable[[str], str] | None = None
 ) -> PointInTime | None:
     """Replay a dump's catch-up section on ``side``'s database; return the T it recorded (None: no section).
 
+    ``where`` maps a collection to the name it was loaded under (a restore loads beside the target's).
     Raise ConfigurationError for a section without its closing record (a dump cut short).
     """
     if not docs:
@@ -102,6 +103,8 @@ async def replay_dump_events(
     joiner = Joiner()
     events = [e for d in decoded[:-1] if (e := joiner.add(d)) is not None]
     items = [i for e in events if (i := interpret(e, str(e.get("ns", {}).get("db")), selects)) is not None]
+    if where is not None:
+        items = [renamed(i, where) for i in items]
     async with side.errors("replaying the dump's change events"):
         await apply_all(side.db, items)
     return PointInTime(header["at"], header["start"], int(header["events"]), 0)

@@ -29,7 +29,7 @@ time cannot be reached by following them.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bson.son import SON
@@ -147,6 +147,15 @@ class Definition:
     collection: str
     command: SON[str, Any]
     tolerated: frozenset[int] = frozenset()
+
+
+def renamed(item: Change | Definition, where: Callable[[str], str]) -> Change | Definition:
+    """Return ``item`` applied to collection ``where(item.collection)`` instead (a DDL command's target too)."""
+    name = where(item.collection)
+    if isinstance(item, Change):
+        return replace(item, collection=name)
+    command = SON((k, name if i == 0 else v) for i, (k, v) in enumerate(item.command.items()))
+    return replace(item, collection=name, command=command)
 
 
 def _key(event: Mapping[str, Any]) -> Any:

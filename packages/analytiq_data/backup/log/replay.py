@@ -1,15 +1,20 @@
-"""Replaying logged change events on a staging database, up to a moment, with the counts they imply.
+"""Replaying logged change events on a restore's load, up to a moment, with the counts they imply.
 
 Data events become idempotent writes by ``_id`` (``consistent.events.interpret``), batched per
 collection in ordered bulk writes (``consistent.apply.apply_changes``); DDL events (create, drop,
 rename, createIndexes, dropIndexes, modify, dropDatabase) flush what came before them and run in
 place. Alongside, the expected count of each collection is kept (base counts, plus inserts, minus
-deletes, following drops and renames) so the caller can check the staged database against it.
+deletes, following drops and renames) so the caller can check what was loaded against it.
+
+The load lives inside the target database (``safety.staging``): collection ``name`` of the log is
+written at ``where(name)``, and a name the replay is about to create is announced first
+(``on_new``), so a stopped restore can remove it. Views are not created during the load (a reader
+of the target would see them): the replay keeps them in ``views`` for the swap to create.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,7 +24,7 @@ from pymongo import errors as pm_errors
 from pymongo.asynchronous.database import AsyncDatabase
 
 from analytiq_data.backup.consistent.apply import apply_changes
-from analytiq_data.backup.consistent.events import Change, Definition, interpret
+from analytiq_data.backup.consistent.events import Change, Definition, interpret, renamed
 from analytiq_data.progress import NULL_PROGRESS, Progress, TaskKind
 
 #: Events applied at once (one ordered bulk write per collection per chunk).
@@ -79,9 +84,21 @@ def plan(event: Mapping[str, Any], db_name: str, selects: Callable[[str], bool])
     return interpret(event, db_name, selects)
 
 
+async def _nothing_new(name: str) -> None:
+    return None
+
+
+def _same(name: str) -> str:
+    return name
+
+
 @dataclass
 class Replay:
-    """One replay on ``db`` (the staging database): expected counts kept as events are applied."""
+    """One replay on ``db`` (the target, collections at ``where(name)``): expected counts kept as events are applied.
+
+    ``known`` are the names loaded before the replay (the base's); ``views`` the base's views (name →
+    create options), changed by the log's view DDL and created by the swap, not here.
+    """
 
     db: AsyncDatabase[Any]
     source_db: str
@@ -89,6 +106,10 @@ class Replay:
     expected: dict[str, int] = field(default_factory=dict)
     events: int = 0
     progress: Progress = NULL_PROGRESS
+    where: Callable[[str], str] = _same
+    on_new: Callable[[str], Awaitable[None]] = _nothing_new
+    known: set[str] = field(default_factory=set)
+    views: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     async def apply(self, events: Iterable[Mapping[str, Any]], upto: Timestamp, after: Timestamp) -> bool:
         """Apply the events with ``after < clusterTime <= upto`` in order; return False once one is past ``upto``."""
@@ -103,7 +124,7 @@ class Replay:
                 return False
             item = plan(event, self.source_db, self.selects)
             self.events += 1
-            if item is None:
+            if item is None or self._view(item):
                 continue
             self._count(event, item)
             if isinstance(item, Change):
@@ -119,6 +140,25 @@ class Replay:
         await self._flush(pending)
         return True
 
+    def _view(self, item: Item) -> bool:
+        """Keep a view's DDL in ``views`` (True: nothing to run on the load)."""
+        if isinstance(item, Ddl) and item.command is not None and "viewOn" in item.command:
+            self.views[item.collection] = {k: v for k, v in item.command.items() if k != "create"}
+            return True
+        if isinstance(item, Ddl) and item.kind == "drop" and item.collection in self.views:
+            del self.views[item.collection]
+            return True
+        if isinstance(item, Ddl) and item.kind == "dropDatabase":
+            self.views.clear()
+        return False
+
+    async def _touch(self, name: str) -> str:
+        """Return where collection ``name`` is loaded, announcing it first if the replay creates it."""
+        if name not in self.known:
+            await self.on_new(name)
+            self.known.add(name)
+        return self.where(name)
+
     def _count(self, event: Mapping[str, Any], item: Item) -> None:
         op = str(event.get("operationType"))
         if isinstance(item, Change):
@@ -133,34 +173,43 @@ class Replay:
                 self.expected.pop(item.collection, None)
             elif item.kind == "rename" and item.to is not None:
                 self.expected[item.to] = self.expected.pop(item.collection, 0)
-            elif item.command is not None and "create" in item.command and "viewOn" not in item.command:
+            elif item.command is not None and "create" in item.command:
                 self.expected.setdefault(item.collection, 0)
 
     async def _flush(self, pending: dict[str, list[Change]]) -> None:
         for name, changes in pending.items():
-            await apply_changes(self.db, name, changes)
+            at = await self._touch(name)
+            moved = changes if at == name else [m for c in changes if isinstance(m := renamed(c, self.where), Change)]
+            await apply_changes(self.db, at, moved)
             self.progress.advance("replay", len(changes))
         pending.clear()
 
     async def _run(self, item: Definition | Ddl) -> None:
         db = self.db
         if isinstance(item, Definition):
-            command, tolerated = item.command, item.tolerated
+            await self._touch(item.collection)
+            moved = renamed(item, self.where)
+            assert isinstance(moved, Definition)
+            command, tolerated = moved.command, moved.tolerated
         elif item.kind == "drop":
-            await db.drop_collection(item.collection)
+            await db.drop_collection(self.where(item.collection))
             return
-        elif item.kind == "dropDatabase":
-            for name in await db.list_collection_names():
-                await db.drop_collection(name)
+        elif item.kind == "dropDatabase":  # only what the load holds: never the target's own collections
+            for name in sorted(self.known):
+                await db.drop_collection(self.where(name))
             return
         elif item.kind == "rename":
-            command = SON([("renameCollection", f"{db.name}.{item.collection}"), ("to", f"{db.name}.{item.to}")])
+            assert item.to is not None
+            source, target = self.where(item.collection), await self._touch(item.to)
+            command = SON([("renameCollection", f"{db.name}.{source}"), ("to", f"{db.name}.{target}")])
             command["dropTarget"] = True
             tolerated = frozenset({26})  # replayed twice: it is already renamed
             db = db.client.admin
         else:
             assert item.command is not None
-            command, tolerated = item.command, item.tolerated
+            at = await self._touch(item.collection)
+            command = SON((k, at if i == 0 else v) for i, (k, v) in enumerate(item.command.items()))
+            tolerated = item.tolerated
         try:
             await db.command(command)
         except pm_errors.OperationFailure as exc:

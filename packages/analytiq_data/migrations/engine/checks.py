@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
+from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import InvalidOperation, OperationFailure
 
 from analytiq_data.errors import MigrationError
 from analytiq_data.migrations.base import Migration
 from analytiq_data.migrations.engine.checksum import migration_checksum
 from analytiq_data.migrations.engine.failures import StepEndedProcess, StepTimedOut
-from analytiq_data.migrations.engine.lock import NestedRunError, format_time
+from analytiq_data.migrations.engine.lock import NestedRunError, format_time, read_lock
 from analytiq_data.migrations.engine.results import Mismatch
 from analytiq_data.migrations.engine.state import HistoryRecord, StateStore
+from analytiq_data.restore_mark import read_mark
 
 # Server errors meaning "this step is too big or too slow for one transaction".
 _TOO_BIG_FOR_A_TRANSACTION = {50, 257, 290, 10334}
@@ -58,6 +61,29 @@ async def refuse_if_dirty(state: StateStore, current: int, *, under_lock: bool) 
     record = await live_dirty(state, current, under_lock=under_lock)
     if record is not None:
         raise dirty_error(record)
+
+
+async def restore_problem(db: AsyncDatabase[Any]) -> str | None:
+    """Return the line describing an unfinished restore of ``db`` (running or stopped), or None.
+
+    Whether it still runs is judged by its lease (``lock_db`` of the mark, a lease like this engine's).
+    """
+    mark = await read_mark(db)
+    if mark is None:
+        return None
+    lease = await read_lock(db.client[mark.lock_db]) if mark.lock_db else None
+    return mark.describe(db.name, running=lease is not None and lease.live)
+
+
+async def refuse_if_restoring(state: StateStore) -> None:
+    """Raise MigrationError if a restore of the database is unfinished (``restore_mark``): never migrate
+    a partial load or a database half swapped."""
+    mark = await read_mark(state.db)
+    if mark is not None:
+        raise MigrationError(
+            f"not migrating: {mark.describe(state.db.name)}",
+            hint="finish the restore first (analytiq-db status shows it)",
+        )
 
 
 def class_mismatches(migrations: Sequence[Migration], recorded: Mapping[int, str]) -> list[Mismatch]:

@@ -103,6 +103,7 @@ class StatusResult:
     dirty: HistoryRecord | None
     lock: LockInfo | None
     problems: tuple[str, ...] = field(default=())
+    restore: str | None = None  # an unfinished restore of the database (``restore_mark``), said in one line
 
     @property
     def pending(self) -> tuple[StepStatus, ...]:

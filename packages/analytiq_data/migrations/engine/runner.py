@@ -81,6 +81,7 @@ class Runner:
         if self.options.dry_run:
             return await self._plan_only(choose_target, ahead_is_ok)
         before = await self.state.read_version()
+        await checks.refuse_if_restoring(self.state)  # before the lock: write nothing into a database mid-restore
         lock = MigrationLock(self.db, lease_s=self.options.lease_s)
         got = await self._acquire(lock)
         try:
@@ -154,6 +155,7 @@ class Runner:
             raise database_ahead_error(current, head)
         target = choose_target(current, head)
         steps = plan(self.migrations, current, target)
+        await checks.refuse_if_restoring(self.state)
         await checks.refuse_if_dirty(self.state, current, under_lock=under_lock)
         review = await checks.review_applied(self.state, self.migrations, current)
         if review.mismatches:

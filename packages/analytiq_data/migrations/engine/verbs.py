@@ -151,6 +151,7 @@ async def status(target: AnyTarget, migrations: Sequence[Migration]) -> StatusRe
             if record is not None and record.outcome == "started" and current != checks.dirty_target(record):
                 dirty = record  # left "started" by a runner that is gone
         found = await checks.mismatches(state, checked, current)
+        restoring = await checks.restore_problem(db)
     steps: list[StepStatus] = []
     for version_no, m in enumerate(checked, start=1):
         rec = in_effect.get(version_no) if version_no <= current else None
@@ -171,6 +172,8 @@ async def status(target: AnyTarget, migrations: Sequence[Migration]) -> StatusRe
         )
     changed = tuple(s.version for s in steps if s.code_changed)
     problems = _problems(current, head, found, changed, steps, dirty, lock)
+    if restoring is not None:
+        problems.insert(0, restoring)
     return StatusResult(
         database=where.database,
         current=current,
@@ -184,6 +187,7 @@ async def status(target: AnyTarget, migrations: Sequence[Migration]) -> StatusRe
         dirty=dirty,
         lock=lock,
         problems=tuple(problems),
+        restore=restoring,
     )
 
 
