@@ -199,13 +199,13 @@ async def test_restore_after_kill_9_takes_the_dead_restores_lock_at_once(
     bk = f"{db_name}_bk"
     await backup(BackupOptions(src_uri=mongo_uri, src_db=db_name, dest_db=bk))
     await db.big.update_many({"_id": {"$lt": 100}}, {"$set": {"changed": True}})
-    tmp = db.client[f"{db_name}__restore_tmp"]
+    staged = db["__restore.big"]  # the backup's copy of big, loaded beside it (safety/staging.py)
     command = [CLI, "restore", "--uri", mongo_uri, "--db", db_name, "--from", bk, "--yes"]
     proc = await asyncio.create_subprocess_exec(*command, cwd=ROOT, stdout=PIPE, stderr=PIPE)
     try:
 
         async def rebuilding() -> bool:
-            return await tmp.big.estimated_document_count() > 0
+            return await staged.estimated_document_count() > 0
 
         await wait_until(rebuilding, "the restore to rebuild the backup")
         assert proc.returncode is None, "the restore finished before it could be killed"
@@ -214,7 +214,8 @@ async def test_restore_after_kill_9_takes_the_dead_restores_lock_at_once(
     finally:
         if proc.returncode is None:
             proc.kill()
-    assert await db.migration_lock.count_documents({}) == 1  # its lease, left behind live
+    lease = db.client[f"{db_name}__restore"].migration_lock  # the restore's lease lives beside the database
+    assert await lease.count_documents({}) == 1  # left behind live
 
     rerun = await asyncio.create_subprocess_exec(
         *command, "--lock-wait", "0", cwd=ROOT, stdout=PIPE, stderr=PIPE
