@@ -133,5 +133,3 @@ def _read_checked(catalog: Catalog, entry: Mapping[str, Any]) -> Content:
     if content.torn or len(content.events) != int(entry["events"]):
         raise LogDamaged(f"segment {path} is damaged: {content.torn or 'its event count differs'}", hint=hint)
     return content
-
-
