@@ -25,7 +25,8 @@ from analytiq_data.backup.log.follower import (
 from analytiq_data.backup.log.format import ts_of
 from analytiq_data.backup.log.reader import log_ranges
 from analytiq_data.cli.options import output_options, positive_seconds, timeout_option
-from analytiq_data.cli.render import make_progress, print_json, print_table, stderr_is_tty
+from analytiq_data.cli.progress_view import RichLines
+from analytiq_data.cli.render import make_progress, print_json, print_table
 from analytiq_data.settings import DEFAULT_TIMEOUT_S
 
 FOLLOW_DESCRIPTION = """\
@@ -98,34 +99,33 @@ def follow_options(args: argparse.Namespace) -> FollowOptions:
 
 
 class StatusView:
-    """Draws the follower's status: a live line on a terminal, a plain line every 10 s otherwise, JSON lines."""
+    """Draws the follower's status: a live line on a terminal, a plain line every 10 s otherwise, JSON lines.
+
+    On a terminal the line is drawn by the run's progress bars (``RichLines.show``): one live region,
+    so the base's bars and the status line never overwrite each other.
+    """
 
     PLAIN_EVERY_S = 10.0
+    TASK = "follow-status"
 
-    def __init__(self, as_json: bool) -> None:
+    def __init__(self, as_json: bool, progress: Any = None) -> None:
         self.as_json = as_json
-        self.live: Any = None
+        self.live = progress if not as_json and isinstance(progress, RichLines) else None
         self.last_plain = 0.0
-        if not as_json and stderr_is_tty():
-            from rich.console import Console
-            from rich.live import Live
-
-            self.live = Live("", console=Console(stderr=True), refresh_per_second=4, transient=True)
-            self.live.start()
 
     def __call__(self, status: FollowStatus) -> None:
         if self.as_json:
             print(json.dumps({"status": status.to_json()}), flush=True)
         elif self.live is not None:
-            self.live.update(status_line(status))
+            self.live.show(self.TASK, status_line(status))
         elif time.monotonic() - self.last_plain >= self.PLAIN_EVERY_S or status.state != "following":
             self.last_plain = time.monotonic()
             print(status_line(status), file=sys.stderr, flush=True)
 
     def close(self) -> None:
-        """Stop the live line."""
+        """Remove the live line."""
         if self.live is not None:
-            self.live.stop()
+            self.live.hide(self.TASK)
 
 
 def status_line(status: FollowStatus) -> str:
@@ -146,7 +146,7 @@ async def cmd_follow(args: argparse.Namespace) -> int:
     """Follow the database until stopped; SIGTERM or Ctrl-C closes the open segment and exits 0."""
     options = follow_options(args)
     progress = make_progress(args.json)
-    view = StatusView(args.json)
+    view = StatusView(args.json, progress)
     try:
         result = await follow(options, progress, view)
     except asyncio.CancelledError:
