@@ -36,7 +36,8 @@ one) and every change event after it, in segment files closed every --segment-se
 segment cleanly), or with --catch-up until everything up to now is logged. Shows the lag behind the
 source, events/s and the restorable range. Restore any moment with
 analytiq-db restore --from-log DIR --at WHEN. Needs a replica set or mongos (change streams).
-Exit codes: 0 stopped, 3 history lost (a gap is recorded: run again with --new-base), 4 unreachable.
+Exit codes: 0 stopped, 3 history lost (a gap is recorded: run again with --new-base), 4 unreachable,
+5 another follower is writing to DIR (one per directory).
 """
 
 

@@ -26,6 +26,7 @@ from analytiq_data.backup.endpoints import Side
 from analytiq_data.backup.files.server import open_server
 from analytiq_data.backup.log.base import adopt_base, take_base
 from analytiq_data.backup.log.catalog import SEGMENTS, Catalog, Range, load_catalog, when_text
+from analytiq_data.backup.log.dirlock import holding, log_folder
 from analytiq_data.backup.log.format import PREFIX_SIZE, ts_doc
 from analytiq_data.backup.log.recover import recover
 from analytiq_data.backup.log.segment import Position, SegmentWriter, fsync_dir
@@ -182,24 +183,25 @@ async def follow(
 
     Raises HistoryLost (exit 3, gap recorded) when the source no longer holds the log's position,
     LogDamaged when DIR is damaged (nothing changed), ConfigurationError (standalone source, DIR of
-    another database), DatabaseConnectionError. Cancelled (SIGTERM, Ctrl-C): the open segment is
+    another database, not a directory), LockError (another follower writes to DIR: exit 5),
+    DatabaseConnectionError. Cancelled (SIGTERM, Ctrl-C): the open segment is
     closed durably first.
     """
-    catalog, recovered = _prepare(options)
-    for line in recovered:
-        progress.note(f"recovery: {line}")
-    async with open_server(options.src_uri, options.src_db, options.timeout_s) as (side, _):
-        require_change_streams(side)
-        run = _Run(options, catalog, side, on_status or (lambda _s: None), Pauses())
-        base = await _ensure_base(run, progress)
-        await _tail(run)
+    folder = log_folder(options.to)
+    with holding(folder):  # one follower per directory (LockError otherwise)
+        catalog, recovered = _prepare(options, folder)
+        for line in recovered:
+            progress.note(f"recovery: {line}")
+        async with open_server(options.src_uri, options.src_db, options.timeout_s) as (side, _):
+            require_change_streams(side)
+            run = _Run(options, catalog, side, on_status or (lambda _s: None), Pauses())
+            base = await _ensure_base(run, progress)
+            await _tail(run)
     return FollowResult(str(catalog.folder), run.events, run.closed, tuple(catalog.ranges()), tuple(recovered), base)
 
 
-def _prepare(options: FollowOptions) -> tuple[Catalog, list[str]]:
-    """Open (or start) the catalog of ``options.to`` and make the directory whole after a crash."""
-    folder = Path(options.to)
-    folder.mkdir(parents=True, exist_ok=True)
+def _prepare(options: FollowOptions, folder: Path) -> tuple[Catalog, list[str]]:
+    """Open (or start) the catalog of ``folder`` and make the directory whole after a crash (under its lock)."""
     source = hosts_of(options.src_uri) or redact_uri(options.src_uri)
     catalog = load_catalog(folder, create_for=(options.src_db, source))
     return catalog, recover(catalog, compress=options.gzip)
