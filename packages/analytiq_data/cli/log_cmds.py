@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import signal
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from analytiq_data.backup.log.catalog import when_text
@@ -149,7 +152,8 @@ async def cmd_follow(args: argparse.Namespace) -> int:
     progress = make_progress(args.json)
     view = StatusView(args.json, progress)
     try:
-        result = await follow(options, progress, view)
+        with _sigterm_cancels(asyncio.current_task()):
+            result = await follow(options, progress, view)
     except asyncio.CancelledError:
         view.close()
         progress.close()
@@ -160,6 +164,26 @@ async def cmd_follow(args: argparse.Namespace) -> int:
         progress.close()
     _render_result(result, args.json)
     return 0
+
+
+@contextlib.contextmanager
+def _sigterm_cancels(task: asyncio.Task[Any] | None) -> Iterator[None]:
+    """Let SIGTERM cancel ``task`` from inside the event loop (the way Ctrl-C does), whatever SIGINT's state.
+
+    The command line's own SIGTERM handler hands the signal to SIGINT's; a process started in the
+    background by a script has SIGINT ignored, and the signal then became an exception thrown at
+    whatever line was running (exit 130, counters half updated). Here it is a plain cancellation.
+    """
+    loop, previous = asyncio.get_running_loop(), signal.getsignal(signal.SIGTERM)
+    if task is None:
+        yield
+        return
+    loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    try:
+        yield
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _render_stop(options: FollowOptions, as_json: bool) -> None:
