@@ -18,8 +18,12 @@ import time
 from pathlib import Path
 
 import pytest
+from bson.timestamp import Timestamp
 
-from tests.server.test_pitr import ADB, ROOT, WAIT_S, adb, durable, seed, wait_for
+from analytiq_data.backup.log.catalog import load_catalog
+from analytiq_data.backup.log.format import previous
+from tests.server.pitr_model import snapshot
+from tests.server.test_pitr import ADB, ROOT, WAIT_S, adb, durable, restore_at, seed, sync_client, wait_for
 
 
 def _follow(uri: str, db: str, folder: Path) -> list[str]:
@@ -139,3 +143,61 @@ def test_a_file_as_the_log_directory_is_one_line(mongo_uri: str, tmp_path: Path)
     assert done.stderr.strip().splitlines() == [
         f"analytiq-db: error: --to {file} is not a directory — give a directory for the log (created if missing)"
     ]
+
+
+def test_a_restore_into_the_followed_database_stops_the_follower_with_a_gap(
+    mongo_uri: str, db_name: str, tmp_path: Path
+) -> None:
+    """The log cannot represent a restore's swap (on SecantusDB the renames into the database are not even
+    change events, so replay gave an empty database): the follower stops at the restore's mark with a
+    gap, moments after it are refused, and a new base taken after the restore follows on."""
+    seed(mongo_uri, db_name)
+    folder = tmp_path / "log"
+    proc = subprocess.Popen(_follow(mongo_uri, db_name, folder), cwd=ROOT, text=True, stderr=subprocess.PIPE)
+    try:
+        wait_for(lambda: durable(folder) is not None, "the follower's heartbeat")
+        with sync_client(mongo_uri) as client:
+            client[db_name].c0.insert_one({"_id": "before"})
+            with client.start_session() as s:
+                client[db_name].c0.insert_one({"_id": "after"}, session=s)
+                moment = s.operation_time
+            assert moment is not None
+        wait_for(lambda: (durable(folder) or Timestamp(0, 0)) >= moment, "the follower to log the writes")
+        back = previous(moment)  # just before "after": the database with "before" only
+        done = restore_at(mongo_uri, db_name, folder, back)
+        assert done.returncode == 0, done.stderr
+        _, err = proc.communicate(timeout=WAIT_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    lines = err.strip().splitlines()
+    assert proc.returncode == 3, err
+    assert "replaced by a restore" in lines[-1] and "--new-base" in lines[-1], lines[-1]
+    catalog = load_catalog(folder)
+    assert len(catalog.gaps) == 1 and catalog.gaps[0]["to"] is None
+    with sync_client(mongo_uri) as client:
+        now = client.admin.command("ping")["operationTime"]
+        refused = restore_at(mongo_uri, f"{db_name}_x", folder, now)
+        assert refused.returncode == 3 and "gap" in refused.stderr, refused.stderr
+        assert adb(*_follow(mongo_uri, db_name, folder)[1:], "--catch-up", "--new-base").returncode == 0
+        client[db_name].c0.insert_one({"_id": "later"})
+        assert adb(*_follow(mongo_uri, db_name, folder)[1:], "--catch-up").returncode == 0
+        end = max(r.end for r in load_catalog(folder).ranges())
+        assert restore_at(mongo_uri, f"{db_name}_end", folder, end).returncode == 0
+        assert snapshot(client[f"{db_name}_end"]) == snapshot(client[db_name])
+        assert client[db_name].c0.find_one({"_id": "after"}) is None
+
+
+def test_no_base_is_taken_while_a_restore_is_replacing_the_database(
+    mongo_uri: str, db_name: str, tmp_path: Path
+) -> None:
+    """A base taken under a running restore would miss its swap: refused with one line (the lock says so)."""
+    seed(mongo_uri, db_name)
+    with sync_client(mongo_uri) as client:
+        client[db_name].migration_lock.insert_one({"_id": "migration_lock", "phase": "restore", "token": "t"})
+    done = adb(*_follow(mongo_uri, db_name, tmp_path / "log")[1:], "--catch-up")
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 3 and len(lines) == 1, done.stderr
+    assert "a restore is replacing" in lines[0]
+    assert not (tmp_path / "log" / "bases").exists() or not list((tmp_path / "log" / "bases").iterdir())

@@ -31,3 +31,16 @@ def test_a_view_is_created_with_its_pipeline_whatever_the_event_calls_it() -> No
         item = plan(_event("create", "v", {"operationDescription": desc}), "app", lambda _n: True)
         assert isinstance(item, Ddl) and item.command is not None
         assert dict(item.command) == {"create": "v", "viewOn": "c", "pipeline": [{"$match": {"a": 1}}]}
+
+
+def test_the_follower_knows_the_restore_mark_by_the_names_the_lock_and_the_restore_use() -> None:
+    """``swapmark`` writes the names out (the backup engine imports nothing of migrations): they must stay equal."""
+    from analytiq_data.backup.log import swapmark
+    from analytiq_data.migrations.engine.lock import LOCK_COLLECTION
+    from analytiq_data.safety.restore import PHASE
+
+    assert (swapmark.LOCK_COLLECTION, swapmark.RESTORE_PHASE) == (LOCK_COLLECTION, PHASE)
+    marked = {"ns": {"db": "app", "coll": LOCK_COLLECTION}, "operationType": "update"}
+    assert swapmark.swap_begins({**marked, "updateDescription": {"updatedFields": {"phase": PHASE}}})
+    assert not swapmark.swap_begins({**marked, "updateDescription": {"updatedFields": {"phase": "backup"}}})
+    assert not swapmark.swap_begins({**marked, "updateDescription": {"updatedFields": {"renewed_at": 1}}})
