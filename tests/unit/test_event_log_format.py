@@ -92,3 +92,18 @@ def test_a_new_base_after_a_gap_starts_a_second_range(tmp_path: Path) -> None:
         (Timestamp(100, 1), Timestamp(111, 0)),
         (Timestamp(200, 1), Timestamp(215, 0)),
     ]
+
+
+def test_ranges_see_each_segment_added_and_the_open_one(tmp_path: Path) -> None:
+    """The chains are kept between calls (a follower asks every second): each change of the catalog shows."""
+    base = {"file": "bases/b.archive", "at": ts_doc(Timestamp(100, 1))}
+    catalog = Catalog(tmp_path, {"format": "analytiq-event-log", "bases": [base], "segments": [], "gaps": []})
+    assert catalog.ranges()[0].end == Timestamp(100, 1)
+    catalog.add_segment(_seg(1, (100, 1), (110, 1), (111, 0), "t1"))
+    assert catalog.ranges()[0].end == Timestamp(111, 0)
+    tail = _seg(2, (110, 1), (120, 1), (125, 0), "t2")
+    (r,) = catalog.ranges(tail)
+    assert r.end == Timestamp(125, 0) and len(r.segments) == 2
+    assert catalog.ranges()[0].end == Timestamp(111, 0)  # the open segment is not kept
+    catalog.add_segment(_seg(2, (110, 1), (120, 1), (126, 0), "t2"))
+    assert catalog.ranges()[0].end == Timestamp(126, 0)
