@@ -26,7 +26,7 @@ from analytiq_data.backup.log.follower import (
     follow,
 )
 from analytiq_data.backup.log.format import ts_of
-from analytiq_data.backup.log.reader import log_ranges
+from analytiq_data.backup.log.reader import log_ranges, present_ranges
 from analytiq_data.cli.options import output_options, positive_seconds, timeout_option
 from analytiq_data.cli.progress_view import RichLines
 from analytiq_data.cli.render import make_progress, print_json, print_table
@@ -204,10 +204,11 @@ def _render_result(result: FollowResult, as_json: bool) -> None:
 
 
 async def cmd_log_ranges(args: argparse.Namespace) -> int:
-    """Print the restorable ranges of a log directory, and its gaps."""
-    catalog, ranges = log_ranges(args.dir)
+    """Print the restorable ranges of a log directory, its gaps, and the files it misses."""
+    catalog, listed = log_ranges(args.dir)
+    ranges, missing = present_ranges(catalog, listed)
     if args.json:
-        print_json({"dir": args.dir, "ranges": [r.to_json() for r in ranges], "gaps": catalog.gaps})
+        print_json({"dir": args.dir, "ranges": [r.to_json() for r in ranges], "gaps": catalog.gaps, "damaged": missing})
         return 0
     rows = [
         (when_text(r.start), when_text(r.end), r.base["file"], len(r.segments), r.to_json()["events"]) for r in ranges
@@ -217,4 +218,6 @@ async def cmd_log_ranges(args: argparse.Namespace) -> int:
         start, end = ts_of(gap["from"]), ts_of(gap.get("to"))
         until = when_text(end) if end is not None else "the next base"
         print(f"gap: no history from {when_text(start) if start else '?'} to {until} ({gap.get('reason')})")
+    for line in missing:
+        print(f"damaged: {line}")
     return 0
