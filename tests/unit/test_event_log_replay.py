@@ -44,3 +44,13 @@ def test_the_follower_knows_the_restore_mark_by_the_names_the_lock_and_the_resto
     assert swapmark.swap_begins({**marked, "updateDescription": {"updatedFields": {"phase": PHASE}}})
     assert not swapmark.swap_begins({**marked, "updateDescription": {"updatedFields": {"phase": "backup"}}})
     assert not swapmark.swap_begins({**marked, "updateDescription": {"updatedFields": {"renewed_at": 1}}})
+
+
+def test_a_moment_given_as_text_is_named_as_given() -> None:
+    """The summary says "restored database app to 2024-05-29T17:15:00Z", not "to --at 2024-…"."""
+    from analytiq_data.safety.log_moment import resolve_moment
+
+    assert resolve_moment("unused", "2024-05-29T17:15:00Z", None) == (
+        Timestamp(1717002900, 0xFFFFFFFF),
+        "2024-05-29T17:15:00Z",
+    )
