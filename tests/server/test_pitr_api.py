@@ -1,18 +1,22 @@
-"""Point-in-time recovery from Python: ``run_migrations(..., backup=True, backup_log=DIR)`` as ``up --backup --backup-log``."""
+"""Point-in-time recovery from Python: ``run_migrations(..., backup_log=DIR)``, ``restore_to_moment(at=wall time)``."""
 
 from __future__ import annotations
 
 import signal
-import subprocess
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from bson.timestamp import Timestamp
 
+from analytiq_data.backup.log.catalog import load_catalog
 from analytiq_data.client import AnalytiqClient
 from analytiq_data.errors import ConfigurationError
 from analytiq_data.migrations import run_migrations
+from analytiq_data.safety.restore_log import LogRestoreOptions, restore_to_moment
 from tests.migrations_fixtures.basic import MIGRATIONS
-from tests.server.test_pitr import ADB, ROOT, WAIT_S, durable, seed, sync_client, wait_for
+from tests.server.pitr_model import snapshot, state_at
+from tests.server.test_pitr import ADB, WAIT_S, adb, durable, seed, start, sync_client, wait_for
 
 
 async def test_run_migrations_with_a_backup_log_records_a_restore_point(
@@ -21,7 +25,7 @@ async def test_run_migrations_with_a_backup_log_records_a_restore_point(
     seed(mongo_uri, db_name)
     folder = tmp_path / "log"
     follow = [ADB, "follow", "--src-uri", mongo_uri, "--src", db_name, "--to", str(folder)]
-    follower = subprocess.Popen(follow, cwd=ROOT, text=True, stderr=subprocess.PIPE)
+    follower = start(follow)
     client = AnalytiqClient(uri=mongo_uri, env=db_name)
     try:
         wait_for(lambda: durable(folder) is not None, "the follower's first heartbeat")
@@ -44,3 +48,24 @@ async def test_a_backup_log_without_backup_is_refused(mongo_uri: str, db_name: s
             await run_migrations(client, migrations=MIGRATIONS, backup_log=str(tmp_path))
     finally:
         await client.close()
+
+
+async def test_restore_to_a_wall_time_from_python(mongo_uri: str, db_name: str, tmp_path: Path) -> None:
+    """``restore_to_moment(at="…Z")``: an ISO-8601 time means every write stamped in or before that second."""
+    seed(mongo_uri, db_name)
+    folder = tmp_path / "log"
+    follow = ["follow", "--src-uri", mongo_uri, "--src", db_name, "--to", str(folder), "--catch-up"]
+    assert adb(*follow).returncode == 0
+    base_at = load_catalog(folder).bases[0]["at"]["t"]
+    with sync_client(mongo_uri) as client:
+        wait_for(lambda: client.admin.command("ping")["operationTime"].time > base_at, "a later second")
+        with client.start_session() as s:
+            client[db_name].c0.insert_one({"_id": "later"}, session=s)
+            later = s.operation_time
+        assert later is not None
+        assert adb(*follow).returncode == 0
+        second = datetime.fromtimestamp(later.time - 1, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        options = LogRestoreOptions(uri=mongo_uri, db=f"{db_name}_wall", log_dir=str(folder), at=second)
+        result = await restore_to_moment(options)
+        assert result.moment == Timestamp(later.time - 1, 0xFFFFFFFF) and result.named == second
+        assert snapshot(client[f"{db_name}_wall"]) == state_at([], Timestamp(0, 0))  # the seed, not "later"
