@@ -1,4 +1,5 @@
-"""Point-in-time recovery from Python: ``run_migrations(..., backup_log=DIR)``, ``restore_to_moment(at=wall time)``."""
+"""Point-in-time recovery from Python: ``run_migrations(..., backup_log=DIR)``, ``restore_to_moment(at=wall time)``,
+``rehearse(from_log=DIR)``."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from analytiq_data.backup.log.catalog import load_catalog
 from analytiq_data.client import AnalytiqClient
 from analytiq_data.errors import ConfigurationError
 from analytiq_data.migrations import run_migrations
+from analytiq_data.safety import rehearse
 from analytiq_data.safety.restore_log import LogRestoreOptions, restore_to_moment
 from tests.migrations_fixtures.basic import MIGRATIONS
 from tests.server.pitr_model import snapshot, state_at
@@ -69,3 +71,21 @@ async def test_restore_to_a_wall_time_from_python(mongo_uri: str, db_name: str, 
         result = await restore_to_moment(options)
         assert result.moment == Timestamp(later.time - 1, 0xFFFFFFFF) and result.named == second
         assert snapshot(client[f"{db_name}_wall"]) == state_at([], Timestamp(0, 0))  # the seed, not "later"
+
+
+async def test_rehearse_from_the_log_starts_at_the_logs_version_not_the_live_one(
+    mongo_uri: str, db_name: str, tmp_path: Path
+) -> None:
+    """The log is behind the live database (step 1 ran after it was last followed): the scratch copy rebuilt
+    from the log is at version 0, so steps 1 to 3 are rehearsed, not 2 and 3 on data step 1 never touched."""
+    seed(mongo_uri, db_name)
+    folder = tmp_path / "log"
+    assert adb("follow", "--src-uri", mongo_uri, "--src", db_name, "--to", str(folder), "--catch-up").returncode == 0
+    client = AnalytiqClient(uri=mongo_uri, env=db_name)
+    try:
+        await run_migrations(client, 1, migrations=MIGRATIONS)
+        result = await rehearse(client, MIGRATIONS, from_log=str(folder))
+    finally:
+        await client.close()
+    assert (result.from_version, result.to_version) == (0, 3)
+    assert [m.version for m in result.migrations] == [1, 2, 3] and result.passed
