@@ -145,7 +145,7 @@ async def rehearse(
     finally:
         for name in (*rehearsal.snapshots, *(() if keep else (scratch,))):
             await client.drop_database(name)
-    notes = (f"kept the scratch database {scratch}",) if keep else ()
+    notes: tuple[str, ...] = (f"kept the scratch database {scratch}",) if keep else ()
     notes += ("nothing to rehearse",) if goal == current else ()
     return RehearsalResult(
         db_name, scratch, keep, current, goal, sample, copied, tuple(rows), time.monotonic() - started, notes
