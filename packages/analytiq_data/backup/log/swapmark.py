@@ -39,5 +39,8 @@ def swap_begins(event: Mapping[str, Any]) -> bool:
 
 
 async def restore_running(db: AsyncDatabase[Any]) -> bool:
-    """Return whether a restore is replacing ``db`` now (its lock carries the restore's mark)."""
-    return await db[LOCK_COLLECTION].find_one({PHASE_FIELD: RESTORE_PHASE}, {"_id": 1}) is not None
+    """Return whether a restore is replacing ``db`` now: its lock carries the restore's mark and has not
+    expired (a restore that died leaves its mark only until its lease runs out)."""
+    # compared as milliseconds, as the lock itself does (SecantusDB compares a date with $$NOW as false)
+    live = {PHASE_FIELD: RESTORE_PHASE, "$expr": {"$gt": [{"$toLong": "$expires_at"}, {"$toLong": "$$NOW"}]}}
+    return await db[LOCK_COLLECTION].find_one(live, {"_id": 1}) is not None
