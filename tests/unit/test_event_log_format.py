@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -92,3 +93,57 @@ def test_a_new_base_after_a_gap_starts_a_second_range(tmp_path: Path) -> None:
         (Timestamp(100, 1), Timestamp(111, 0)),
         (Timestamp(200, 1), Timestamp(215, 0)),
     ]
+
+
+def test_ranges_see_each_segment_added_and_the_open_one(tmp_path: Path) -> None:
+    """The chains are kept between calls (a follower asks every second): each change of the catalog shows."""
+    base = {"file": "bases/b.archive", "at": ts_doc(Timestamp(100, 1))}
+    catalog = Catalog(tmp_path, {"format": "analytiq-event-log", "bases": [base], "segments": [], "gaps": []})
+    assert catalog.ranges()[0].end == Timestamp(100, 1)
+    catalog.add_segment(_seg(1, (100, 1), (110, 1), (111, 0), "t1"))
+    assert catalog.ranges()[0].end == Timestamp(111, 0)
+    tail = _seg(2, (110, 1), (120, 1), (125, 0), "t2")
+    (r,) = catalog.ranges(tail)
+    assert r.end == Timestamp(125, 0) and len(r.segments) == 2
+    assert catalog.ranges()[0].end == Timestamp(111, 0)  # the open segment is not kept
+    catalog.add_segment(_seg(2, (110, 1), (120, 1), (126, 0), "t2"))
+    assert catalog.ranges()[0].end == Timestamp(126, 0)
+
+
+def _written_log(folder: Path) -> None:
+    """Write a log directory: a base and three chained segments, the files of the sizes the catalog says."""
+    base = {"file": "bases/b.archive", "at": ts_doc(Timestamp(100, 1)), "bytes": 4}
+    segs = [
+        _seg(1, (100, 1), (110, 1), (111, 0), "t1"),
+        _seg(2, (110, 1), (120, 1), (125, 0), "t2"),
+        _seg(3, (120, 1), (130, 1), (131, 0), "t3"),
+    ]
+    for entry in [base, *segs]:
+        if "file" not in entry:
+            entry["file"] = f"segments/seg-{entry['seq']:06d}.log"
+        entry["bytes"] = 4
+        (folder / entry["file"]).parent.mkdir(parents=True, exist_ok=True)
+        (folder / entry["file"]).write_bytes(b"data")
+    data = {"format": "analytiq-event-log", "version": 1, "db": "app", "bases": [base], "segments": segs, "gaps": []}
+    (folder / "catalog.json").write_text(json.dumps(data))
+
+
+def test_log_ranges_end_where_a_file_is_missing_or_cut(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``log ranges`` said a log could restore through segments that were gone; now the range ends before them."""
+    from analytiq_data.cli.main import main
+
+    _written_log(tmp_path)
+    (tmp_path / "segments" / "seg-000002.log").unlink()
+    assert main(["log", "ranges", str(tmp_path), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert [(r["start"], r["end"], r["segments"]) for r in shown["ranges"]] == [
+        ({"t": 100, "i": 1}, {"t": 111, "i": 0}, [1])
+    ]
+    assert shown["damaged"] == [
+        "segment segments/seg-000002.log is missing: the range from Timestamp(100, 1) (1970-01-01 00:01:40 UTC) "
+        "ends at Timestamp(111, 0) (1970-01-01 00:01:51 UTC)"
+    ]
+    (tmp_path / "bases" / "b.archive").write_bytes(b"d")
+    assert main(["log", "ranges", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "damaged: base bases/b.archive has 1 bytes, the catalog says 4: nothing from Timestamp(100, 1)" in out

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import signal
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from analytiq_data.backup.log.catalog import when_text
@@ -23,9 +26,10 @@ from analytiq_data.backup.log.follower import (
     follow,
 )
 from analytiq_data.backup.log.format import ts_of
-from analytiq_data.backup.log.reader import log_ranges
+from analytiq_data.backup.log.reader import log_ranges, present_ranges
 from analytiq_data.cli.options import output_options, positive_seconds, timeout_option
-from analytiq_data.cli.render import make_progress, print_json, print_table, stderr_is_tty
+from analytiq_data.cli.progress_view import RichLines
+from analytiq_data.cli.render import make_progress, print_json, print_table
 from analytiq_data.settings import DEFAULT_TIMEOUT_S
 
 FOLLOW_DESCRIPTION = """\
@@ -35,7 +39,8 @@ one) and every change event after it, in segment files closed every --segment-se
 segment cleanly), or with --catch-up until everything up to now is logged. Shows the lag behind the
 source, events/s and the restorable range. Restore any moment with
 analytiq-db restore --from-log DIR --at WHEN. Needs a replica set or mongos (change streams).
-Exit codes: 0 stopped, 3 history lost (a gap is recorded: run again with --new-base), 4 unreachable.
+Exit codes: 0 stopped, 3 history lost (a gap is recorded: run again with --new-base), 4 unreachable,
+5 another follower is writing to DIR (one per directory).
 """
 
 
@@ -98,34 +103,33 @@ def follow_options(args: argparse.Namespace) -> FollowOptions:
 
 
 class StatusView:
-    """Draws the follower's status: a live line on a terminal, a plain line every 10 s otherwise, JSON lines."""
+    """Draws the follower's status: a live line on a terminal, a plain line every 10 s otherwise, JSON lines.
+
+    On a terminal the line is drawn by the run's progress bars (``RichLines.show``): one live region,
+    so the base's bars and the status line never overwrite each other.
+    """
 
     PLAIN_EVERY_S = 10.0
+    TASK = "follow-status"
 
-    def __init__(self, as_json: bool) -> None:
+    def __init__(self, as_json: bool, progress: Any = None) -> None:
         self.as_json = as_json
-        self.live: Any = None
+        self.live = progress if not as_json and isinstance(progress, RichLines) else None
         self.last_plain = 0.0
-        if not as_json and stderr_is_tty():
-            from rich.console import Console
-            from rich.live import Live
-
-            self.live = Live("", console=Console(stderr=True), refresh_per_second=4, transient=True)
-            self.live.start()
 
     def __call__(self, status: FollowStatus) -> None:
         if self.as_json:
             print(json.dumps({"status": status.to_json()}), flush=True)
         elif self.live is not None:
-            self.live.update(status_line(status))
+            self.live.show(self.TASK, status_line(status))
         elif time.monotonic() - self.last_plain >= self.PLAIN_EVERY_S or status.state != "following":
             self.last_plain = time.monotonic()
             print(status_line(status), file=sys.stderr, flush=True)
 
     def close(self) -> None:
-        """Stop the live line."""
+        """Remove the live line."""
         if self.live is not None:
-            self.live.stop()
+            self.live.hide(self.TASK)
 
 
 def status_line(status: FollowStatus) -> str:
@@ -146,9 +150,10 @@ async def cmd_follow(args: argparse.Namespace) -> int:
     """Follow the database until stopped; SIGTERM or Ctrl-C closes the open segment and exits 0."""
     options = follow_options(args)
     progress = make_progress(args.json)
-    view = StatusView(args.json)
+    view = StatusView(args.json, progress)
     try:
-        result = await follow(options, progress, view)
+        with _sigterm_cancels(asyncio.current_task()):
+            result = await follow(options, progress, view)
     except asyncio.CancelledError:
         view.close()
         progress.close()
@@ -159,6 +164,26 @@ async def cmd_follow(args: argparse.Namespace) -> int:
         progress.close()
     _render_result(result, args.json)
     return 0
+
+
+@contextlib.contextmanager
+def _sigterm_cancels(task: asyncio.Task[Any] | None) -> Iterator[None]:
+    """Let SIGTERM cancel ``task`` from inside the event loop (the way Ctrl-C does), whatever SIGINT's state.
+
+    The command line's own SIGTERM handler hands the signal to SIGINT's; a process started in the
+    background by a script has SIGINT ignored, and the signal then became an exception thrown at
+    whatever line was running (exit 130, counters half updated). Here it is a plain cancellation.
+    """
+    loop, previous = asyncio.get_running_loop(), signal.getsignal(signal.SIGTERM)
+    if task is None:
+        yield
+        return
+    loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    try:
+        yield
+    finally:
+        loop.remove_signal_handler(signal.SIGTERM)
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _render_stop(options: FollowOptions, as_json: bool) -> None:
@@ -179,10 +204,11 @@ def _render_result(result: FollowResult, as_json: bool) -> None:
 
 
 async def cmd_log_ranges(args: argparse.Namespace) -> int:
-    """Print the restorable ranges of a log directory, and its gaps."""
-    catalog, ranges = log_ranges(args.dir)
+    """Print the restorable ranges of a log directory, its gaps, and the files it misses."""
+    catalog, listed = log_ranges(args.dir)
+    ranges, missing = present_ranges(catalog, listed)
     if args.json:
-        print_json({"dir": args.dir, "ranges": [r.to_json() for r in ranges], "gaps": catalog.gaps})
+        print_json({"dir": args.dir, "ranges": [r.to_json() for r in ranges], "gaps": catalog.gaps, "damaged": missing})
         return 0
     rows = [
         (when_text(r.start), when_text(r.end), r.base["file"], len(r.segments), r.to_json()["events"]) for r in ranges
@@ -192,4 +218,6 @@ async def cmd_log_ranges(args: argparse.Namespace) -> int:
         start, end = ts_of(gap["from"]), ts_of(gap.get("to"))
         until = when_text(end) if end is not None else "the next base"
         print(f"gap: no history from {when_text(start) if start else '?'} to {until} ({gap.get('reason')})")
+    for line in missing:
+        print(f"damaged: {line}")
     return 0

@@ -319,6 +319,24 @@ class RichLines(EventProgress):
     def note(self, message: str) -> None:
         self.print(message)
 
+    def show(self, task: str, text: str) -> None:
+        """Draw ``text`` as a live line of its own among the bars (a status, redrawn in place; one live
+        region per terminal, so it never fights the bars); ``close`` or ``hide`` removes it."""
+        if not self.live:
+            self.bars.start()
+            self.live = True
+        task_id = self.ids.get(task)
+        if task_id is None:
+            self.ids[task] = self.bars.add_task(task, total=None, title=text, unit="steps", kind=TaskKind.PHASE)
+        else:
+            self.bars.update(task_id, title=text)
+
+    def hide(self, task: str) -> None:
+        """Remove the live line ``show`` drew for ``task`` (nothing is left on screen)."""
+        task_id = self.ids.pop(task, None)
+        if task_id is not None:
+            self.bars.remove_task(task_id)
+
     def print(self, text: str) -> None:
         """Print one line above the live bars."""
         self.console.print(text, markup=False, highlight=False)

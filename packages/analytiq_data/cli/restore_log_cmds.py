@@ -62,11 +62,12 @@ async def cmd_restore_log(args: argparse.Namespace) -> int:
     if not args.yes and await target_holds_data(options.file_options(str(plan.base_path))):
         if not sys.stdin.isatty():
             raise ConfigurationError(
-                f"restore replaces database {options.db!r}, which holds data, with its state {named}: nothing changed",
+                f"restore replaces database {options.db!r}, which holds data, with its state as of {named}: "
+                "nothing changed",
                 hint="pass --yes to confirm",
             )
         print(
-            f"restore replaces database {options.db!r} with its state {named}.\n"
+            f"restore replaces database {options.db!r} with its state as of {named}.\n"
             f"Type the database name ({options.db}) to confirm: ",
             end="",
             file=sys.stderr,

@@ -31,6 +31,7 @@ from analytiq_data.migrations.engine.loader import load_migrations
 from analytiq_data.migrations.engine.lock import LockInfo
 from analytiq_data.migrations.engine.options import RunOptions, StopRequest
 from analytiq_data.migrations.engine.plan import MigrationList
+from analytiq_data.migrations.engine.prestep import PreStepHook
 from analytiq_data.migrations.engine.results import (
     HistoryResult,
     Mismatch,
@@ -137,15 +138,21 @@ def _options(
     backup_uri: str | None = None,
     backup_db: str | None = None,
     step_time_limit_s: float | None = None,
+    backup_log: str | None = None,
 ) -> RunOptions:
-    """Return the run's options; with ``backup``, a verified backup of ``target`` before the first step."""
-    before_steps = None
+    """Return the run's options; with ``backup``, a verified backup of ``target`` before the first step
+    (with ``backup_log`` and a follower running there: a restore point in its log instead)."""
+    before_steps: PreStepHook | None = None
     if backup:
         from analytiq_data.safety.backup_first import BackupFirst  # the backup engine only when asked for
 
         before_steps = BackupFirst.for_target(target, backup_uri=backup_uri, backup_db=backup_db)
-    elif backup_uri is not None or backup_db is not None:
-        raise ConfigurationError("backup_uri/backup_db need backup=True", hint="pass backup=True")
+        if backup_log is not None:
+            from analytiq_data.safety.log_point import LogPointFirst
+
+            before_steps = LogPointFirst(backup_log, before_steps)
+    elif backup_uri is not None or backup_db is not None or backup_log is not None:
+        raise ConfigurationError("backup_uri/backup_db/backup_log need backup=True", hint="pass backup=True")
     return RunOptions.of(
         lock_wait_s=lock_wait_s,
         lease_s=lease_s,
@@ -167,6 +174,7 @@ async def run_migrations(
     backup: bool = False,
     backup_uri: str | None = None,
     backup_db: str | None = None,
+    backup_log: str | None = None,
     hooks: RunHooks | None = None,
     step_time_limit_s: float | None = None,
 ) -> RunResult:
@@ -183,7 +191,10 @@ async def run_migrations(
     With ``backup=True``, when steps are pending, the runner holding the lock first makes a
     verified copy (``backup_db``, default ``<db>_backup_v<version>_<UTC time>``, on ``backup_uri``,
     default the same server); its name is in the history. If it does not verify, VerificationError
-    is raised and nothing is migrated.
+    is raised and nothing is migrated. With ``backup_log=DIR`` too and ``analytiq-db follow`` running
+    into DIR on this database, no copy is made: once the follower has logged everything up to now,
+    that moment is recorded in the history as the restore point (``restore --from-log DIR --at``).
+
 
     ``step_time_limit_s``: seconds a step whose class sets no ``time_limit_s`` may run (default: no
     limit); past it the step is cancelled and fails like any failed step.
@@ -198,6 +209,7 @@ async def run_migrations(
         backup_uri=backup_uri,
         backup_db=backup_db,
         step_time_limit_s=step_time_limit_s,
+        backup_log=backup_log,
     )
     return await verbs.migrate(target, _list(migrations), target_version, options=options, progress=progress)
 
@@ -220,10 +232,11 @@ async def up(
     backup: bool = False,
     backup_uri: str | None = None,
     backup_db: str | None = None,
+    backup_log: str | None = None,
     hooks: RunHooks | None = None,
     step_time_limit_s: float | None = None,
 ) -> RunResult:
-    """Apply pending migrations up to ``to`` (default: the newest); ``backup=True``, ``hooks``,
+    """Apply pending migrations up to ``to`` (default: the newest); ``backup``, ``backup_log``, ``hooks``,
     ``step_time_limit_s`` as in run_migrations."""
     target = Target.of(analytiq_client)
     options = _options(
@@ -236,6 +249,7 @@ async def up(
         backup_uri=backup_uri,
         backup_db=backup_db,
         step_time_limit_s=step_time_limit_s,
+        backup_log=backup_log,
     )
     return await verbs.up(target, _list(migrations), to, options=options, progress=progress, stop=stop)
 

@@ -30,7 +30,7 @@ def resolve_moment(log_dir: str, at: Timestamp | str | None, before_migration: i
         return at, ts_text(at)
     if at is not None:
         moment = parse_moment(at)
-        return moment, f"--at {at}"
+        return moment, at.strip()
     assert before_migration is not None
     start = migration_start(log_dir, before_migration)
     return previous(start), f"just before migration {before_migration} (it started at {when_text(start)})"

@@ -123,7 +123,7 @@ async def rehearse(
     if current > len(checked):
         raise database_ahead_error(current, len(checked))
     goal = target_for_up(current, len(checked), to)
-    if goal == current:
+    if goal == current and from_log is None:
         return RehearsalResult(db_name, None, False, current, goal, sample, 0, notes=("nothing to rehearse",))
     scratch = scratch_name(db_name)
     progress = compatible(progress)
@@ -132,15 +132,21 @@ async def rehearse(
     try:
         if from_log is not None:
             copied = await scratch_from_log(uri, db_name, scratch, from_log, timeout_s, progress)
+            # the log's latest moment may be behind (or ahead of) the live database: its own version counts
+            current = (await StateStore(client[scratch]).read_version()).version
+            if current > len(checked):
+                raise database_ahead_error(current, len(checked))
+            goal = target_for_up(current, len(checked), to)
         else:
             copied = await _make_scratch(
                 client, uri, db_name, scratch, sample, checked[current:goal], timeout_s, progress
             )
-        rows = await rehearsal.run(current, goal)
+        rows = await rehearsal.run(current, goal) if goal != current else []
     finally:
         for name in (*rehearsal.snapshots, *(() if keep else (scratch,))):
             await client.drop_database(name)
-    notes = (f"kept the scratch database {scratch}",) if keep else ()
+    notes: tuple[str, ...] = (f"kept the scratch database {scratch}",) if keep else ()
+    notes += ("nothing to rehearse",) if goal == current else ()
     return RehearsalResult(
         db_name, scratch, keep, current, goal, sample, copied, tuple(rows), time.monotonic() - started, notes
     )

@@ -208,7 +208,12 @@ def _definition(op: str, name: str, desc: Mapping[str, Any]) -> Definition | Non
         return Definition(name, SON([("createIndexes", name), ("indexes", specs)])) if specs else None
     if op == "dropIndexes":
         names = [str(s.get("name")) for s in desc.get("indexes") or () if s.get("name")]
-        return Definition(name, SON([("dropIndexes", name), ("index", names)]), frozenset({27})) if names else None
+        if not names:
+            return None
+        # mongod logs one index per event; one name goes as a string, which every server takes
+        # (a list of names needs mongod 4.2+, and SecantusDB refuses it)
+        index: str | list[str] = names[0] if len(names) == 1 else names
+        return Definition(name, SON([("dropIndexes", name), ("index", index)]), frozenset({27}))
     if op == "create":
         return Definition(name, SON([("create", name)]), frozenset({48}))  # 48: it exists already
     return None  # modify, shardCollection, ...: not replayed (README: not covered)

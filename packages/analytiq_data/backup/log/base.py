@@ -17,7 +17,7 @@ from analytiq_data.backup.files.source import open_source
 from analytiq_data.backup.files.stream import Batch
 from analytiq_data.backup.log.catalog import BASES, Catalog, now_text
 from analytiq_data.backup.log.format import ts_doc
-from analytiq_data.backup.log.segment import fsync_dir
+from analytiq_data.backup.log.segment import LogDamaged, fsync_dir
 from analytiq_data.errors import ConfigurationError
 from analytiq_data.progress import Progress
 
@@ -121,8 +121,6 @@ async def adopt_base(catalog: Catalog, file: str) -> dict[str, Any]:
 
 def check_base(catalog: Catalog, entry: dict[str, Any]) -> Path:
     """Return the base's path after checking its size and CRC-64 against the catalog; LogDamaged if they differ."""
-    from analytiq_data.backup.log.segment import LogDamaged
-
     path = catalog.folder / str(entry["file"])
     if not path.exists():
         raise LogDamaged(f"base {path} is missing", hint="restore from another range (analytiq-db log ranges)")

@@ -69,12 +69,24 @@ class Range:
         }
 
 
+#: Where a chain of segments ends: the last segment's ``last`` cluster time and resume token.
+ChainEnd = tuple[Timestamp | None, dict[str, Any] | None]
+
+
 @dataclass
 class Catalog:
-    """The catalog of one log directory, as read; ``save`` replaces the file durably."""
+    """The catalog of one log directory, as read; ``save`` replaces the file durably.
+
+    The chains (base, then the segments that follow it) are computed once per change of the
+    catalog and kept: a follower asks for its range every second, and a log holds thousands of
+    segments after a few weeks.
+    """
 
     folder: Path
     data: dict[str, Any] = field(default_factory=dict)
+    _chains: tuple[tuple[int, int], list[tuple[Range, ChainEnd]]] | None = field(
+        default=None, repr=False, compare=False
+    )
 
     @property
     def bases(self) -> list[dict[str, Any]]:
@@ -127,9 +139,21 @@ class Catalog:
 
     def ranges(self, tail: Mapping[str, Any] | None = None) -> list[Range]:
         """Return the restorable ranges, one per base (``tail``: the open segment's entry, if any)."""
-        segments = self.segments + ([dict(tail)] if tail is not None else [])
-        out = [_chain(base, segments) for base in self.bases]
+        out = []
+        for found, end in self._chained():
+            if tail is not None and (ts_of(tail["after"]), token_in(tail.get("after_token"))) == end:
+                covered = ts_of(tail["covered"]) or found.end
+                found = Range(found.start, max(found.end, covered), found.base, (*found.segments, dict(tail)))
+            out.append(found)
         return sorted(out, key=lambda r: (r.start, r.end))
+
+    def _chained(self) -> list[tuple[Range, ChainEnd]]:
+        """Return each base's chain of closed segments and where it ends (computed once per catalog change)."""
+        key = (len(self.data.setdefault("bases", [])), len(self.data.setdefault("segments", [])))
+        if self._chains is None or self._chains[0] != key:
+            segments = self.segments
+            self._chains = (key, [_chain(base, segments) for base in self.bases])
+        return self._chains[1]
 
     def end_of_newest(self, tail: Mapping[str, Any] | None = None) -> tuple[Position, Range] | None:
         """Return where following continues (the newest base's chain end) and that range; None without a base."""
@@ -143,11 +167,11 @@ class Catalog:
         return Position(newest.start), newest
 
 
-def _chain(base: Mapping[str, Any], segments: Sequence[Mapping[str, Any]]) -> Range:
-    """Return the range of ``base``: its T, then each segment whose ``after`` is the chain's position."""
+def _chain(base: Mapping[str, Any], segments: Sequence[Mapping[str, Any]]) -> tuple[Range, ChainEnd]:
+    """Return the range of ``base`` (its T, then each segment whose ``after`` is the chain's position) and its end."""
     start = ts_of(base["at"])
     assert start is not None
-    position: tuple[Timestamp | None, dict[str, Any] | None] = (start, None)
+    position: ChainEnd = (start, None)
     end = start
     chained: list[Mapping[str, Any]] = []
     for seg in segments:
@@ -158,7 +182,7 @@ def _chain(base: Mapping[str, Any], segments: Sequence[Mapping[str, Any]]) -> Ra
         position = (ts_of(seg["last"]), token_in(seg.get("token")))
         covered = ts_of(seg["covered"])
         end = max(end, covered or end)
-    return Range(start, end, base, tuple(chained))
+    return Range(start, end, base, tuple(chained)), position
 
 
 def load_catalog(folder: str | Path, *, create_for: tuple[str, str] | None = None) -> Catalog:

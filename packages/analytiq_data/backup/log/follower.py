@@ -9,12 +9,9 @@ gap and a ``HistoryLost`` error (exit 3). Engines never print: status goes to ``
 
 from __future__ import annotations
 
-import json
-import os
-import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +23,13 @@ from analytiq_data.backup.endpoints import Side
 from analytiq_data.backup.files.server import open_server
 from analytiq_data.backup.log.base import adopt_base, take_base
 from analytiq_data.backup.log.catalog import SEGMENTS, Catalog, Range, load_catalog, when_text
-from analytiq_data.backup.log.format import PREFIX_SIZE, ts_doc
+from analytiq_data.backup.log.dirlock import holding, log_folder
+from analytiq_data.backup.log.format import PREFIX_SIZE, previous, ts_of
 from analytiq_data.backup.log.recover import recover
 from analytiq_data.backup.log.segment import Position, SegmentWriter, fsync_dir
+from analytiq_data.backup.log.status import HEARTBEAT, FollowStatus, Ticker
 from analytiq_data.backup.log.stream import HistoryGone, open_at, poll, token_of
+from analytiq_data.backup.log.swapmark import restore_running, swap_begins
 from analytiq_data.backup.log.testhooks import Pauses
 from analytiq_data.backup.options import RESERVED_DATABASES
 from analytiq_data.errors import ConfigurationError
@@ -37,7 +37,6 @@ from analytiq_data.progress import NULL_PROGRESS, Progress
 from analytiq_data.settings import DEFAULT_TIMEOUT_S, validate_db_name
 from analytiq_data.uri import hosts_of, redact_uri
 
-HEARTBEAT = "follower.json"
 DEFAULT_SEGMENT_SECONDS = 60.0
 DEFAULT_SEGMENT_MB = 64.0
 #: How often the status (and the heartbeat file) is refreshed, and an idle stretch marked.
@@ -46,6 +45,18 @@ STATUS_EVERY_S = 1.0
 
 class HistoryLost(ConfigurationError):
     """The source no longer holds the changes after the log's last position: a gap is recorded (exit 3)."""
+
+
+class DatabaseReplaced(HistoryLost):
+    """A restore is replacing the followed database, which the log cannot represent: a gap is recorded (exit 3)."""
+
+
+class _SwapSeen(Exception):
+    """The change stream showed a restore marking the database's lock at ``at`` (internal)."""
+
+    def __init__(self, at: Timestamp) -> None:
+        super().__init__(str(at))
+        self.at = at
 
 
 @dataclass(frozen=True)
@@ -84,33 +95,6 @@ class FollowOptions:
 
 
 @dataclass(frozen=True)
-class FollowStatus:
-    """What a person watching the follower needs: lag, rate, the restorable range, the open segment."""
-
-    state: str  # "base", "following", "stopped"
-    lag_s: float | None
-    events: int
-    events_per_s: float
-    durable: Timestamp | None
-    restorable: Range | None
-    segment: int
-    segments_closed: int
-
-    def to_json(self) -> dict[str, Any]:
-        """Return the status as one JSON object (a ``--json`` status line)."""
-        return {
-            "state": self.state,
-            "lag_s": self.lag_s,
-            "events": self.events,
-            "events_per_s": round(self.events_per_s, 1),
-            "durable": ts_doc(self.durable),
-            "restorable": self.restorable.to_json() if self.restorable else None,
-            "segment": self.segment,
-            "segments_closed": self.segments_closed,
-        }
-
-
-@dataclass(frozen=True)
 class FollowResult:
     """How a follow run ended: events logged, segments closed, the restorable ranges, what recovery did."""
 
@@ -145,26 +129,26 @@ class _Run:
     side: Side
     on_status: StatusSink
     pauses: Pauses
+    ticker: Ticker
     writer: SegmentWriter | None = None
     base_at: Timestamp | None = None
     events: int = 0
     closed: int = 0
-    ticks: list[tuple[float, int]] = field(default_factory=list)
 
     def new_segment(self, after: Position) -> SegmentWriter:
         self.writer = SegmentWriter(self.catalog.folder / SEGMENTS, self.catalog.next_seq, self.options.src_db, after)
         return self.writer
 
-    def close_segment(self) -> Position | None:
-        """Close the open segment durably and catalogue it (an empty one is removed); return its end."""
+    def close_segment(self) -> None:
+        """Close the open segment durably and catalogue it (an empty one is removed)."""
         writer, self.writer = self.writer, None
         if writer is None:
-            return None
+            return
         if writer.events == 0 and writer.covered == writer.after.at:
             writer.abandon()
             writer.path.unlink()
             fsync_dir(writer.path.parent)
-            return writer.last
+            return
         entry = writer.close(self.options.gzip)
         self.pauses.hit("closing")
         self.catalog.add_segment(entry)
@@ -172,7 +156,19 @@ class _Run:
             writer.path.unlink()
             fsync_dir(writer.path.parent)
         self.closed += 1
-        return writer.last
+
+    def report(self, now: Timestamp, state: str = "following") -> None:
+        """Send the status (lag, events/s, restorable range) and refresh the heartbeat file."""
+        self.on_status(self.ticker.status(self.catalog, self.writer, self.events, self.closed, now, state))
+
+    def stop_with_gap(self, reason: str) -> Timestamp:
+        """Close the open segment, record a gap from the end of the newest range, and return that end."""
+        self.close_segment()
+        found = self.catalog.end_of_newest()
+        assert found is not None
+        since = found[1].end
+        self.catalog.add_gap(since, reason)
+        return since
 
 
 async def follow(
@@ -181,25 +177,31 @@ async def follow(
     """Follow the source database into ``options.to`` until stopped (or caught up, with ``catch_up``).
 
     Raises HistoryLost (exit 3, gap recorded) when the source no longer holds the log's position,
-    LogDamaged when DIR is damaged (nothing changed), ConfigurationError (standalone source, DIR of
-    another database), DatabaseConnectionError. Cancelled (SIGTERM, Ctrl-C): the open segment is
-    closed durably first.
+    DatabaseReplaced (exit 3, gap recorded) when a restore starts replacing the database (or one
+    is running when a base is to be taken), LogDamaged when DIR is damaged (nothing changed),
+    ConfigurationError (standalone source, DIR of another database, not a directory), LockError
+    (another follower writes to DIR: exit 5), DatabaseConnectionError. Cancelled (SIGTERM,
+    Ctrl-C): the open segment is closed durably first.
     """
-    catalog, recovered = _prepare(options)
-    for line in recovered:
-        progress.note(f"recovery: {line}")
-    async with open_server(options.src_uri, options.src_db, options.timeout_s) as (side, _):
-        require_change_streams(side)
-        run = _Run(options, catalog, side, on_status or (lambda _s: None), Pauses())
-        base = await _ensure_base(run, progress)
-        await _tail(run)
+    folder = log_folder(options.to)
+    with holding(folder):  # one follower per directory (LockError otherwise)
+        catalog, recovered = _prepare(options, folder)
+        for line in recovered:
+            progress.note(f"recovery: {line}")
+        ticker = Ticker(folder, options.src_db)
+        try:
+            async with open_server(options.src_uri, options.src_db, options.timeout_s) as (side, _):
+                require_change_streams(side)
+                run = _Run(options, catalog, side, on_status or (lambda _s: None), Pauses(), ticker)
+                base = await _ensure_base(run, progress)
+                await _tail(run)
+        finally:
+            ticker.stopped()
     return FollowResult(str(catalog.folder), run.events, run.closed, tuple(catalog.ranges()), tuple(recovered), base)
 
 
-def _prepare(options: FollowOptions) -> tuple[Catalog, list[str]]:
-    """Open (or start) the catalog of ``options.to`` and make the directory whole after a crash."""
-    folder = Path(options.to)
-    folder.mkdir(parents=True, exist_ok=True)
+def _prepare(options: FollowOptions, folder: Path) -> tuple[Catalog, list[str]]:
+    """Open (or start) the catalog of ``folder`` and make the directory whole after a crash (under its lock)."""
     source = hosts_of(options.src_uri) or redact_uri(options.src_uri)
     catalog = load_catalog(folder, create_for=(options.src_db, source))
     return catalog, recover(catalog, compress=options.gzip)
@@ -212,17 +214,32 @@ async def _ensure_base(run: _Run, progress: Progress) -> str | None:
         return str((await adopt_base(catalog, options.adopt))["file"])
     gap = catalog.open_gap()
     if gap is not None and not options.new_base:
+        since = ts_of(gap["from"])
         raise HistoryLost(
-            f"the log in {catalog.folder} has a gap from {gap['from']['t']} on (history lost): it cannot continue",
+            f"the log in {catalog.folder} has a gap after {when_text(since) if since else '?'} "
+            f"({gap.get('reason')}): it cannot continue",
             hint="take a new base: run follow again with --new-base",
         )
     if options.new_base or not catalog.bases:
+        if await restore_running(run.side.db):
+            raise _replacing_error(run)
         run.on_status(FollowStatus("base", None, 0, 0.0, None, None, 0, 0))
         entry = await take_base(
             catalog, options.src_uri, options.src_db, gzip=options.gzip, timeout_s=options.timeout_s, progress=progress
         )
+        if await restore_running(run.side.db):  # it began during the dump: the base may miss its swap
+            catalog.add_gap(ts_of(entry["at"]) or Timestamp(0, 0), "a restore began replacing the database")
+            raise _replacing_error(run)
         return str(entry["file"])
     return None
+
+
+def _replacing_error(run: _Run) -> DatabaseReplaced:
+    return DatabaseReplaced(
+        f"a restore is replacing database {run.options.src_db} now, or stopped part-way (its mark __restore says so): "
+        "a base taken under it would miss what the restore swaps in",
+        hint="run follow again once the restore has finished (a stopped one: run the same restore again first)",
+    )
 
 
 async def _tail(run: _Run) -> None:
@@ -232,26 +249,42 @@ async def _tail(run: _Run) -> None:
     position, _ = found
     run.base_at = None if position.token is not None else position.at
     until = await cluster_time(run.side) if run.options.catch_up else None
-    writer = run.new_segment(position)
+    run.new_segment(position)
     try:
         await _stream_loop(run, position, until)
     except HistoryGone as exc:
-        end = run.close_segment() or position
-        run.catalog.add_gap(end.at, f"history lost ({exc.detail})")
-        raise _lost_error(run, end.at) from None
+        since = run.stop_with_gap(f"history lost ({exc.detail})")
+        raise _lost_error(run, since) from None
+    except _SwapSeen as exc:
+        since = run.stop_with_gap(f"the database was replaced by a restore (its lock marked at {when_text(exc.at)})")
+        raise _replaced_error(run, since) from None
     finally:
-        if run.writer is writer or run.writer is not None:
-            run.close_segment()
+        run.close_segment()
+
+
+def _covered(run: _Run) -> str:
+    return "; ".join(r.describe() for r in run.catalog.ranges()) or "nothing"
+
+
+def _new_base_hint(run: _Run) -> str:
+    return f"analytiq-db follow --src {run.options.src_db} --to {run.catalog.folder} --new-base"
 
 
 def _lost_error(run: _Run, since: Timestamp) -> HistoryLost:
-    ranges = run.catalog.ranges()
-    covered = "; ".join(r.describe() for r in ranges) or "nothing"
     return HistoryLost(
         f"history lost: the source no longer holds the changes after {when_text(since)} (its oplog moved on), "
-        f"so nothing after that moment can be restored until a new base; the log covers {covered}; "
+        f"so nothing after that moment can be restored until a new base; the log covers {_covered(run)}; "
         "the gap is recorded in the catalog",
-        hint=f"take a new base: analytiq-db follow --src {run.options.src_db} --to {run.catalog.folder} --new-base",
+        hint=f"take a new base: {_new_base_hint(run)}",
+    )
+
+
+def _replaced_error(run: _Run, since: Timestamp) -> DatabaseReplaced:
+    return DatabaseReplaced(
+        f"database {run.options.src_db} is being replaced by a restore after {when_text(since)}: a log cannot "
+        f"follow a restore, so nothing after that moment can be restored from it; the log covers {_covered(run)}; "
+        "the gap is recorded in the catalog",
+        hint=f"once the restore has finished, take a new base: {_new_base_hint(run)}",
     )
 
 
@@ -267,6 +300,7 @@ async def _stream_loop(run: _Run, position: Position, until: Timestamp | None) -
             while True:
                 async with side.errors("reading the change stream"):
                     events, dry = await poll(stream, run.base_at)
+                _stop_at_a_swap(run, events)
                 writer = run.writer
                 assert writer is not None
                 mark = None
@@ -280,10 +314,10 @@ async def _stream_loop(run: _Run, position: Position, until: Timestamp | None) -
                     now = await cluster_time(side)
                     if time.monotonic() - noted >= STATUS_EVERY_S:
                         noted = time.monotonic()
-                        _report(run, now)
+                        run.report(now)
                     before = now if dry else None
                     if until is not None and writer.covered >= until:
-                        _report(run, now, "stopped")
+                        run.report(now, "stopped")
                         return
                 if _should_close(run, writer):
                     run.close_segment()
@@ -291,6 +325,18 @@ async def _stream_loop(run: _Run, position: Position, until: Timestamp | None) -
                 if events and events[-1].get("operationType") == "invalidate":
                     start_after = True
                     break
+
+
+def _stop_at_a_swap(run: _Run, events: list[RawBSONDocument]) -> None:
+    """If a restore marks the database's lock among ``events``: keep those before it, mark the log complete
+    up to just before it, and raise _SwapSeen."""
+    cut = next((i for i, e in enumerate(events) if swap_begins(e)), None)
+    if cut is None:
+        return
+    at = events[cut]["clusterTime"]
+    _append(run, events[:cut], None)
+    _append(run, [], previous(at))
+    raise _SwapSeen(at)
 
 
 def _append(run: _Run, events: list[RawBSONDocument], mark: Timestamp | None) -> Position:
@@ -316,40 +362,20 @@ def _append(run: _Run, events: list[RawBSONDocument], mark: Timestamp | None) ->
 
 
 def _should_close(run: _Run, writer: SegmentWriter) -> bool:
-    age = time.monotonic() - writer.opened
-    return age >= run.options.segment_seconds or writer.size >= run.options.segment_mb * 1024 * 1024
+    """Return whether the open segment is due: ``segment_mb`` large, or ``segment_seconds`` old and holding events
+    (an idle one only gains marks: it stays open rather than leaving a file and a catalog entry a minute)."""
+    if writer.size >= run.options.segment_mb * 1024 * 1024:
+        return True
+    return writer.events > 0 and time.monotonic() - writer.opened >= run.options.segment_seconds
 
 
-def _report(run: _Run, now: Timestamp, state: str = "following") -> None:
-    """Send the status (lag, events/s, restorable range) and refresh the heartbeat file."""
-    writer = run.writer
-    durable = writer.covered if writer is not None else None
-    tail = None
-    if writer is not None:
-        tail = {"seq": writer.seq, "after": ts_doc(writer.after.at), "after_token": _json_token(writer.after.token)}
-        tail |= {"last": ts_doc(writer.last.at), "token": _json_token(writer.last.token)}
-        tail |= {"covered": ts_doc(writer.covered), "events": writer.events, "file": writer.path.name}
-    found = run.catalog.end_of_newest(tail)
-    restorable = found[1] if found else None
-    clock = time.monotonic()
-    run.ticks = [t for t in run.ticks if clock - t[0] <= 10.0] + [(clock, run.events)]
-    first = run.ticks[0]
-    rate = (run.events - first[1]) / (clock - first[0]) if clock > first[0] else 0.0
-    lag = max(0, now.time - durable.time) if durable is not None else None
-    status = FollowStatus(state, lag, run.events, rate, durable, restorable, writer.seq if writer else 0, run.closed)
-    run.on_status(status)
-    heartbeat = {"pid": os.getpid(), "host": socket.gethostname(), "db": run.options.src_db, "updated": time.time()}
-    heartbeat |= status.to_json()
-    path = run.catalog.folder / HEARTBEAT
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(heartbeat))
-    os.replace(tmp, path)
-
-
-def _json_token(token: Any) -> Any:
-    from analytiq_data.backup.log.format import token_out
-
-    return token_out(token)
-
-
-__all__ = ["FollowOptions", "FollowResult", "FollowStatus", "HistoryLost", "follow", "token_of"]
+__all__ = [
+    "HEARTBEAT",
+    "DatabaseReplaced",
+    "FollowOptions",
+    "FollowResult",
+    "FollowStatus",
+    "HistoryLost",
+    "follow",
+    "token_of",
+]

@@ -86,6 +86,46 @@ def log_ranges(folder: str | Path) -> tuple[Catalog, list[Range]]:
     return catalog, catalog.ranges(tail)
 
 
+def present_ranges(catalog: Catalog, ranges: list[Range]) -> tuple[list[Range], list[str]]:
+    """Return ``ranges`` as far as their files are there, and one phrase per file that is not.
+
+    A range whose base is missing (or of another size than the catalog says) is left out; a range is
+    cut before its first closed segment that is missing or of another size. One ``stat`` per file:
+    checksums are checked by the restore itself (``plan_restore``).
+    """
+    out: list[Range] = []
+    problems: list[str] = []
+    for found in ranges:
+        trouble = _missing(catalog, found.base, "base")
+        if trouble:
+            problems.append(f"{trouble}: nothing {found.describe()} can be restored")
+            continue
+        kept: list[Mapping[str, Any]] = []
+        for seg in found.segments:
+            trouble = None if seg.get("open") else _missing(catalog, seg, "segment")
+            if trouble:
+                end = ts_of(kept[-1]["covered"]) if kept else found.start
+                assert end is not None
+                found = Range(found.start, end, found.base, tuple(kept))
+                problems.append(f"{trouble}: the range from {when_text(found.start)} ends at {when_text(end)}")
+                break
+            kept.append(seg)
+        out.append(found)
+    return out, problems
+
+
+def _missing(catalog: Catalog, entry: Mapping[str, Any], what: str) -> str | None:
+    """Return why the file of a catalog entry cannot be used (missing, another size), None if it is there."""
+    path = catalog.folder / str(entry["file"])
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return f"{what} {entry['file']} is missing"
+    if "bytes" in entry and size != int(entry["bytes"]):
+        return f"{what} {entry['file']} has {size:,} bytes, the catalog says {int(entry['bytes']):,}"
+    return None
+
+
 def describe_ranges(ranges: list[Range]) -> str:
     """Return the ranges as one phrase for an error line."""
     return "; ".join(r.describe() for r in ranges) if ranges else "nothing (no base yet)"
@@ -133,5 +173,3 @@ def _read_checked(catalog: Catalog, entry: Mapping[str, Any]) -> Content:
     if content.torn or len(content.events) != int(entry["events"]):
         raise LogDamaged(f"segment {path} is damaged: {content.torn or 'its event count differs'}", hint=hint)
     return content
-
-

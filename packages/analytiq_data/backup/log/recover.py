@@ -102,5 +102,3 @@ def _close_open(catalog: Catalog, seq: int, path: Path, known: set[int], compres
         fsync_dir(path.parent)
     known.add(seq)
     return [*said, f"closed {final.name} ({len(content.events)} events)"]
-
-

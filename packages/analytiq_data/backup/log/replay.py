@@ -33,6 +33,9 @@ CHUNK = 5000
 _COLLMOD_FIELDS = ("validator", "validationLevel", "validationAction", "index", "expireAfterSeconds")
 #: ``create`` fields that are not options of the create command.
 _NOT_CREATE_OPTIONS = frozenset({"idIndex", "uuid"})
+#: ``create`` fields named otherwise in the event than in the command: a view's pipeline is
+#: ``pipeline`` in mongod's event (the oplog entry's own field) but ``viewPipeline`` in SecantusDB's.
+_CREATE_RENAMED = {"viewPipeline": "pipeline"}
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,7 @@ def _ddl(event: Mapping[str, Any], db_name: str, selects: Callable[[str], bool])
         fields = [(k, desc[k]) for k in _COLLMOD_FIELDS if k in desc]
         return Ddl("command", name, command=SON([("collMod", name), *fields])) if fields else None
     if op == "create":
-        options = [(k, v) for k, v in desc.items() if k not in _NOT_CREATE_OPTIONS]
+        options = [(_CREATE_RENAMED.get(k, k), v) for k, v in desc.items() if k not in _NOT_CREATE_OPTIONS]
         return Ddl("command", name, command=SON([("create", name), *options]), tolerated=frozenset({48}))
     return None
 

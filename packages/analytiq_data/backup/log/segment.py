@@ -149,19 +149,20 @@ class SegmentWriter:
     def write(self, events: Sequence[RawBSONDocument], mark: Timestamp | None = None) -> None:
         """Append ``events`` (and a mark: every event up to ``mark`` is in the file), without fsync yet."""
         parts = [frame(bytes(e.raw)) for e in events]
-        for event in events:
-            self.raw_bytes += len(event.raw)
+        last, covered = self.last, self.covered
+        if events:
+            last = Position(events[-1]["clusterTime"], dict(bson.decode(events[-1]["_id"].raw)))
+            covered = max(covered, last.at)
+        if mark is not None and mark > covered:
+            parts.append(frame(bson.encode({"mark": mark, "token": None})))
+            covered = mark
+        self._file.write(b"".join(parts))
+        # counted once written: an exception before leaves the counters saying what the file holds
         if events:
             self.first = self.first or events[0]["clusterTime"]
-            last = events[-1]
-            self.last = Position(last["clusterTime"], dict(bson.decode(last["_id"].raw)))
-            self.covered = max(self.covered, self.last.at)
             self.events += len(events)
-        if mark is not None and mark > self.covered:
-            parts.append(frame(bson.encode({"mark": mark, "token": None})))
-            self.covered = mark
-        self._file.write(b"".join(parts))
-        self.size = self._file.tell()
+            self.raw_bytes += sum(len(e.raw) for e in events)
+        self.last, self.covered, self.size = last, covered, self._file.tell()
 
     def sync(self) -> None:
         """Make what was written durable (fsync): only now does it count."""
