@@ -1,5 +1,5 @@
 """A project that is not Analytiq adopts ``analytiq-db``: no list configured, init, new, up, status,
-configuration from pyproject.toml and the environment, and the exit codes of the README's table."""
+configuration from pyproject.toml and the environment, and the exit codes of docs/reference/exit-codes.md."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The documentation's examples, found and run: every ```console and ```python block of docs/ and README.md.
 
-The conventions (docs/explanation/contributing-docs.md says the same, for writers):
+The conventions (docs/how-to/write-docs.md says the same, for writers):
 
 - A ```console block: each line starting with ``$ `` is a command (a line ending with ``\\`` continues
   on the next; a heredoc ``<<'EOF'`` takes the lines up to ``EOF``); the other lines are its output.
@@ -16,7 +16,7 @@ The conventions (docs/explanation/contributing-docs.md says the same, for writer
 - ``<!-- example: not run (why) -->`` leaves a block out, saying why; ``<!-- example: needs real
   cluster -->`` leaves out a block that needs a sharded cluster or a real replica set;
   ``<!-- example: tested by tests/PATH.py -->`` leaves out a block a test of its own runs (the file must exist).
-- ```bash, ```sh and ```shell blocks are not allowed in docs/ (write ```console with ``$ ``), unless
+- ```bash, ```sh and ```shell blocks are not allowed in docs/ or the README (write ```console with ``$ ``), unless
   marked not run.
 
 All blocks of a page run in document order, in one temporary working directory, with MONGODB_URI
@@ -231,18 +231,18 @@ def output_matches(shown: list[str], actual: list[str]) -> bool:
     return re.fullmatch(pattern, actual[0].rstrip()) is not None and output_matches(rest, actual[1:])
 
 
-def documentation_files() -> list[Path]:
-    """Return the Markdown files whose examples run: docs/**/*.md (figures aside).
+README = ROOT / "README.md"
 
-    README.md joins them when it becomes the landing page (issue 21, phase 2): until then its examples
-    are checked by tests of their own (test_engine_readme, test_batch_example).
-    """
-    return sorted(p for p in DOCS.rglob("*.md") if "figures" not in p.relative_to(DOCS).parts)
+
+def documentation_files() -> list[Path]:
+    """Return the Markdown files whose examples run: README.md, the landing page, and docs/**/*.md
+    (figures aside)."""
+    return [README, *sorted(p for p in DOCS.rglob("*.md") if "figures" not in p.relative_to(DOCS).parts)]
 
 
 def page_blocks(path: Path) -> Iterator[Block]:
     """Yield the blocks of a page that the runner acts on (run, or written as a file), conventions checked."""
-    in_docs = DOCS in path.parents
+    in_docs = DOCS in path.parents or path == README  # the README is a page too: no ```bash there either
     for block in fenced_blocks(path):
         check_block(block, in_docs=in_docs)
         if block.skip_reason is None and (block.file_target is not None or block.language in RUN_LANGUAGES):

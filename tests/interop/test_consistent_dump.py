@@ -2,7 +2,7 @@
 
 mongorestore knows nothing of the catch-up section: it restores every collection as the dump read
 it (not at T) and the change events as an ordinary collection ``__backup_catchup``, without error
-(README "Consistent backups"). Only this tool's restore replays the events to reach T.
+(docs/explanation/consistent-copy.md). Only this tool's restore replays the events to reach T.
 """
 
 from __future__ import annotations

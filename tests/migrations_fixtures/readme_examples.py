@@ -1,5 +1,6 @@
-"""The migration classes shown in the README's migration guide, verbatim; tests/server/
-test_engine_readme.py checks the README's code matches these and runs them on a real server."""
+"""The migration classes shown in the docs' migration guide (docs/how-to/write-a-migration.md, and the run
+hooks of docs/how-to/run-migrations.md), verbatim; tests/server/test_engine_readme.py checks the pages'
+code matches these and runs them on a real server."""
 
 from __future__ import annotations
 
@@ -101,7 +102,7 @@ MIGRATIONS: list[Migration] = [
 ]
 
 
-# The README's run hooks example (section "Run migrations").
+# The run hooks example of docs/how-to/run-migrations.md.
 async def release_claims(run: RunInfo) -> None:
     await run.db.queue.update_many({"state": "claimed"}, {"$set": {"state": "queued"}, "$unset": {"worker": ""}})
 

@@ -1,4 +1,4 @@
-"""The batch helper example of the README runs as written."""
+"""The batch helper example of docs/how-to/data-migrations.md runs as written."""
 
 from __future__ import annotations
 
@@ -8,16 +8,16 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-DOC = Path(__file__).resolve().parents[2] / "README.md"
+DOC = Path(__file__).resolve().parents[2] / "docs" / "how-to" / "data-migrations.md"
 
 
 def example_namespace() -> dict[str, Any]:
     """Execute the documented example and return the names it defines."""
     text = DOC.read_text(encoding="utf-8")
-    match = re.search(r"<!-- example: batch-helper -->\s*```python\n(.*?)```", text, re.S)
-    assert match, "the example block is missing from the documentation"
+    blocks = [b for b in re.findall(r"```python\n(.*?)```", text, re.S) if "class SplitUserNamesMigration(" in b]
+    assert len(blocks) == 1, "the example block is missing from the documentation"
     namespace: dict[str, Any] = {"__name__": "docs_example"}
-    exec(compile(match.group(1), str(DOC), "exec"), namespace)
+    exec(compile(blocks[0], str(DOC), "exec"), namespace)
     return namespace
 
 

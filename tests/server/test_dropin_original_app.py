@@ -167,7 +167,7 @@ async def test_the_original_list_runs_up_and_down_on_a_pymongo_client_with_trans
 
 
 async def test_the_readme_motor_example_runs(mongo_uri: str, db_name: str, db: AsyncDatabase[Any]) -> None:
-    app = AppClient(mongo_uri, db_name)  # the README's class, verbatim (test_engine_readme checks)
+    app = AppClient(mongo_uri, db_name)  # docs/how-to/motor.md's class, verbatim (test_engine_readme checks)
     try:
         await db.users.insert_one({"_id": 1, "name": "Ada"})
         result = await ad.migrations.run_migrations(app, migrations=readme_examples.MIGRATIONS)

@@ -1,4 +1,6 @@
-"""The README's migration guide is true: its code is the code these tests run on a real server."""
+"""The migration guide of the docs is true: the code its pages show (docs/how-to/write-a-migration.md, the run
+hooks of docs/how-to/run-migrations.md, the app's client of docs/how-to/motor.md) is the code these tests run
+on a real server."""
 
 from __future__ import annotations
 
@@ -18,7 +20,13 @@ from analytiq_data.migrations import StepFailedError
 from tests.migrations_fixtures import readme_examples
 from tests.migrations_fixtures.readme_examples import RenameFieldMigration
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+# (page, section): the sections whose python blocks must be the tested code.
+SECTIONS = (
+    (DOCS / "how-to" / "write-a-migration.md", "migrations"),
+    (DOCS / "how-to" / "run-migrations.md", "hooks"),
+    (DOCS / "how-to" / "motor.md", "appclient"),
+)
 
 
 @pytest.fixture
@@ -30,7 +38,7 @@ async def analytiq_client(mongo_uri: str, db_name: str) -> AsyncIterator[ad.Anal
         await client.close()
 
 
-# The README's "Test a migration" example, verbatim.
+# The "Test it" example of docs/how-to/write-a-migration.md, verbatim.
 async def test_rename_field_migration(analytiq_client: ad.AnalytiqClient) -> None:
     db = analytiq_client.db
     await db.users.insert_one({"_id": 1, "name": "Ada"})
@@ -44,14 +52,16 @@ async def test_rename_field_migration(analytiq_client: ad.AnalytiqClient) -> Non
     assert await db.users.find_one({"_id": 1}) == {"_id": 1, "name": "Ada"}
 
 
-def _readme_python_blocks() -> list[str]:
-    text = README.read_text()
-    section = text.split("<!-- section:migrations -->")[1].split("<!-- /section:migrations -->")[0]
-    return re.findall(r"```python\n(.*?)```", section, flags=re.S)
+def _shown_python_blocks() -> list[str]:
+    blocks = []
+    for page, name in SECTIONS:
+        section = page.read_text().split(f"<!-- section:{name} -->")[1].split(f"<!-- /section:{name} -->")[0]
+        blocks += re.findall(r"```python\n(.*?)```", section, flags=re.S)
+    return blocks
 
 
 def _definitions(source: str) -> dict[str, str]:
-    tree = compile(source, "<readme>", "exec", flags=ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
+    tree = compile(source, "<docs>", "exec", flags=ast.PyCF_ONLY_AST | ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
     assert isinstance(tree, ast.Module)
     return {
         node.name: ast.dump(node)
@@ -60,18 +70,27 @@ def _definitions(source: str) -> dict[str, str]:
     }
 
 
-def test_the_readme_shows_the_code_the_tests_run() -> None:
+def test_the_docs_show_the_code_the_tests_run() -> None:
     shown: dict[str, str] = {}
-    for block in _readme_python_blocks():
+    for block in _shown_python_blocks():
         shown.update(_definitions(block))
     tested = _definitions(inspect.getsource(readme_examples)) | _definitions(inspect.getsource(sys.modules[__name__]))
-    assert set(shown) >= {"RenameFieldMigration", "AddNewFieldMigration", "test_rename_field_migration"}
+    assert set(shown) >= {
+        "RenameFieldMigration",
+        "AddNewFieldMigration",
+        "AddDisplayNameMigration",
+        "CreateEmailIndexMigration",
+        "test_rename_field_migration",
+        "release_claims",
+        "reconcile_indexes",
+        "AppClient",
+    }
     for name, dump in shown.items():
-        assert name in tested, f"README defines {name}, which no test runs"
-        assert dump == tested[name], f"README's {name} differs from the tested code"
+        assert name in tested, f"the docs define {name}, which no test runs"
+        assert dump == tested[name], f"the docs' {name} differs from the tested code"
 
 
-async def test_readme_migrations_run_up_twice_and_down(
+async def test_the_docs_migrations_run_up_twice_and_down(
     analytiq_client: ad.AnalytiqClient, db: AsyncDatabase[Any]
 ) -> None:
     await db.users.insert_many([{"_id": 1, "name": "Ada"}, {"_id": 2, "name": "Grace", "email": "g@x"}])

@@ -1,6 +1,6 @@
 """Analytiq's own migrations are locked: the committed migrations.lock.json matches the shipped code.
 
-This is the CI gate the README recommends, applied to this repository: editing a released migration
+This is the CI gate docs/how-to/ci-gate.md recommends, applied to this repository: editing a released migration
 (its class at a version, or its code) fails here, and so does adding one without running
 ``analytiq-db lock``.
 """

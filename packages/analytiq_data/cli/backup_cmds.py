@@ -79,7 +79,7 @@ def _how_arguments(parser: argparse.ArgumentParser) -> None:
         "--consistent",
         action="store_true",
         help="copy the source as of one cluster time T: replay its change stream after the copy "
-        "(replica set or mongos; see README 'Consistent backups')",
+        "(replica set or mongos; see docs/how-to/consistent-backups.md)",
     )
     how.add_argument("--no-verify", action="store_true", help="skip the check after the copy (default: verify)")
     how.add_argument("--verify-only", action="store_true", help="copy nothing: compare two existing databases")

@@ -216,7 +216,7 @@ def _definition(op: str, name: str, desc: Mapping[str, Any]) -> Definition | Non
         return Definition(name, SON([("dropIndexes", name), ("index", index)]), frozenset({27}))
     if op == "create":
         return Definition(name, SON([("create", name)]), frozenset({48}))  # 48: it exists already
-    return None  # modify, shardCollection, ...: not replayed (README: not covered)
+    return None  # modify, shardCollection, ...: not replayed (docs/explanation/consistent-copy.md: not covered)
 
 
 def _stop_unless_ignored(

@@ -1,6 +1,6 @@
 """Running one step: in a transaction where that is safe, else (or after a refusal) outside one, like the original.
 
-The policy (README, "Transactions"):
+The policy (docs/explanation/transactions.md):
 
 1. A step runs in a transaction when the server has them, the class allows it
    (``use_transaction``, default True) and the step's client can join the engine's session (a
