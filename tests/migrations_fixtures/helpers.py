@@ -27,8 +27,9 @@ async def version_doc(db: AsyncDatabase[Any]) -> dict[str, Any] | None:
 
 
 async def history_docs(db: AsyncDatabase[Any]) -> list[dict[str, Any]]:
-    """Return the raw history records, oldest first."""
-    return [doc async for doc in db.migration_history.find().sort("_id", 1)]
+    """Return the raw history records, oldest first (by start time, as ``history`` orders them: two runners'
+    ObjectIds made in the same second do not sort by time, their process parts differ)."""
+    return [doc async for doc in db.migration_history.find().sort([("started_at", 1), ("_id", 1)])]
 
 
 CLI = str(Path(sys.executable).parent / "analytiq-db")
