@@ -106,8 +106,9 @@ def route(args: argparse.Namespace, handler: Any) -> Any:
     """
     found = several(args)
     if found is None:
-        if getattr(args, "exclude_db", None):
-            raise ConfigurationError("--exclude needs several databases", hint="add --all-databases or a glob --db")
+        for flag, attribute in (("--exclude", "exclude_db"), ("--sample-dbs", "sample_dbs")):
+            if getattr(args, attribute, None):
+                raise ConfigurationError(f"{flag} needs several databases", hint="add --all-databases or a glob --db")
         return handler
     verb = getattr(args, "fleet_verb", None)
     if verb is None:

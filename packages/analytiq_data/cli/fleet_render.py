@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import TextIO
 
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
@@ -25,10 +25,13 @@ from analytiq_data.cli.progress_view import TaskStarted as _Task
 from analytiq_data.cli.progress_view import duration_text, title
 from analytiq_data.cli.render import print_json, print_table, stderr_is_tty
 from analytiq_data.fleet.results import DatabaseResult, FleetResult, Outcome
+from analytiq_data.migrations.engine.results import RunResult
 from analytiq_data.progress import TaskKind
 
 #: Verbs that change databases: each database that ends leaves a line while the run goes on.
 CHANGING = ("migrate", "up", "down", "stamp", "backup", "restore", "rehearse")
+#: What "ended well" is called in a verb's summary (other verbs: "at version N").
+DONE = {"backup": "dumped", "restore": "restored", "rehearse": "passed", "check": "passed", "history": "read"}
 #: How many names a summary row lists before "and N more".
 SHOWN_NAMES = 6
 
@@ -87,13 +90,30 @@ def _at(version: int | None) -> str:
 def done_text(result: DatabaseResult) -> str:
     """Return what a database that ended well did, from its verb's own result."""
     detail = result.detail
-    summary = getattr(detail, "fleet_summary", None)
-    if callable(summary):
-        return str(summary())
+    if isinstance(detail, RunResult) and detail.dry_run:
+        return f"plan: version {detail.from_version} → {detail.target} ({plural(len(detail.steps), 'step')})"
+    if type(detail).__name__ in ("BackupResult", "RestoreResult", "RehearsalResult"):
+        return _files_text(detail)
     if result.from_version is not None and result.version is not None and result.from_version != result.version:
         return f"version {result.from_version} → {result.version} ({plural(result.steps, 'step')})"
     if result.version is not None:
         return f"at version {result.version}"
+    return "done"
+
+
+def _files_text(detail: object) -> str:
+    """Return what a backup, restore or rehearsal of one database did (their modules imported only here)."""
+    from analytiq_data.backup.results import BackupResult
+    from analytiq_data.safety.results import RehearsalResult, RestoreResult
+
+    if isinstance(detail, BackupResult):
+        checked = "verified" if detail.verified else "not read back"
+        return f"{plural(detail.documents, 'document')} to {detail.destination}, {checked}"
+    if isinstance(detail, RestoreResult):
+        return f"restored from {detail.backup}: {plural(detail.documents, 'document')}; {detail.outcome()}"
+    if isinstance(detail, RehearsalResult):
+        count = len(detail.migrations)
+        return f"all {plural(count, 'migration')} passed" if count else "nothing to rehearse"
     return "done"
 
 
@@ -213,7 +233,8 @@ def summary_rows(result: FleetResult) -> list[tuple[str, str, str]]:
     for r in ok:
         by_version.setdefault("" if r.version is None else f"version {r.version}", []).append(r)
     for version, group in sorted(by_version.items()):
-        label = f"at {version}" if version and result.verb in ("migrate", "up", "down", "stamp") else "done"
+        versioned = version and result.verb in ("migrate", "up", "down", "stamp")
+        label = f"at {version}" if versioned else DONE.get(result.verb, "done")
         rows.append((label, plural(len(group), "database"), _names(group)))
     ahead = result.by_outcome(Outcome.AHEAD)
     if ahead:
@@ -232,7 +253,10 @@ def render_fleet(result: FleetResult, as_json: bool) -> None:
     if as_json:
         print_json(result.to_json())
         return
-    print_table(None, ["outcome", "databases", "detail"], summary_rows(result))
+    for note in result.notes:
+        print(note)
+    if result.databases:
+        print_table(None, ["outcome", "databases", "detail"], summary_rows(result))
     print(verdict(result))
     for name in result.appeared:
         print(f"note: {name} matches the selection but appeared during the run: run the command again to include it")
@@ -246,7 +270,3 @@ def verdict(result: FleetResult) -> str:
         f"{duration_text(result.seconds)}, {result.jobs} at a time"
     )
 
-
-def detail_json(result: FleetResult) -> dict[str, Any]:
-    """Return the run's JSON (what ``render_fleet`` prints with ``--json``)."""
-    return result.to_json()

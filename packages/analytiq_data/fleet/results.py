@@ -116,6 +116,7 @@ class FleetResult:
     selection: str = ""
     stopped: bool = False
     appeared: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
 
     @property
     def exit_code(self) -> int:
@@ -153,6 +154,7 @@ class FleetResult:
             "counts": self.counts(),
             "exit_code": self.exit_code,
             "appeared": list(self.appeared),
+            "notes": list(self.notes),
             "databases": [r.to_json() for r in self.databases],
         }
 

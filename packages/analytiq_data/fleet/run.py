@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,9 +88,19 @@ async def fleet_connection(fleet: Fleet) -> AsyncIterator[Connection]:
         yield conn
 
 
-async def plan_run(fleet: Fleet, selection: Selection, jobs: int | None, conn: Connection) -> Plan:
-    """Resolve ``selection`` and choose how many databases run at once (``jobs``, else from the server)."""
-    resolved = await resolve(selection, fleet.client, conn.clients.bookkeeping, where=fleet.where)
+#: Resolves the selection another way than against the server's databases (a dump's, a sample of them).
+Resolver = Callable[[Connection], Awaitable[Resolved]]
+
+
+async def plan_run(
+    fleet: Fleet, selection: Selection, jobs: int | None, conn: Connection, resolver: Resolver | None = None
+) -> Plan:
+    """Resolve ``selection`` (or ask ``resolver``) and choose how many databases run at once (``jobs``,
+    else from the server)."""
+    if resolver is not None:
+        resolved = await resolver(conn)
+    else:
+        resolved = await resolve(selection, fleet.client, conn.clients.bookkeeping, where=fleet.where)
     if jobs is not None and jobs < 1:
         raise ConfigurationError(f"--jobs must be at least 1, got {jobs}", hint="e.g. --jobs 4")
     if jobs is not None:
@@ -112,19 +122,22 @@ async def over_many(
     progress: FleetProgress | None = None,
     read_versions: bool = True,
     announce: Callable[[Plan], None] | None = None,
+    resolver: Resolver | None = None,
 ) -> FleetResult:
     """Run ``work`` on every database ``selection`` stands for and return a record per database.
 
     ``steps``: the work stops between migration steps on a stop request (else the second request
     cancels it). ``read_versions``: a failed database's version is read afterwards (one query) for
     "failed at version V". ``announce`` is called with the plan before the first database starts.
+    ``resolver`` chooses the databases instead of the server's list (a dump's databases: then nothing
+    is asked again at the end).
     Raises ConfigurationError (nothing matches, a bad list) or DatabaseConnectionError before any
     database is touched.
     """
     shown = progress or NullFleetProgress()
     started = time.monotonic()
     async with fleet_connection(fleet) as conn:
-        plan = await plan_run(fleet, selection, jobs, conn)
+        plan = await plan_run(fleet, selection, jobs, conn, resolver)
         if announce is not None:
             announce(plan)
         names = plan.resolved.names
@@ -132,7 +145,9 @@ async def over_many(
         reader = _version_reader(conn.clients.bookkeeping) if read_versions else None
         policy = Policy(plan.jobs, keep_going=keep_going, steps=steps)
         results = await fan_out(names, work, policy, shown, stop=stop, version_of=reader)
-        appeared = await newcomers(plan.resolved, fleet.client, conn.clients.bookkeeping)
+        appeared: tuple[str, ...] = ()
+        if resolver is None:
+            appeared = await newcomers(plan.resolved, fleet.client, conn.clients.bookkeeping)
     for name in appeared:
         shown.note(None, f"database {name} matches the selection but appeared during the run: run again to include it")
     return FleetResult(
@@ -144,6 +159,7 @@ async def over_many(
         selection=plan.resolved.describe(),
         stopped=stop is not None and stop.requested,
         appeared=appeared,
+        notes=plan.resolved.notes,
     )
 
 

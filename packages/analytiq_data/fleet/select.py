@@ -26,7 +26,7 @@ import inspect
 import os
 import re
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,10 +97,14 @@ class Resolved:
     selection: Selection
     excluded: tuple[str, ...] = ()  # matched, then removed by --exclude
     tool_databases: tuple[str, ...] = ()  # matched a glob, left out: this tool's backups and scratch databases
+    notes: tuple[str, ...] = ()  # how the names were chosen, when not all matches are taken (a sample)
+    of: int | None = None  # how many matched, when only some were chosen
 
     def describe(self) -> str:
         """Return ``200 databases: tenant_* (from --db)`` (and what was left out)."""
         count = f"{len(self.names)} database{'s' if len(self.names) != 1 else ''}"
+        if self.of is not None:
+            count += f" of {self.of}"
         left = []
         if self.tool_databases:
             left.append(f"{len(self.tool_databases)} of this tool's backup/scratch databases left out")
@@ -157,7 +161,7 @@ async def resolve(
     """Return the names ``selection`` stands for on ``client``'s server (PyMongo's; ``app_client``, the
     application's own, goes to its callable). Globs skip system databases and this tool's own (named,
     or holding a backup's manifest or state); ``exclude`` applies last. Nothing left → ConfigurationError."""
-    chosen = await _matches(selection, app_client, client)
+    chosen = await _matches(selection, app_client, lambda: list_databases(client))
     names, excluded, tool = await _sorted_out(selection, client, chosen)
     if not names:
         raise ConfigurationError(_nothing_line(selection, where, excluded, tool), hint=_nothing_hint(selection))
@@ -170,13 +174,37 @@ async def newcomers(resolved: Resolved, app_client: Any, client: AsyncMongoClien
     if not resolved.selection.dynamic:
         return ()
     known = {*resolved.names, *resolved.excluded, *resolved.tool_databases}
-    chosen = {n: by_glob for n, by_glob in (await _matches(resolved.selection, app_client, client)).items()}
+    chosen = await _matches(resolved.selection, app_client, lambda: list_databases(client))
     fresh = {n: by_glob for n, by_glob in chosen.items() if n not in known}
     names, _, _ = await _sorted_out(resolved.selection, client, fresh)
     return tuple(names)
 
 
-async def _matches(selection: Selection, app_client: Any, client: AsyncMongoClient[Any]) -> dict[str, bool]:
+async def resolve_among(selection: Selection, available: Sequence[str], app_client: Any, *, where: str) -> Resolved:
+    """Return the names ``selection`` stands for among ``available`` (the databases a dump holds): globs
+    match them (never system databases nor this tool's own names), plain names and the application's
+    list must be among them. Nothing left, or a name not there → ConfigurationError."""
+
+    async def listing() -> Sequence[str]:
+        return available
+
+    chosen = await _matches(selection, app_client, listing)
+    missing = sorted(n for n in chosen if n not in available)
+    if missing:
+        shown = ", ".join(available[:10]) + (f" and {len(available) - 10} more" if len(available) > 10 else "")
+        line = f"{where} holds no database {missing[0]!r} (it has: {shown or 'none'})"
+        raise ConfigurationError(line, hint="check --db")
+    tool = sorted(n for n, by_glob in chosen.items() if by_glob and TOOL_NAMES.search(n))
+    excluded = sorted(n for n in chosen if n not in tool and _excluded(n, selection.exclude))
+    names = tuple(sorted(n for n in chosen if n not in tool and n not in excluded))
+    if not names:
+        raise ConfigurationError(_nothing_line(selection, where, excluded, tool), hint=_nothing_hint(selection))
+    return Resolved(names, selection, tuple(excluded), tuple(tool))
+
+
+async def _matches(
+    selection: Selection, app_client: Any, listing: Callable[[], Awaitable[Sequence[str]]]
+) -> dict[str, bool]:
     """Return the names selected, each with whether a glob matched it (then it may be one of our backups)."""
     listed: Sequence[str] | None = None
     chosen: dict[str, bool] = {}
@@ -187,7 +215,7 @@ async def _matches(selection: Selection, app_client: Any, client: AsyncMongoClie
                 if name.lower() not in SYSTEM_DATABASES:
                     chosen.setdefault(name, False)
         elif is_pattern(text):
-            listed = listed if listed is not None else await list_databases(client)
+            listed = listed if listed is not None else await listing()
             for name in listed:
                 if fnmatch.fnmatchcase(name, text) and name.lower() not in SYSTEM_DATABASES:
                     chosen.setdefault(name, True)
