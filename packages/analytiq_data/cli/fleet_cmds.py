@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import importlib
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -205,9 +206,8 @@ async def cmd_stamp(args: argparse.Namespace) -> int:
 
 def _files_handler(name: str) -> Handler:
     async def handler(args: argparse.Namespace) -> int:
-        from analytiq_data.cli import fleet_files_cmds  # the backup engine only for the verbs that use it
-
-        return int(await getattr(fleet_files_cmds, name)(args))
+        files = importlib.import_module("analytiq_data.cli.fleet_files_cmds")  # the backup engine only for these
+        return int(await getattr(files, name)(args))
 
     return handler
 
