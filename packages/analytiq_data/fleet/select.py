@@ -27,7 +27,7 @@ import os
 import re
 import sys
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pymongo import AsyncMongoClient
@@ -62,6 +62,8 @@ class Selection:
     patterns: tuple[str, ...]
     exclude: tuple[str, ...] = ()
     origin: str = "--db"
+    #: The application's own list or function (sync or async, given the client), passed as an object.
+    source: Any = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         sources = [p for p in self.patterns if is_source(p)]
@@ -80,11 +82,14 @@ class Selection:
     @property
     def dynamic(self) -> bool:
         """Return whether the names depend on what the server holds (a glob or the application's list)."""
-        return any(is_pattern(p) or is_source(p) for p in self.patterns)
+        return self.source is not None or any(is_pattern(p) or is_source(p) for p in self.patterns)
 
     def describe(self) -> str:
         """Return the selection for people: ``tenant_* (from --db), excluding tenant_demo``."""
         shown = "all databases" if self.patterns == ("*",) else ", ".join(self.patterns)
+        if self.source is not None:
+            named = getattr(self.source, "__qualname__", None) or type(self.source).__name__
+            shown = ", ".join([*self.patterns, f"{named}()" if callable(self.source) else "the list given"])
         excluded = f", excluding {', '.join(self.exclude)}" if self.exclude else ""
         return f"{shown} (from {self.origin}){excluded}"
 
@@ -128,9 +133,11 @@ def import_source(spec: str) -> Any:
     return getattr(module, attribute)
 
 
-async def call_source(spec: str, client: Any) -> list[str]:
-    """Return the names the application's list or callable ``spec`` gives (awaited if async; given ``client``)."""
-    source = import_source(spec)
+async def call_source(spec: str | Any, client: Any) -> list[str]:
+    """Return the names the application's list or callable gives (named ``module:ATTRIBUTE``, or the object
+    itself): a list as it is, a function called with ``client`` (and awaited if async)."""
+    source = import_source(spec) if isinstance(spec, str) else spec
+    spec = spec if isinstance(spec, str) else getattr(spec, "__qualname__", type(spec).__name__)
     try:
         found = source(client) if callable(source) else source
         if inspect.isawaitable(found):
@@ -208,6 +215,11 @@ async def _matches(
     """Return the names selected, each with whether a glob matched it (then it may be one of our backups)."""
     listed: Sequence[str] | None = None
     chosen: dict[str, bool] = {}
+    if selection.source is not None:
+        for name in await call_source(selection.source, app_client):
+            validate_db_name(name)
+            if name.lower() not in SYSTEM_DATABASES:
+                chosen.setdefault(name, False)
     for text in selection.patterns:
         if is_source(text):
             for name in await call_source(text, app_client):
@@ -246,7 +258,7 @@ def _nothing_line(selection: Selection, where: str, excluded: Sequence[str], too
 
 
 def _nothing_hint(selection: Selection) -> str:
-    if any(is_source(p) for p in selection.patterns):
+    if selection.source is not None or any(is_source(p) for p in selection.patterns):
         return "check what the function returns (it gave no database)"
     return "check the pattern (quote it: --db 'tenant_*'); list the databases with analytiq-db status --all-databases"
 
