@@ -148,6 +148,10 @@ class FleetLines:
             self.last = now
             self.line(self.tally.header())
 
+    def deferred(self, database: str, holder: str) -> None:
+        self.tally.running.pop(database, None)
+        self.note(database, f"its migration lock is held by {holder}: coming back to it after the others")
+
     def note(self, database: str | None, message: str) -> None:
         self.line(message if database is None else f"{database}: {message}")
 

@@ -3,7 +3,11 @@
 The work for one database is a verb run exactly as for one ``--db`` (its own lock, state and
 history: nothing here touches them). This module only decides which database starts when:
 
-- ``jobs`` workers take the databases in order; each database runs once;
+- ``jobs`` workers take the databases in order; each database runs once; a database whose
+  migration lock another runner holds on its first turn (the work raises ``Deferred``) goes to the
+  end of the queue, once, so two fan-outs started together share the databases instead of queueing
+  behind each other's locks; on its next turn (or when nothing else is left) its run waits for the
+  lock as one run does;
 - after the first failure no new database starts (``keep_going``: all are tried); those running
   end on their own, and the rest are reported ``skipped``;
 - a stop request (Ctrl-C) starts no new database and is passed to every running one, as one run
@@ -21,20 +25,40 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-from analytiq_data.errors import AnalytiqError, Interrupted
-from analytiq_data.fleet.progress import DatabaseProgress, FleetProgress
+from analytiq_data.errors import AnalytiqError, ExitCode, Interrupted, LockError
+from analytiq_data.fleet.progress import DatabaseProgress, FleetProgress, HeldBack
 from analytiq_data.fleet.results import DatabaseResult, Outcome, failure
 from analytiq_data.migrations.engine.options import StopRequest
 from analytiq_data.progress import Progress
 
 log = logging.getLogger(__name__)
 
-#: The work for one database: given its name, the Progress to report through and its own stop request.
-Work = Callable[[str, Progress, StopRequest], Coroutine[Any, Any, DatabaseResult]]
+
+
+@dataclass(frozen=True)
+class Turn:
+    """A database's turn: its own stop request, and whether its run waits for a lock another runner
+    holds (``patient``) or raises ``Deferred`` at once (its first turn, while other databases wait)."""
+
+    stop: StopRequest
+    patient: bool = True
+
+
+class Deferred(Exception):
+    """Raised by the work of an impatient turn whose database's lock is held: ``holder`` says by whom."""
+
+    def __init__(self, holder: str) -> None:
+        super().__init__(holder)
+        self.holder = holder
+
+
+#: The work for one database: given its name, the Progress to report through and its turn.
+Work = Callable[[str, Progress, Turn], Coroutine[Any, Any, DatabaseResult]]
 #: Reads a failed database's version afterwards (None if it cannot), for "failed at version V".
 VersionReader = Callable[[str], Awaitable[int | None]]
+
 
 
 @dataclass
@@ -53,6 +77,7 @@ class _State:
     results: dict[str, DatabaseResult] = field(default_factory=dict)
     running: dict[str, StopRequest] = field(default_factory=dict)
     halted_by: str | None = None  # the database whose failure stopped new starts
+    deferred: set[str] = field(default_factory=set)  # put back once: their lock was held on the first turn
 
 
 async def fan_out(
@@ -79,6 +104,10 @@ async def fan_out(
         while state.queue and state.halted_by is None and not stop.requested:
             name = state.queue.popleft()
             result = await _one(name, work, policy, progress, state, version_of)
+            if result is None:  # its lock was held: back at the end of the queue, once
+                state.deferred.add(name)
+                state.queue.append(name)
+                continue
             state.results[name] = result
             progress.finished(result)
             if result.outcome is Outcome.FAILED and not policy.keep_going and state.halted_by is None:
@@ -90,8 +119,9 @@ async def fan_out(
         if stop.requested
         else f"not started: {state.halted_by} failed (run again to continue; --keep-going tries them all)"
     )
+    code = int(ExitCode.INTERRUPTED) if stop.requested else 0  # a failure's own code says why it stopped
     for name in state.queue:
-        skipped = DatabaseResult(name, Outcome.SKIPPED, error=why)
+        skipped = DatabaseResult(name, Outcome.SKIPPED, error=why, exit_code=code)
         state.results[name] = skipped
         progress.finished(skipped)
     return [state.results[n] for n in names]
@@ -104,17 +134,22 @@ async def _one(
     progress: FleetProgress,
     state: _State,
     version_of: VersionReader | None,
-) -> DatabaseResult:
-    """Run the work of one database in a task of its own; turn what it raises into its record."""
+) -> DatabaseResult | None:
+    """Run the work of one database in a task of its own; turn what it raises into its record (None:
+    deferred, its lock held by another runner)."""
     request = StopRequest()
     state.running[name] = request
     progress.started(name)
     started = time.monotonic()
-    task = asyncio.create_task(work(name, DatabaseProgress(progress, name), request))
+    turn = Turn(request, patient=name in state.deferred or not state.queue)
+    task = asyncio.create_task(work(name, DatabaseProgress(progress, name), turn))
     if not policy.steps:
         request.attach(task)  # no steps to stop between: the second request cancels the work
     try:
         return await task
+    except Deferred as held:
+        progress.deferred(name, held.holder)
+        return None
     except asyncio.CancelledError:
         if not task.cancelled() or _cancelling():
             raise  # the fan-out itself is being cancelled
@@ -133,3 +168,24 @@ async def _one(
 def _cancelling() -> bool:
     task = asyncio.current_task()
     return task is not None and task.cancelling() > 0
+
+
+T = TypeVar("T")
+
+
+async def give_way(turn: Turn, progress: Progress, run: Callable[[float | None, Progress], Awaitable[T]]) -> T:
+    """Call ``run(lock_wait, progress)`` for a work that takes the database's migration lock.
+
+    A patient turn runs as one run does (``lock_wait`` None: the configured wait). An impatient one
+    asks for no wait (``0``) and keeps its notes back until a step starts: if the lock is held
+    (LockError), it raises ``Deferred`` and nothing was said or done.
+    """
+    if turn.patient:
+        return await run(None, progress)
+    quiet = HeldBack(progress)
+    try:
+        done = await run(0.0, quiet)
+    except LockError as exc:
+        raise Deferred(exc.message.removeprefix("migration lock held by ").split(" (waited")[0]) from exc
+    quiet.release()
+    return done

@@ -25,6 +25,7 @@ from analytiq_data.backup.files.dumpdir import database_names
 from analytiq_data.backup.files.options import DumpOptions
 from analytiq_data.backup.files.source import databases, open_source
 from analytiq_data.errors import AnalytiqError, ConfigurationError
+from analytiq_data.fleet.fanout import Turn, give_way
 from analytiq_data.fleet.progress import DatabaseProgress, FleetProgress, NullFleetProgress
 from analytiq_data.fleet.results import DatabaseResult, FleetResult, Outcome, failure
 from analytiq_data.fleet.run import Fleet, Plan, over_many, plan_run
@@ -33,6 +34,7 @@ from analytiq_data.migrations.engine.options import StopRequest
 from analytiq_data.migrations.engine.target import Connection
 from analytiq_data.progress import Progress, TaskKind
 from analytiq_data.safety.restore_files import FileRestoreOptions, restore_files
+from analytiq_data.safety.results import RestoreResult
 
 ONE_ARCHIVE = "1: one archive is written one database after another (--jobs applies to --out)"
 
@@ -59,7 +61,7 @@ async def backup_many(
     if archive:
         return await _archive(fleet, selection, options_for, jobs, progress, announce, stdout)
 
-    async def one(name: str, progress: Progress, stop: StopRequest) -> DatabaseResult:
+    async def one(name: str, progress: Progress, turn: Turn) -> DatabaseResult:
         t0 = time.monotonic()
         return _dumped(name, await dump(options_for(name), progress), time.monotonic() - t0)
 
@@ -176,10 +178,15 @@ async def restore_many(
     async def among(conn: Connection) -> Resolved:
         return await resolve_among(selection, held, fleet.client, where=options.where)
 
-    async def one(name: str, progress: Progress, stop: StopRequest) -> DatabaseResult:
+    async def one(name: str, progress: Progress, turn: Turn) -> DatabaseResult:
         t0 = time.monotonic()
         mine = dataclasses.replace(options, db=name, from_db=name)
-        done = await restore_files(mine, progress)
+
+        async def run(lock_wait: float | None, shown: Progress) -> RestoreResult:
+            opts = mine if lock_wait is None else dataclasses.replace(mine, lock_wait_s=lock_wait)
+            return await restore_files(opts, shown)
+
+        done = await give_way(turn, progress, run)
         return DatabaseResult(name, Outcome.OK, done.version, seconds=time.monotonic() - t0, detail=done)
 
     return await over_many(

@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Literal
 
-from analytiq_data.fleet.fanout import Work
+from analytiq_data.fleet.fanout import Turn, Work, give_way
 from analytiq_data.fleet.progress import FleetProgress
 from analytiq_data.fleet.results import DatabaseResult, FleetResult, Outcome
 from analytiq_data.fleet.run import Fleet, Plan, over_many
@@ -23,7 +23,7 @@ from analytiq_data.migrations.base import Migration
 from analytiq_data.migrations.engine import verbs
 from analytiq_data.migrations.engine.options import RunOptions, StopRequest
 from analytiq_data.migrations.engine.plan import check_version, target_for_down, validate_migrations
-from analytiq_data.migrations.engine.results import RunResult, StatusResult
+from analytiq_data.migrations.engine.results import RunResult, StampResult, StatusResult
 from analytiq_data.migrations.engine.target import Target
 from analytiq_data.progress import Progress
 
@@ -36,12 +36,12 @@ def _ran(name: str, result: RunResult, seconds: float) -> DatabaseResult:
     return DatabaseResult(name, outcome, result.to_version, result.from_version, steps, seconds=seconds, detail=result)
 
 
-def _timed(make: Callable[[str, Progress, StopRequest], Awaitable[DatabaseResult]]) -> Work:
+def _timed(make: Callable[[str, Progress, Turn], Awaitable[DatabaseResult]]) -> Work:
     """Return ``make`` with each record's ``seconds`` measured around it."""
 
-    async def work(name: str, progress: Progress, stop: StopRequest) -> DatabaseResult:
+    async def work(name: str, progress: Progress, turn: Turn) -> DatabaseResult:
         t0 = time.monotonic()
-        result = await make(name, progress, stop)
+        result = await make(name, progress, turn)
         return dataclasses.replace(result, seconds=time.monotonic() - t0)
 
     return work
@@ -76,16 +76,19 @@ async def migrate_many(
     if verb == "down":
         target_for_down(len(checked), len(checked), to, steps)
 
-    async def one(name: str, progress: Progress, stop: StopRequest) -> DatabaseResult:
+    async def one(name: str, progress: Progress, turn: Turn) -> DatabaseResult:
         target = fleet.target(name)
-        mine = per_database(target) if per_database is not None else options
-        if verb == "up":
-            result = await verbs.up(target, checked, to, options=mine, progress=progress, stop=stop)
-        elif verb == "down":
-            result = await verbs.down(target, checked, to, steps, options=mine, progress=progress, stop=stop)
-        else:
-            result = await verbs.migrate(target, checked, to, options=mine, progress=progress, stop=stop)
-        return _ran(name, result, 0.0)
+        mine = (per_database(target) if per_database is not None else options) or RunOptions()
+
+        async def run(lock_wait: float | None, shown: Progress) -> RunResult:
+            opts = mine if lock_wait is None or mine.dry_run else dataclasses.replace(mine, lock_wait_s=lock_wait)
+            if verb == "up":
+                return await verbs.up(target, checked, to, options=opts, progress=shown, stop=turn.stop)
+            if verb == "down":
+                return await verbs.down(target, checked, to, steps, options=opts, progress=shown, stop=turn.stop)
+            return await verbs.migrate(target, checked, to, options=opts, progress=shown, stop=turn.stop)
+
+        return _ran(name, await give_way(turn, progress, run), 0.0)
 
     return await over_many(
         verb,
@@ -121,7 +124,7 @@ async def status_many(
     """
     checked = validate_migrations(migrations)
 
-    async def one(name: str, progress: Progress, stop: StopRequest) -> DatabaseResult:
+    async def one(name: str, progress: Progress, turn: Turn) -> DatabaseResult:
         status = await verbs.status(fleet.target(name), checked)
         outcome = Outcome.AHEAD if status.database_ahead else Outcome.OK
         return DatabaseResult(name, outcome, status.current, status.current, detail=status)
@@ -144,7 +147,7 @@ async def history_many(
 ) -> FleetResult:
     """Return every selected database's history (newest first; ``limit`` per database, 0 = all)."""
 
-    async def one(name: str, progress: Progress, stop: StopRequest) -> DatabaseResult:
+    async def one(name: str, progress: Progress, turn: Turn) -> DatabaseResult:
         found = await verbs.history(fleet.target(name), limit=limit, version=version)
         return DatabaseResult(name, Outcome.OK, detail=found)
 
@@ -172,9 +175,15 @@ async def stamp_many(
     checked = validate_migrations(migrations)
     check_version(version, len(checked))
 
-    async def one(name: str, progress: Progress, stop: StopRequest) -> DatabaseResult:
+    async def one(name: str, progress: Progress, turn: Turn) -> DatabaseResult:
         target = fleet.target(name)
-        done = await verbs.stamp(target, checked, version, options=options, progress=progress, **stamp_options)
+        mine = options or RunOptions()
+
+        async def run(lock_wait: float | None, shown: Progress) -> StampResult:
+            opts = mine if lock_wait is None else dataclasses.replace(mine, lock_wait_s=lock_wait)
+            return await verbs.stamp(target, checked, version, options=opts, progress=shown, **stamp_options)
+
+        done = await give_way(turn, progress, run)
         return DatabaseResult(name, Outcome.OK, done.to_version, done.from_version, detail=done)
 
     return await over_many(
@@ -201,7 +210,7 @@ async def check_many(
 
     checked = validate_migrations(migrations)
 
-    async def one(name: str, progress: Progress, stop: StopRequest) -> DatabaseResult:
+    async def one(name: str, progress: Progress, turn: Turn) -> DatabaseResult:
         found = await check(fleet.target(name), migrations=checked, fail_on_pending=fail_on_pending)
         if found.ok:
             return DatabaseResult(name, Outcome.OK, found.version, detail=found)

@@ -34,6 +34,9 @@ class FleetProgress(Protocol):
     def finished(self, result: DatabaseResult) -> None:
         """``result.database``'s run ended (skipped databases are reported here too)."""
 
+    def deferred(self, database: str, holder: str) -> None:
+        """``database``'s lock is held by ``holder``: its run comes back after the others."""
+
     def note(self, database: str | None, message: str) -> None:
         """A line worth showing a person, about ``database`` (None: the whole run)."""
 
@@ -51,6 +54,9 @@ class NullFleetProgress:
         return None
 
     def finished(self, result: DatabaseResult) -> None:
+        return None
+
+    def deferred(self, database: str, holder: str) -> None:
         return None
 
     def note(self, database: str | None, message: str) -> None:
@@ -81,6 +87,9 @@ class ProgressAsFleet:
         if result.outcome is Outcome.INTERRUPTED:
             ended = TaskOutcome.INTERRUPTED
         self.progress.finish(result.database, result.error, outcome=ended)
+
+    def deferred(self, database: str, holder: str) -> None:
+        self.progress.finish(database, f"lock held by {holder}: later", outcome=TaskOutcome.OK)
 
     def note(self, database: str | None, message: str) -> None:
         self.progress.note(message if database is None else f"{database}: {message}")
@@ -128,3 +137,44 @@ class DatabaseProgress:
 
     def note(self, message: str) -> None:
         self.fleet.note(self.database, message)
+
+
+class HeldBack:
+    """A Progress that keeps a run's notes until its first task starts (or ``release``), for a run that
+    may give way: waiting for a lock it will not wait for says nothing; what a run that goes ahead
+    noted before its first step (a lease taken over from a dead runner) is shown after all."""
+
+    def __init__(self, inner: Progress) -> None:
+        self.inner = compatible(inner)
+        self.kept: list[str] | None = []
+
+    def release(self) -> None:
+        """Show the notes kept so far, and every note from now on."""
+        kept, self.kept = self.kept or [], None
+        for message in kept:
+            self.inner.note(message)
+
+    def start(
+        self,
+        task: str,
+        total: int | None = None,
+        unit: str = "docs",
+        *,
+        kind: TaskKind = TaskKind.WORK,
+        label: str | None = None,
+        step: tuple[int, int] | None = None,
+    ) -> None:
+        self.release()
+        self.inner.start(task, total, unit, kind=kind, label=label, step=step)
+
+    def advance(self, task: str, amount: int = 1, nbytes: int = 0) -> None:
+        self.inner.advance(task, amount, nbytes)
+
+    def finish(self, task: str, message: str | None = None, *, outcome: TaskOutcome = TaskOutcome.OK) -> None:
+        self.inner.finish(task, message, outcome=outcome)
+
+    def note(self, message: str) -> None:
+        if self.kept is None:
+            self.inner.note(message)
+        else:
+            self.kept.append(message)

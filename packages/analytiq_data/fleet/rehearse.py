@@ -15,7 +15,7 @@ from typing import Any
 
 from pymongo import AsyncMongoClient
 
-from analytiq_data.fleet.fanout import Work
+from analytiq_data.fleet.fanout import Turn, Work
 from analytiq_data.fleet.progress import FleetProgress
 from analytiq_data.fleet.results import DatabaseResult, FleetResult, Outcome
 from analytiq_data.fleet.run import Fleet, Plan, over_many
@@ -83,7 +83,7 @@ async def rehearse_many(
             return resolved
         return await sample_by_shape(resolved, conn.clients.bookkeeping, len(checked), to, sample_dbs, jobs or 4)
 
-    async def one(name: str, progress: Progress, stop: StopRequest) -> DatabaseResult:
+    async def one(name: str, progress: Progress, turn: Turn) -> DatabaseResult:
         t0 = time.monotonic()
         found = await rehearse(fleet.target(name), checked, to=to, sample=sample, keep=keep, progress=progress)
         seconds = time.monotonic() - t0

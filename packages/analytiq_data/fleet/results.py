@@ -90,11 +90,11 @@ class FleetFailed(AnalytiqError):
     """Some databases of a run over many failed (or were interrupted); carries the whole result."""
 
     def __init__(self, result: FleetResult) -> None:
-        failed = [r for r in result.databases if r.outcome in (Outcome.FAILED, Outcome.INTERRUPTED)]
-        first = failed[0] if failed else None
+        unfinished = [r for r in result.databases if r.outcome not in (Outcome.OK, Outcome.AHEAD)]
+        first = next((r for r in unfinished if r.outcome is not Outcome.SKIPPED), None)
         shown = f": first {first.database}: {first.error}" if first is not None else ""
         super().__init__(
-            f"{len(failed)} of {len(result.databases)} databases did not finish{shown}",
+            f"{len(unfinished)} of {len(result.databases)} databases did not finish{shown}",
             hint="fix what the error says and run the same command again: databases at the target are left as they are",
         )
         self.result = result
