@@ -43,3 +43,32 @@ class LowercaseEmailMigration(Migration):
 
 
 MIGRATIONS: list[Migration] = [AddPlanMigration(), LowercaseEmailMigration(), AddActiveMigration()]
+
+
+class QuietPlanMigration(Migration):
+    """Give every user a plan (not counted: a rehearsal checks that running it again changes nothing)."""
+
+    async def up(self, db: AsyncDatabase[Any]) -> bool:
+        await db.users.update_many({"plan": {"$exists": False}}, {"$set": {"plan": "free"}})
+        return True
+
+    async def down(self, db: AsyncDatabase[Any]) -> bool:
+        await db.users.update_many({}, {"$unset": {"plan": ""}})
+        return True
+
+
+class QuietLowercaseEmailMigration(LowercaseEmailMigration):
+    """Store e-mail addresses in lower case (not counted; the original case cannot be brought back)."""
+
+    reversible = False
+
+    async def up(self, db: AsyncDatabase[Any]) -> bool:
+        async for user in db.users.find({"email": {"$exists": True}}):
+            if not isinstance(user["email"], str):
+                raise ValueError(f"user {user['_id']} has an email that is not text: {user['email']!r}")
+            await db.users.update_one({"_id": user["_id"]}, {"$set": {"email": user["email"].lower()}})
+        return True
+
+
+#: For rehearsals: the same changes, not counted.
+REHEARSED: list[Migration] = [QuietPlanMigration(), QuietLowercaseEmailMigration()]
