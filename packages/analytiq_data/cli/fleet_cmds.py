@@ -42,6 +42,7 @@ def selection(
 ) -> Selection:
     """Return what the command selects: the settings' databases (or ``patterns``) less ``--exclude``."""
     settings = settings_from(args)
+    settings.importable()  # a module:ATTRIBUTE naming the application's list is imported from the project
     found = patterns if patterns is not None else settings.databases
     assert found is not None  # fleet_options.route sends only several databases here
     return Selection(found, tuple(getattr(args, "exclude_db", None) or ()), origin or settings.source("databases"))
