@@ -1,10 +1,11 @@
 """Benchmark many tenant databases: the fan-out with --jobs 1, 4, 8 against a plain loop of single runs.
 
 ``python -m benchmarks.fleet [--dbs N] [--docs D] [--quick]`` starts its own SecantusDB server
-(tools.testserver), and for each variant writes N fresh tenant databases of a realistic small size
-(``migrations.sample.generate_sample`` with D uploaded documents each: documents, OCR files in
-GridFS, LLM runs, schemas, prompts; about 4.7 D documents per tenant, in Analytiq's version-0
-shapes), then brings them all to Analytiq's newest version (the four migrations), timed:
+(tools.testserver; a fresh one for each measurement), and for each variant writes N fresh tenant
+databases of a realistic small size (``migrations.sample.generate_sample`` with D uploaded
+documents each: documents, OCR files in GridFS, LLM runs, schemas, prompts; about 4.7 D documents
+per tenant, in Analytiq's version-0 shapes), then brings them all to Analytiq's newest version
+(the four migrations), timed:
 
 - loop: what a team would write without this feature, one ``run_migrations`` per tenant in a
   ``for`` loop on one client;
@@ -81,11 +82,21 @@ def cpu_seconds(pid: int) -> float:
         return 0.0
 
 
-async def measure(uri: str, variant: str, dbs: int, docs: int, server_pid: int) -> Measured:
-    """Populate fresh tenants, then bring them to the newest version one way; count and time it."""
+async def measure(variant: str, dbs: int, docs: int) -> Measured:
+    """Start a server of its own, populate fresh tenants, then bring them to the newest version one way;
+    count and time it. (A fresh server each time: SecantusDB grows slower as its history of writes
+    grows, which would favour whichever variant runs first.)"""
+    server = TestServer(name="bench-fleet").start()
+    try:
+        return await _measure(server.uri, variant, dbs, docs, server.pid)
+    finally:
+        server.cleanup()
+
+
+async def _measure(uri: str, variant: str, dbs: int, docs: int, server_pid: int) -> Measured:
     counter = CommandCounter()
     client: AsyncMongoClient[Any] = AsyncMongoClient(uri, event_listeners=[counter], tz_aware=True)
-    prefix = "bench_" + variant.replace(" ", "")
+    prefix = "tenant"
     try:
         names = await populate(client, prefix, dbs, docs)
         load = os.getloadavg()[0]
@@ -105,8 +116,6 @@ async def measure(uri: str, variant: str, dbs: int, docs: int, server_pid: int) 
         seconds = time.perf_counter() - started
         server_cpu, client_cpu = cpu_seconds(server_pid) - server0, time.process_time() - client0
         counter.active = False
-        for name in names:
-            await client.drop_database(name)
     finally:
         await client.close()
     return Measured(variant, seconds, counter.count, dbs, load, ok, server_cpu, client_cpu)
@@ -159,16 +168,12 @@ def report(rows: list[Measured], args: argparse.Namespace, uptime: str) -> str:
 async def bench(args: argparse.Namespace, uptime: str) -> int:
     """Run every variant on one server and print (and, for a full run, write) the figures."""
     print(f"uptime: {uptime}", flush=True)
-    server = TestServer(name="bench-fleet").start()
     found: dict[str, list[Measured]] = {v: [] for v in VARIANTS}
-    try:
-        for run in range(args.runs):  # the order alternates, so a change in the machine's load is shared out
-            for variant in VARIANTS if run % 2 == 0 else tuple(reversed(VARIANTS)):
-                m = await measure(server.uri, variant, args.dbs, args.docs, server.pid)
-                found[variant].append(m)
-                print(f"{variant}: {m.seconds:.1f}s, server CPU {m.server_cpu:.1f}s, load {m.load:.2f}", flush=True)
-    finally:
-        server.cleanup()
+    for run in range(args.runs):  # the order alternates, so a change in the machine's load is shared out
+        for variant in VARIANTS if run % 2 == 0 else tuple(reversed(VARIANTS)):
+            m = await measure(variant, args.dbs, args.docs)
+            found[variant].append(m)
+            print(f"{variant}: {m.seconds:.1f}s, server CPU {m.server_cpu:.1f}s, load {m.load:.2f}", flush=True)
     rows = [_median(found[v]) for v in VARIANTS]
     text = report(rows, args, uptime)
     if not args.quick:
