@@ -12,23 +12,39 @@ from typing import Any
 
 
 class ExitCode(IntEnum):
-    """Exit statuses of ``analytiq-db`` and ``backup_db.py``."""
+    """Exit statuses of ``analytiq-db`` and ``backup_db.py`` (the one place they are defined)."""
 
-    OK = 0  # success
-    FAILURE = 1  # a check found a problem (e.g. ``check`` gate, rehearsal failure)
-    USAGE = 2  # bad command-line arguments (argparse's own code)
-    CONFIGURATION = 3  # bad URI, unknown version, unsafe source/destination, ...
-    CONNECTION = 4  # server unreachable, authentication failed
-    LOCK = 5  # another runner holds the migration lock
-    MIGRATION = 6  # a migration step failed, or the state needs a person
-    VERIFICATION = 7  # a copy or a comparison did not verify
+    #: Success. ``up``/``down`` also exit 0 when they warn on stderr (and in ``--json``'s ``warnings``)
+    #: that an applied migration's code changed since it ran: they did what was asked; ``status`` and
+    #: ``check`` exit 1 for it.
+    OK = 0
+    #: A check found a problem (the ``check`` gate, ``status`` needing a person, a rehearsal failure).
+    FAILURE = 1
+    #: Bad command-line arguments (argparse's own code).
+    USAGE = 2
+    #: Bad input: URI, unknown version, unsafe source/destination, a migration list naming one class
+    #: twice, ``stamp`` below the current version without ``--yes``, …
+    CONFIGURATION = 3
+    #: Server unreachable, authentication failed.
+    CONNECTION = 4
+    #: Another runner holds the migration lock past ``--lock-wait`` (a holder whose process is gone
+    #: from this host is taken over at once instead), or this runner lost its lease.
+    LOCK = 5
+    #: A migration step failed — it raised, returned something other than True, tried to end the
+    #: process (``sys.exit(0)`` included), ran past its time limit, or started a migration run of its
+    #: own (a nested run) — or the recorded state needs a person.
+    MIGRATION = 6
+    #: A copy or a comparison did not verify.
+    VERIFICATION = 7
     #: Reading or writing a local file failed in the middle of the work: the disk is full
     #: (ENOSPC), a quota or file-size limit was hit, the device failed (EIO), a pipe closed.
     #: Nothing half-written is left under the file's name; free space (or fix the device) and rerun.
     #: A path that is wrong from the start (missing, not writable) is bad input (3), not this.
-    IO = 74  # a local file could not be read or written (disk full, I/O error): sysexits' EX_IOERR
-    INTERNAL = 70  # a bug: "internal error ... run with --traceback"
-    INTERRUPTED = 130  # Ctrl-C / SIGTERM
+    IO = 74
+    #: A bug: "internal error … run with --traceback".
+    INTERNAL = 70
+    #: Ctrl-C / SIGTERM.
+    INTERRUPTED = 130
 
 
 class AnalytiqError(Exception):

@@ -50,11 +50,12 @@ KEYS: dict[str, str] = {
     "timeout": "seconds to look for a server",
     "lock_wait": "seconds to wait for the migration lock",
     "lease": "seconds of the migration lock's lease",
+    "step_time_limit": "seconds a step may run unless its class sets time_limit_s",
     "databases": "several databases for the verbs that take several: a list of names and globs "
     '(["tenant_*"]), or "module:ATTRIBUTE" naming a list or a callable given the client (sync or async), '
     'or "file:PATH" (one name or glob a line); instead of database',
 }
-FIELDS = frozenset({"uri", "timeout", "db", "migrations", "lock_wait", "lease", "driver"})
+FIELDS = frozenset({"uri", "timeout", "db", "migrations", "lock_wait", "lease", "driver", "step_time_limit"})
 DRIVERS = ("auto", "pymongo", "motor")
 DEFAULT_DRIVER = "auto"
 CONFIGURE_HINT = (
@@ -124,6 +125,7 @@ class Flags:
     lock_wait_s: float | None = None
     lease_s: float | None = None
     driver: str | None = None
+    step_time_limit_s: float | None = None
     #: Several databases from the command line: the ``--db`` values when more than one or a glob,
     #: ``("*",)`` for ``--all-databases``; ``databases_from`` names the flag.
     databases: tuple[str, ...] | None = None
@@ -152,6 +154,7 @@ class Settings:
     lock_wait_s: float | None = None
     lease_s: float | None = None
     driver: str = DEFAULT_DRIVER
+    step_time_limit_s: float | None = None  # None: no limit
     databases: tuple[str, ...] | None = None
     project: Project | None = None
     origin: Mapping[str, str] = field(default_factory=dict)
@@ -334,6 +337,7 @@ _PLAIN = (
     ("driver", "driver", "ANALYTIQ_DB_DRIVER", "driver"),
     ("lock_wait", "lock_wait_s", "ANALYTIQ_DB_LOCK_WAIT", "lock_wait_s"),
     ("lease", "lease_s", "ANALYTIQ_DB_LEASE", "lease_s"),
+    ("step_time_limit", "step_time_limit_s", "ANALYTIQ_DB_STEP_TIME_LIMIT", "step_time_limit_s"),
 )
 
 
@@ -442,6 +446,7 @@ ENVIRONMENT: dict[str, str] = {
     "ANALYTIQ_DB_TIMEOUT": "seconds to look for a server",
     "ANALYTIQ_DB_LOCK_WAIT": "seconds to wait for the migration lock",
     "ANALYTIQ_DB_LEASE": "seconds of the migration lock's lease",
+    "ANALYTIQ_DB_STEP_TIME_LIMIT": "seconds a step may run unless its class sets time_limit_s",
     "ANALYTIQ_DB_LOG": "the log file of analytiq-db (tracebacks go there)",
     "XDG_STATE_HOME": "where the log goes when ANALYTIQ_DB_LOG is not set: $XDG_STATE_HOME/analytiq-db/",
     "BACKUP_SRC_URI": "backup: the source URI when --src-uri is not given",

@@ -113,8 +113,8 @@ def test_lock_held_exits_5_naming_the_holder(cli: Any, sdb: Database[Any]) -> No
         "its lease ends at "
     )
     assert line.endswith(
-        "wait for it to finish or raise --lock-wait; if that runner is dead, analytiq-db unlock clears the lock "
-        "once its lease has expired"
+        "wait for it to finish or raise --lock-wait; if that runner is dead on another host, analytiq-db unlock "
+        "clears the lock once its lease has expired"
     )
     result = cli("unlock")
     assert result.returncode == 5

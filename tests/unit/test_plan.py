@@ -84,6 +84,20 @@ def test_list_entries_must_be_distinct_migration_instances() -> None:
         validate_migrations([a, a])
 
 
+def test_the_same_class_twice_is_refused_and_a_subclass_is_its_own_version() -> None:
+    with pytest.raises(ConfigurationError) as info:
+        validate_migrations([A(), B(), A("again")])
+    assert info.value.user_line() == (
+        "A is listed twice in the migration list (positions 1 and 3) — each version needs its own class (the "
+        "history records versions by class name); to repeat a change, subclass it: class AAgain(A): pass"
+    )
+
+    class AAgain(A):
+        pass
+
+    assert [m.name for m in validate_migrations([A(), B(), AAgain()])] == ["A", "B", "AAgain"]
+
+
 def test_up_and_down_targets() -> None:
     assert target_for_up(1, 4, None) == 4
     assert target_for_up(1, 4, 3) == 3

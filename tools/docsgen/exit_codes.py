@@ -35,6 +35,13 @@ def meanings(enum: type[IntEnum]) -> dict[str, str]:
         for token in tokenize.generate_tokens(io.StringIO(source).readline)
         if token.type == tokenize.COMMENT
     }
+    def _above(line: int) -> str:
+        """The ``#:`` comment lines right above ``line`` (Sphinx's attribute-comment convention)."""
+        lines: list[str] = []
+        while (text := comments.get(line - 1 - len(lines))) is not None and text.startswith(":"):
+            lines.insert(0, text[1:].strip())
+        return " ".join(lines)
+
     body = ast.parse(source).body[0]
     assert isinstance(body, ast.ClassDef)
     found: dict[str, str] = {}
@@ -49,13 +56,13 @@ def meanings(enum: type[IntEnum]) -> dict[str, str]:
             and isinstance(after.value.value, str)
             else None
         )
-        found[node.targets[0].id] = " ".join((docstring or comments.get(node.lineno, "")).split())
+        found[node.targets[0].id] = " ".join((docstring or comments.get(node.lineno) or _above(node.lineno)).split())
     where = inspect.getsourcefile(enum)
     for member in enum:
         if not found.get(member.name):
             raise DocsGenError(
                 f"{enum.__name__}.{member.name} ({int(member)}) has no meaning in {where}: "
-                f"add '# what it means' at the end of its line"
+                f"add '# what it means' at the end of its line (or '#: what it means' lines above it)"
             )
     return found
 

@@ -22,7 +22,7 @@ from analytiq_data.cli.fleet_render import FleetLines, make_fleet_progress, rend
 from analytiq_data.cli.migrate_cmds import _check_backup_options, _stop_on_signals
 from analytiq_data.cli.migrate_options import load_list, run_options, steps_driver
 from analytiq_data.cli.options import connection_info, settings_from
-from analytiq_data.cli.render import QuietProgress, where
+from analytiq_data.cli.render import QuietProgress, steps_print_to_stderr, where
 from analytiq_data.client import make_client
 from analytiq_data.errors import ConfigurationError
 from analytiq_data.fleet.migrate import check_many, history_many, migrate_many, needs_a_person, stamp_many, status_many
@@ -78,16 +78,22 @@ async def fleet_of(args: argparse.Namespace, migrations: MigrationList | None = 
         await client.close()
 
 
+def signal_stop() -> StopRequest:
+    """Return the run's stop request, which Ctrl-C and SIGTERM feed (``stopping``)."""
+    return StopRequest(handles_signals=True)
+
+
 @contextlib.contextmanager
-def stopping(stop: StopRequest, view: FleetLines) -> Iterator[None]:
-    """Turn Ctrl-C/SIGTERM into stop requests for the whole run (as one run does), saying what they do."""
+def stopping(stop: StopRequest, view: FleetLines, as_json: bool = False) -> Iterator[None]:
+    """Turn Ctrl-C/SIGTERM into stop requests for the whole run (as one run does), saying what they do;
+    under ``--json``, what the application's steps print goes to stderr (stdout holds the JSON)."""
 
     def say(count: int) -> None:
         if count == 1:
             view.note(None, "stopping: no new database starts; those running stop after their current step")
 
     stop.listen(say)
-    with _stop_on_signals(stop, QuietProgress()):
+    with _stop_on_signals(stop, QuietProgress()), steps_print_to_stderr(as_json):
         yield
 
 
@@ -117,10 +123,10 @@ async def _run(args: argparse.Namespace, verb: str) -> int:
         options = dataclasses.replace(options, hooks=load_hooks(args.hooks))
     per_database = _options_for(args, options)
     view = make_fleet_progress(args.json)
-    stop = StopRequest()
+    stop = signal_stop()
     try:
         async with fleet_of(args, migrations) as fleet:
-            with stopping(stop, view):
+            with stopping(stop, view, args.json):
                 result = await migrate_many(
                     fleet, selection(args), migrations, "up" if verb == "up" else "down",
                     to=args.to, steps=getattr(args, "steps", None), options=options, per_database=per_database,
@@ -191,11 +197,11 @@ async def cmd_stamp(args: argparse.Namespace) -> int:
     """Record a version on every selected database without running any step."""
     migrations = load_list(args)
     view = make_fleet_progress(args.json)
-    stop = StopRequest()
+    stop = signal_stop()
     extra = {"rerun_ok": True} if getattr(args, "yes", False) else {}  # stamp --yes, where the verb has it
     try:
         async with fleet_of(args) as fleet:
-            with stopping(stop, view):
+            with stopping(stop, view, args.json):
                 result = await stamp_many(fleet, selection(args), migrations, args.version, options=run_options(args),
                                           jobs=args.jobs, keep_going=args.keep_going, stop=stop, progress=view,
                                           announce=announcer(args), **extra)  # fmt: skip

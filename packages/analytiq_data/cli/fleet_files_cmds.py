@@ -20,7 +20,7 @@ from collections.abc import Callable
 from analytiq_data.backup.files.options import DumpOptions
 from analytiq_data.cli.backup_cmds import source_uri
 from analytiq_data.cli.dump_cmds import dump_options_from_args
-from analytiq_data.cli.fleet_cmds import announcer, fleet_of, selection, stopping
+from analytiq_data.cli.fleet_cmds import announcer, fleet_of, selection, signal_stop, stopping
 from analytiq_data.cli.fleet_render import make_fleet_progress, render_fleet
 from analytiq_data.cli.migrate_options import load_list
 from analytiq_data.cli.options import settings_from
@@ -31,7 +31,6 @@ from analytiq_data.fleet.files import backup_many, restore_many
 from analytiq_data.fleet.rehearse import rehearse_many
 from analytiq_data.fleet.run import Fleet, Plan
 from analytiq_data.fleet.select import Selection
-from analytiq_data.migrations.engine.options import StopRequest
 from analytiq_data.uri import redact_uri
 
 
@@ -69,7 +68,7 @@ async def cmd_backup(args: argparse.Namespace) -> int:
     stdout = sys.stdout.buffer
     human = contextlib.redirect_stdout(sys.stderr) if args.archive == "-" else contextlib.nullcontext()
     view = make_fleet_progress(args.json)
-    stop = StopRequest()
+    stop = signal_stop()
     client = make_client(src_uri, timeout_s=settings_from(args).timeout_s)
     try:
         with human, stopping(stop, view):
@@ -102,10 +101,10 @@ async def cmd_restore(args: argparse.Namespace) -> int:
         )
     options = file_restore_options(args)
     view = make_fleet_progress(args.json)
-    stop = StopRequest()
+    stop = signal_stop()
     try:
         async with fleet_of(args) as fleet:
-            with stopping(stop, view):
+            with stopping(stop, view, args.json):
                 result = await restore_many(
                     fleet, selection(args), options, jobs=args.jobs, keep_going=args.keep_going, stop=stop,
                     progress=view, announce=announcer(args),
@@ -122,10 +121,10 @@ async def cmd_rehearse(args: argparse.Namespace) -> int:
         raise ConfigurationError("--from-log rebuilds one database from its event log", hint="give one --db")
     migrations = load_list(args)
     view = make_fleet_progress(args.json)
-    stop = StopRequest()
+    stop = signal_stop()
     try:
         async with fleet_of(args, migrations) as fleet:
-            with stopping(stop, view):
+            with stopping(stop, view, args.json):
                 result = await rehearse_many(
                     fleet, selection(args), migrations, to=args.to, sample=args.sample, keep=args.keep,
                     sample_dbs=args.sample_dbs, jobs=args.jobs, keep_going=args.keep_going, stop=stop,

@@ -26,7 +26,7 @@ from analytiq_data.cli.migrate_options import (
     run_options,
 )
 from analytiq_data.cli.options import count, positive
-from analytiq_data.cli.render import ClosableProgress, make_progress, print_json
+from analytiq_data.cli.render import ClosableProgress, make_progress, print_json, steps_print_to_stderr
 from analytiq_data.errors import ConfigurationError
 from analytiq_data.migrations.engine import verbs
 from analytiq_data.migrations.engine.loader import load_hooks
@@ -106,7 +106,7 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
     )
     migration_list_option(p)
     driver_option(p)
-    lock_options(p)
+    lock_options(p, steps=True)
     _hooks_option(p)
     _backup_options(p)
     p.set_defaults(handler=cmd_up)
@@ -125,7 +125,7 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
     )
     migration_list_option(p)
     driver_option(p)
-    lock_options(p)
+    lock_options(p, steps=True)
     _hooks_option(p)
     p.set_defaults(handler=cmd_down)
 
@@ -144,6 +144,12 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
 
     p = sub.add_parser("stamp", parents=[parent], help="record version N without running any step")
     p.add_argument("version", type=count, metavar="N", help="the version to record (0 = nothing applied)")
+    p.add_argument(
+        "--yes",
+        action="store_true",
+        help="record N even though it is below the current version: the applied steps above N are recorded "
+        "as not applied, and the next up runs them again",
+    )
     migration_list_option(p)
     lock_options(p)
     p.set_defaults(handler=cmd_stamp)
@@ -191,14 +197,14 @@ async def _run(args: argparse.Namespace, verb: str) -> int:
     if args.hooks:
         options = dataclasses.replace(options, hooks=load_hooks(args.hooks))
     progress = make_progress(args.json)
-    stop = StopRequest()
+    stop = StopRequest(handles_signals=True)  # Ctrl-C/SIGTERM become requests (_stop_on_signals)
     hook: BackupFirst | None = None
     try:
         async with connected(args, migrations) as target:
             hook = _backup_hook(args, target)
             if hook is not None:
                 options = dataclasses.replace(options, before_steps=hook)
-            with _stop_on_signals(stop, progress):
+            with _stop_on_signals(stop, progress), steps_print_to_stderr(args.json):
                 if verb == "up":
                     result = await verbs.up(target, migrations, args.to, options=options, progress=progress, stop=stop)
                 else:
@@ -260,7 +266,7 @@ async def cmd_stamp(args: argparse.Namespace) -> int:
     try:
         async with connected(args) as target:
             result = await verbs.stamp(
-                target, migrations, args.version, options=run_options(args), progress=progress
+                target, migrations, args.version, options=run_options(args), progress=progress, rerun_ok=args.yes
             )
     finally:
         progress.close()

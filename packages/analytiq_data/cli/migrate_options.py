@@ -70,8 +70,8 @@ def steps_driver(args: argparse.Namespace, migrations: MigrationList) -> tuple[S
     return driver, why
 
 
-def lock_options(parser: argparse.ArgumentParser) -> None:
-    """Add ``--lock-wait`` and ``--lease``."""
+def lock_options(parser: argparse.ArgumentParser, *, steps: bool = False) -> None:
+    """Add ``--lock-wait`` and ``--lease`` (and, for verbs that run steps, ``--step-time-limit``)."""
     group = parser.add_argument_group("lock")
     group.add_argument(
         "--lock-wait",
@@ -87,12 +87,27 @@ def lock_options(parser: argparse.ArgumentParser) -> None:
         help=f"length of this runner's lease, renewed while it works (default: $ANALYTIQ_DB_LEASE, "
         f"[tool.analytiq-db] lease, else {DEFAULT_LEASE_S:g})",
     )
+    if steps:
+        group.add_argument(
+            "--step-time-limit",
+            type=positive_seconds,
+            metavar="SECONDS",
+            help="cancel a step running longer than this (it fails like any failed step and the lock is "
+            "released) unless its class sets time_limit_s (default: $ANALYTIQ_DB_STEP_TIME_LIMIT, "
+            "[tool.analytiq-db] step_time_limit, else no limit)",
+        )
 
 
 def run_options(args: argparse.Namespace, dry_run: bool = False) -> RunOptions:
-    """Return the runner options of the settings (``--lock-wait``/``--lease``, then the environment, ...)."""
+    """Return the runner options of the settings (``--lock-wait``/``--lease``/``--step-time-limit``, then the
+    environment, ...)."""
     settings = settings_from(args)
-    return RunOptions.of(lock_wait_s=settings.lock_wait_s, lease_s=settings.lease_s, dry_run=dry_run)
+    return RunOptions.of(
+        lock_wait_s=settings.lock_wait_s,
+        lease_s=settings.lease_s,
+        dry_run=dry_run,
+        step_time_limit_s=settings.step_time_limit_s,
+    )
 
 
 @contextlib.asynccontextmanager

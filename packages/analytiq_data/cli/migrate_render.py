@@ -133,7 +133,7 @@ def unlock_result(result: UnlockResult, as_json: bool) -> None:
     if result.lock is None:
         print(f"database {result.database}: no migration lock")
     elif result.cleared:
-        state = "live" if result.lock.live else "expired"
+        state = "its process was gone" if result.lock.holder_gone else "live" if result.lock.live else "expired"
         print(f"database {result.database}: cleared the migration lock ({state}) held by {result.lock.describe()}")
     else:
         print(f"database {result.database}: the lock changed hands meanwhile; nothing cleared")

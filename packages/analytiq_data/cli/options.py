@@ -104,6 +104,7 @@ def build_settings(args: argparse.Namespace) -> Settings:
         lock_wait_s=getattr(args, "lock_wait", None),
         lease_s=getattr(args, "lease", None),
         driver=getattr(args, "driver", None),
+        step_time_limit_s=getattr(args, "step_time_limit", None),
     )
     return resolve(flags, fields={name for name in FIELDS if hasattr(args, name)})
 

@@ -7,9 +7,10 @@ and under ``--json`` as the ``connection`` object of the JSON it prints.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from datetime import datetime
 from typing import Any, Protocol
@@ -52,6 +53,17 @@ class ClosableProgress(Progress, Protocol):
 
     def close(self) -> None:
         """Stop drawing."""
+
+
+@contextlib.contextmanager
+def steps_print_to_stderr(json_output: bool) -> Iterator[None]:
+    """While a verb that runs the application's code (steps, hooks) will write JSON, send what that
+    code prints to stderr: stdout must hold the one JSON document. A no-op without ``--json``."""
+    if not json_output:
+        yield
+        return
+    with contextlib.redirect_stdout(sys.stderr):
+        yield
 
 
 def make_progress(json_output: bool, quiet: bool = False) -> ClosableProgress:

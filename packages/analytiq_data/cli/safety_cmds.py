@@ -18,7 +18,7 @@ from analytiq_data.cli.migrate_options import (
     run_options,
 )
 from analytiq_data.cli.options import announce, count, positive, settings_from
-from analytiq_data.cli.render import make_progress, print_json, print_table
+from analytiq_data.cli.render import make_progress, print_json, print_table, steps_print_to_stderr
 from analytiq_data.cli.restore_files_cmds import add_file_arguments as add_restore_file_arguments
 from analytiq_data.cli.restore_files_cmds import restore_from_files, wants_files
 from analytiq_data.cli.restore_log_cmds import add_log_arguments, cmd_restore_log, wants_log
@@ -110,15 +110,16 @@ async def cmd_rehearse(args: argparse.Namespace) -> int:
     progress = make_progress(args.json)
     try:
         async with connected(args, migrations) as client:
-            result = await rehearse(
-                client,
-                migrations,
-                to=args.to,
-                sample=args.sample,
-                keep=args.keep,
-                progress=progress,
-                from_log=args.from_log,
-            )
+            with steps_print_to_stderr(args.json):  # the steps' print() must not break --json
+                result = await rehearse(
+                    client,
+                    migrations,
+                    to=args.to,
+                    sample=args.sample,
+                    keep=args.keep,
+                    progress=progress,
+                    from_log=args.from_log,
+                )
     finally:
         progress.close()
     render_rehearsal(result, args.json)

@@ -74,6 +74,7 @@ class Policy:
 @dataclass
 class _State:
     queue: deque[str]
+    stop: StopRequest
     results: dict[str, DatabaseResult] = field(default_factory=dict)
     running: dict[str, StopRequest] = field(default_factory=dict)
     halted_by: str | None = None  # the database whose failure stopped new starts
@@ -91,7 +92,7 @@ async def fan_out(
 ) -> list[DatabaseResult]:
     """Run ``work`` on each of ``names`` (``policy.jobs`` at once); return one record per name, in order."""
     stop = stop or StopRequest()
-    state = _State(deque(names))
+    state = _State(deque(names), stop)
 
     def pass_on(count: int) -> None:
         for request in list(state.running.values()):
@@ -137,7 +138,7 @@ async def _one(
 ) -> DatabaseResult | None:
     """Run the work of one database in a task of its own; turn what it raises into its record (None:
     deferred, its lock held by another runner)."""
-    request = StopRequest()
+    request = StopRequest(handles_signals=state.stop.handles_signals)  # who turns Ctrl-C into requests
     state.running[name] = request
     progress.started(name)
     started = time.monotonic()

@@ -143,6 +143,7 @@ def _options(
     backup: bool = False,
     backup_uri: str | None = None,
     backup_db: str | None = None,
+    step_time_limit_s: float | None = None,
 ) -> RunOptions:
     """Return the run's options; with ``backup``, a verified backup of ``target`` before the first step."""
     before_steps = None
@@ -153,7 +154,12 @@ def _options(
     elif backup_uri is not None or backup_db is not None:
         raise ConfigurationError("backup_uri/backup_db need backup=True", hint="pass backup=True")
     return RunOptions.of(
-        lock_wait_s=lock_wait_s, lease_s=lease_s, dry_run=dry_run, hooks=hooks, before_steps=before_steps
+        lock_wait_s=lock_wait_s,
+        lease_s=lease_s,
+        dry_run=dry_run,
+        hooks=hooks,
+        before_steps=before_steps,
+        step_time_limit_s=step_time_limit_s,
     )
 
 
@@ -169,6 +175,7 @@ async def run_migrations(
     backup_uri: str | None = None,
     backup_db: str | None = None,
     hooks: RunHooks | None = None,
+    step_time_limit_s: float | None = None,
 ) -> RunResult:
     """Bring the database ``analytiq_client.env`` to ``target_version`` (default: the newest), up or down.
 
@@ -184,6 +191,9 @@ async def run_migrations(
     verified copy (``backup_db``, default ``<db>_backup_v<version>_<UTC time>``, on ``backup_uri``,
     default the same server); its name is in the history. If it does not verify, VerificationError
     is raised and nothing is migrated.
+
+    ``step_time_limit_s``: seconds a step whose class sets no ``time_limit_s`` may run (default: no
+    limit); past it the step is cancelled and fails like any failed step.
     """
     target = Target.of(analytiq_client)
     options = _options(
@@ -194,6 +204,7 @@ async def run_migrations(
         backup=backup,
         backup_uri=backup_uri,
         backup_db=backup_db,
+        step_time_limit_s=step_time_limit_s,
     )
     return await verbs.migrate(target, _list(migrations), target_version, options=options, progress=progress)
 
@@ -217,8 +228,10 @@ async def up(
     backup_uri: str | None = None,
     backup_db: str | None = None,
     hooks: RunHooks | None = None,
+    step_time_limit_s: float | None = None,
 ) -> RunResult:
-    """Apply pending migrations up to ``to`` (default: the newest); ``backup=True``, ``hooks`` as in run_migrations."""
+    """Apply pending migrations up to ``to`` (default: the newest); ``backup=True``, ``hooks``,
+    ``step_time_limit_s`` as in run_migrations."""
     target = Target.of(analytiq_client)
     options = _options(
         target,
@@ -229,6 +242,7 @@ async def up(
         backup=backup,
         backup_uri=backup_uri,
         backup_db=backup_db,
+        step_time_limit_s=step_time_limit_s,
     )
     return await verbs.up(target, _list(migrations), to, options=options, progress=progress, stop=stop)
 
@@ -245,10 +259,19 @@ async def down(
     progress: Progress | None = None,
     stop: StopRequest | None = None,
     hooks: RunHooks | None = None,
+    step_time_limit_s: float | None = None,
 ) -> RunResult:
-    """Revert migrations down to version ``to`` or by ``steps`` (default: one step); ``hooks`` as in run_migrations."""
+    """Revert migrations down to version ``to`` or by ``steps`` (default: one step); ``hooks``,
+    ``step_time_limit_s`` as in run_migrations."""
     target = Target.of(analytiq_client)
-    options = _options(target, lock_wait_s=lock_wait_s, lease_s=lease_s, dry_run=dry_run, hooks=hooks)
+    options = _options(
+        target,
+        lock_wait_s=lock_wait_s,
+        lease_s=lease_s,
+        dry_run=dry_run,
+        hooks=hooks,
+        step_time_limit_s=step_time_limit_s,
+    )
     return await verbs.down(target, _list(migrations), to, steps, options=options, progress=progress, stop=stop)
 
 
@@ -258,10 +281,12 @@ async def stamp(
     *,
     migrations: Sequence[Migration] | None = None,
     lock_wait_s: float | None = None,
+    rerun_ok: bool = False,
 ) -> StampResult:
-    """Record ``version`` without running any step."""
+    """Record ``version`` without running any step; below the current version only with ``rerun_ok``
+    (the applied steps above it are recorded as not applied: the next run runs them again)."""
     options = RunOptions.of(lock_wait_s=lock_wait_s)
-    return await verbs.stamp(analytiq_client, _list(migrations), version, options=options)
+    return await verbs.stamp(analytiq_client, _list(migrations), version, options=options, rerun_ok=rerun_ok)
 
 
 async def resolve(

@@ -34,11 +34,15 @@ class Migration:
       (``AsyncDatabase``: ``await coll.aggregate(...)``) or ``"motor"`` (``AsyncIOMotorDatabase``).
       None: the kind the run gives (the app's client's kind, or what the command line detects).
       A declaration wins over both, so a list written for PyMongo runs under a motor app.
+    - ``time_limit_s`` (default None: the run's ``--step-time-limit``, else no limit): seconds the
+      step may run; past them it is cancelled and fails like any failed step (its transaction
+      rolled back), and the lock is released (docs/explanation/locking.md).
     """
 
     use_transaction: ClassVar[bool] = True
     idempotent: ClassVar[bool] = True
     reversible: ClassVar[bool] = True
+    time_limit_s: ClassVar[float | None] = None
     sample_filters: ClassVar[Mapping[str, Mapping[str, Any]]] = {}
     database_kind: ClassVar[Literal["pymongo", "motor"] | None] = None
 

@@ -21,7 +21,7 @@ from analytiq_data.errors import AnalytiqError, LockError
 from analytiq_data.migrations.engine import checks
 from analytiq_data.migrations.engine.checksum import migration_checksum
 from analytiq_data.migrations.engine.clients import EngineClients
-from analytiq_data.migrations.engine.failures import describe_cause
+from analytiq_data.migrations.engine.failures import StepTimedOut, describe_cause
 from analytiq_data.migrations.engine.lock import MigrationLock
 from analytiq_data.migrations.engine.options import StopRequest
 from analytiq_data.migrations.engine.plan import Step
@@ -33,6 +33,8 @@ from analytiq_data.progress import Outcome, Progress, TaskKind
 from analytiq_data.uri import redact_text
 
 log = logging.getLogger(__name__)
+
+STOP_GRACE_S = 5.0  # how long a step cancelled at its time limit has to end before its lease is left to expire
 
 
 def step_result(
@@ -67,6 +69,13 @@ class StepApplier:
     stop: StopRequest
     applied: list[StepResult] = field(default_factory=list)
     step_fields: dict[str, Any] = field(default_factory=dict)  # stored on every step record
+    default_time_limit_s: float | None = None  # for steps whose class declares no time_limit_s
+    grace_s: float = STOP_GRACE_S  # how long a step cancelled at its time limit has to end
+
+    def time_limit(self, step: Step) -> float | None:
+        """Return the step's time limit: its class's ``time_limit_s``, else the run's default (None: none)."""
+        own = step.migration.time_limit_s
+        return own if own is not None else self.default_time_limit_s
 
     @property
     def step_transactions(self) -> bool:
@@ -109,11 +118,13 @@ class StepApplier:
                 **self.step_fields,
             }
         )
-        execution = StepExecution(self.clients, self.db_name, self.state, record, started, lock)
+        execution = StepExecution(
+            self.clients, self.db_name, self.state, record, started, lock, self.stop.handles_signals
+        )
         worker = asyncio.create_task(self._execute_reporting(execution, step, run))
         self.stop.attach(worker)
         try:
-            await worker
+            await self._within_limit(worker, self.time_limit(step))
         except asyncio.CancelledError:
             await self._record_failure(record, started, "interrupted", None, run)
             self.progress.finish(task, "interrupted", outcome=Outcome.INTERRUPTED)
@@ -121,6 +132,8 @@ class StepApplier:
                 raise
             raise self._interrupted_during(step, run.in_tx, run.dirty) from None
         except Exception as exc:
+            if isinstance(exc, StepTimedOut) and not exc.stopped:
+                await lock.abandon()  # it may still write: no renewal, and no release, until its lease ends
             await self._record_failure(record, started, "failed", exc, run)
             self.progress.finish(task, "failed", outcome=Outcome.FAILED)
             raise self._failure(step, exc, run) from exc
@@ -139,6 +152,33 @@ class StepApplier:
         result = step_result(step, run.in_tx, "applied", duration, run.note)
         self.applied.append(result)
         return result
+
+    async def _within_limit(self, worker: asyncio.Task[None], limit_s: float | None) -> None:
+        """Await the step's task; past ``limit_s`` cancel it and raise StepTimedOut (``stopped``: it
+        ended within ``grace_s`` of the cancel). A cancel of this task is passed on to the step's,
+        which is then awaited to its end (its transaction aborted), as awaiting it directly would."""
+        if limit_s is None:
+            await worker
+            return
+        try:
+            await asyncio.wait({worker}, timeout=limit_s)
+            if worker.done():
+                worker.result()  # the step's own outcome: None, its exception, or CancelledError
+                return
+            log.warning("step ran past its time limit of %gs: cancelling it", limit_s)
+            worker.cancel()
+            await asyncio.wait({worker}, timeout=self.grace_s)
+        except asyncio.CancelledError:
+            worker.cancel()
+            await asyncio.wait({worker})
+            raise
+        if not worker.done():
+            worker.add_done_callback(_log_stray_end)
+            raise StepTimedOut(limit_s, stopped=False)
+        cause = None if worker.cancelled() else worker.exception()
+        if worker.cancelled() or cause is not None:
+            raise StepTimedOut(limit_s, stopped=True) from cause
+        # it finished just as the limit passed: its work stands
 
     async def _execute_reporting(self, execution: StepExecution, step: Step, run: StepRun) -> None:
         """Run the step with this run's Progress as the batch helper's default (set in the step's task only)."""
@@ -164,7 +204,12 @@ class StepApplier:
         if isinstance(exc, LockError | VersionConflict):
             return exc  # lost the lease, or another runner moved the version: already a sentence
         at = step.from_version
-        if run.in_tx:
+        if isinstance(exc, StepTimedOut) and not exc.stopped:
+            after = (
+                "it is still running in this process, so its writes may still land; the lock is released when "
+                "its lease ends"
+            )
+        elif run.in_tx:
             after = "its writes were rolled back"
         elif run.dirty:
             after = (
@@ -211,6 +256,12 @@ async def cluster_time_of(db: AsyncDatabase[Any]) -> Timestamp | None:
     except PyMongoError as exc:  # only a note in the history depends on it
         log.info("cluster time not read: %s", exc)
         return None
+
+
+def _log_stray_end(worker: asyncio.Task[None]) -> None:
+    """Log how a step given up on past its time limit ended after all (its outcome was already recorded)."""
+    error = None if worker.cancelled() else worker.exception()
+    log.warning("a step given up on past its time limit ended%s", f": {error!r}" if error else "")
 
 
 def _being_cancelled() -> bool:

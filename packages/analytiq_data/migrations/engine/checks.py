@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from pymongo.errors import InvalidOperation, OperationFailure
 
 from analytiq_data.errors import MigrationError
 from analytiq_data.migrations.base import Migration
-from analytiq_data.migrations.engine.lock import format_time
+from analytiq_data.migrations.engine.checksum import migration_checksum
+from analytiq_data.migrations.engine.failures import StepEndedProcess, StepTimedOut
+from analytiq_data.migrations.engine.lock import NestedRunError, format_time
 from analytiq_data.migrations.engine.results import Mismatch
 from analytiq_data.migrations.engine.state import HistoryRecord, StateStore
 
@@ -81,6 +84,33 @@ async def mismatches(state: StateStore, migrations: Sequence[Migration], current
     return class_mismatches(migrations, {v: rec.name for v, rec in found.items()})
 
 
+@dataclass(frozen=True)
+class AppliedReview:
+    """How the applied versions compare with the list: other classes there, and code changed since."""
+
+    mismatches: tuple[Mismatch, ...]
+    changed: tuple[int, ...]
+
+    def warnings(self, migrations: Sequence[Migration]) -> tuple[str, ...]:
+        """Return one warning line per version whose code changed since it was applied."""
+        return tuple(
+            f"warning: version {v} ({migrations[v - 1].name}) changed since it was applied (its code's checksum "
+            "differs); status and check exit 1 for it"
+            for v in self.changed
+        )
+
+
+async def review_applied(state: StateStore, migrations: Sequence[Migration], current: int) -> AppliedReview:
+    """Return the applied versions whose class differs from the list's, and those whose code changed."""
+    found = await state.in_effect(min(current, len(migrations)))
+    changed = tuple(
+        v
+        for v, rec in sorted(found.items())
+        if code_changed(migrations[v - 1].name, migration_checksum(migrations[v - 1]), rec.name, rec.checksum)
+    )
+    return AppliedReview(tuple(class_mismatches(migrations, {v: r.name for v, r in found.items()})), changed)
+
+
 def mismatch_error(found: Sequence[Mismatch]) -> MigrationError:
     """Return the refusal naming the first reordered version (and how many more)."""
     first = found[0]
@@ -92,15 +122,20 @@ def mismatch_error(found: Sequence[Mismatch]) -> MigrationError:
     )
 
 
-async def refuse_if_reordered(state: StateStore, migrations: Sequence[Migration], current: int) -> None:
-    """Raise MigrationError if the list was reordered or a class inserted after steps were applied."""
-    found = await mismatches(state, migrations, current)
-    if found:
-        raise mismatch_error(found)
-
-
 def hint_for(exc: BaseException) -> str | None:
     """Return advice for step errors with a known cause (GridFS cursors, big transactions)."""
+    if isinstance(exc, StepEndedProcess):
+        return "a step must return True or raise an exception; the traceback is in analytiq-db history"
+    if isinstance(exc, NestedRunError):
+        return (
+            "a step must not run migrations (run_migrations, up, down, stamp) on the database being migrated; "
+            "the traceback is in analytiq-db history"
+        )
+    if isinstance(exc, StepTimedOut):
+        return (
+            "make the step faster or give it more time (its class's time_limit_s, or --step-time-limit); "
+            "the traceback is in analytiq-db history"
+        )
     if isinstance(exc, InvalidOperation) and "GridFS" in str(exc):
         return (
             "the driver refuses GridFS cursors (bucket.find) inside a transaction: iterate "

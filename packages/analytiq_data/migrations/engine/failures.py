@@ -25,6 +25,8 @@ from typing import Any
 from pymongo import monitoring
 from pymongo.errors import OperationFailure, PyMongoError
 
+from analytiq_data.migrations.engine.lock import NestedRunError
+
 MAX_KEPT = 20
 NAMESPACE_NOT_FOUND = 26  # what the driver itself ignores (listIndexes/drop of a missing collection)
 # Failures a transaction causes: refused in one, aborted, too old/large/long (any codeName with "Transaction").
@@ -146,6 +148,25 @@ class StepReturned(Exception):
         super().__init__(f"returned {shown}")
 
 
+class StepEndedProcess(Exception):
+    """A step raised SystemExit (``sys.exit``, ``exit()``) or, where signals do not arrive as
+    KeyboardInterrupt, KeyboardInterrupt: it tried to end the process. A failed step, not an exit."""
+
+    def __init__(self, raised: BaseException) -> None:
+        shown = f"{type(raised).__name__}: {raised}" if str(raised) else type(raised).__name__
+        super().__init__(f"the step tried to end the process ({shown})")
+
+
+class StepTimedOut(Exception):
+    """A step ran past its time limit and was cancelled (``stopped``: it ended when cancelled)."""
+
+    def __init__(self, limit_s: float, *, stopped: bool) -> None:
+        how = "was cancelled" if stopped else "did not stop when cancelled (its lease is left to expire)"
+        super().__init__(f"the step ran past its time limit of {limit_s:g}s and {how}")
+        self.limit_s = limit_s
+        self.stopped = stopped
+
+
 class InTransactionRefused(Exception):
     """A step's attempt in a transaction met a refusal caused by the transaction (even one it swallowed)."""
 
@@ -167,6 +188,13 @@ def describe_cause(exc: BaseException, capture: StepCapture) -> str:
     ``returned False after dropIndexes on access_tokens failed: index not found with name [token_1]``;
     ``OperationFailure: dropIndexes on access_tokens: index not found …``; ``ValueError: …``.
     """
+    if isinstance(exc, NestedRunError):
+        return (
+            f"the step started a migration run of its own on database {exc.database}, whose migration lock this "
+            "run holds (it would wait for itself)"
+        )
+    if isinstance(exc, StepEndedProcess | StepTimedOut):
+        return str(exc)
     relevant = capture.relevant()
     last = relevant[-1] if relevant else None
     if isinstance(exc, StepReturned):

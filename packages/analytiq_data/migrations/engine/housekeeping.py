@@ -17,7 +17,7 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
-from analytiq_data.migrations.engine.lock import LOCK_COLLECTION, LOCK_ID, MigrationLock
+from analytiq_data.migrations.engine.lock import LOCK_ID, MigrationLock
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ async def drop_if_empty(db: AsyncDatabase[Any], name: str) -> bool:
 
 
 async def _only_our_live_lease(lock: MigrationLock) -> bool:
-    coll = lock.db[LOCK_COLLECTION]
+    coll = lock.db[lock.collection]
     if await coll.count_documents({}, limit=2) != 1:
         return False
     remaining = {"$subtract": [{"$toLong": "$expires_at"}, {"$toLong": "$$NOW"}]}
@@ -52,8 +52,8 @@ async def release_tidily(lock: MigrationLock) -> None:
             await lock.stop_renewing()
             await drop_if_empty(lock.db, CHECKPOINTS)
             if await _only_our_live_lease(lock):
-                await lock.db.drop_collection(LOCK_COLLECTION)
-                lock.held = False
+                await lock.db.drop_collection(lock.collection)
+                lock.held = False  # nothing left to delete
                 return
         except PyMongoError as exc:
             log.warning("could not tidy the bookkeeping collections: %s", exc)

@@ -1,9 +1,9 @@
 """One runner at a time: a lease in collection ``migration_lock`` that expires by the server's clock.
 
-The lease is one document, ``{_id: "migration_lock", holder, host, pid, token, locked_at,
-expires_at, renewed_at, lease_s, txn_lsid}``. It is taken atomically with ``find_one_and_update``
-(upsert on the fixed ``_id``, filtered on ``expires_at < $$NOW``, compared in milliseconds): a
-live lease makes the upsert hit a duplicate key, so exactly one runner wins. ``expires_at`` is
+The lease is one document, ``{_id: "migration_lock", holder, host, pid, boot_id, pid_ns, pid_start,
+token, locked_at, expires_at, renewed_at, lease_s, txn_lsid, step}``. It is taken atomically with
+``find_one_and_update`` (upsert on the fixed ``_id``, filtered on ``expires_at < $$NOW``, compared
+in milliseconds): a live lease makes the upsert hit a duplicate key, so exactly one runner wins. ``expires_at`` is
 computed from ``$$NOW``, so the server's clock decides, never a runner's. A background task
 renews the lease while steps run; a runner whose renewal finds another token has lost the lease
 and stops before its next step.
@@ -14,6 +14,16 @@ another runner holds it, what the database records is a run in progress, not its
 
 The original code's lock, ``{_id: "migration_lock", holder, locked_at, expires_at}`` (host name
 only, 300 s, never renewed), is respected the same way until it expires.
+
+A holder known to be gone — it ran on this host, in this PID namespace, and its process no longer
+exists (``liveness``: host name, boot id, PID namespace and process start time guard against
+containers sharing a host name and against a reused pid) — is taken over at once, without waiting
+for its lease to end; ``read_lock`` reports it (``holder_gone``) so ``status`` and ``unlock`` say
+so. A holder elsewhere is waited out until its lease ends.
+
+A run started inside a run holding the same lease (a step calling ``run_migrations``) would wait
+for itself: it raises NestedRunError at once instead (``nested``; ``running_under`` marks the run's
+hooks and steps).
 
 When the lease of a dead runner is taken over, the transaction it had open (its session id is kept
 in ``txn_lsid``) is killed with ``killSessions``: on mongod a killed client's transaction keeps its
@@ -26,9 +36,9 @@ import asyncio
 import contextlib
 import logging
 import os
-import socket
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
@@ -38,64 +48,42 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from analytiq_data.errors import LockError
+from analytiq_data.migrations.engine.liveness import holder_gone, this_process
+from analytiq_data.migrations.engine.lockinfo import (
+    LOCK_COLLECTION,
+    LOCK_ID,
+    LockInfo,
+    RunningStep,
+    format_time,
+    held_error,
+    note_waiting,
+    takeover_line,
+)
+from analytiq_data.migrations.engine.nested import NestedRunError, held_here, refuse_nested, working_under
 from analytiq_data.progress import NULL_PROGRESS, Progress
 
 log = logging.getLogger(__name__)
 
-LOCK_COLLECTION = "migration_lock"
-LOCK_ID = "migration_lock"
+__all__ = [
+    "DEFAULT_LEASE_S",
+    "DEFAULT_LOCK_WAIT_S",
+    "LOCK_COLLECTION",
+    "LOCK_ID",
+    "Acquisition",
+    "LockInfo",
+    "MigrationLock",
+    "NestedRunError",
+    "RunningStep",
+    "delete_lock",
+    "format_time",
+    "held_error",
+    "note_waiting",
+    "read_lock",
+    "refuse_nested",
+]
+
 DEFAULT_LEASE_S = 30.0
 DEFAULT_LOCK_WAIT_S = 120.0
-
-
-@dataclass(frozen=True)
-class LockInfo:
-    """Who holds (or held) the migration lock, as the lock document and the server's clock say."""
-
-    holder: str
-    host: str | None
-    pid: int | None
-    token: str | None
-    locked_at: datetime | None
-    expires_at: datetime | None
-    renewed_at: datetime | None
-    txn_lsid: Any
-    live: bool
-    phase: str | None = None  # what the live holder reports doing (``set_phase``), e.g. "backup"
-
-    @classmethod
-    def from_doc(cls, doc: dict[str, Any], live: bool) -> LockInfo:
-        """Build from a lock document (ours or the original code's)."""
-        host = doc.get("host") or doc.get("holder")
-        token = doc.get("token")
-        in_phase = live and token is not None and doc.get("phase") and doc.get("phase_token") == token
-        return cls(
-            holder=str(doc.get("holder") or host or "unknown"),
-            host=host,
-            pid=doc.get("pid"),
-            token=doc.get("token"),
-            locked_at=doc.get("locked_at"),
-            expires_at=doc.get("expires_at"),
-            renewed_at=doc.get("renewed_at"),
-            txn_lsid=doc.get("txn_lsid"),
-            live=live,
-            phase=str(doc["phase"]) if in_phase else None,
-        )
-
-    def describe(self) -> str:
-        """Return ``host (pid N) since 2024-05-01 10:00:00 UTC`` for messages."""
-        who = self.host or self.holder
-        if self.pid is not None:
-            who += f" (pid {self.pid})"
-        if self.locked_at is not None:
-            who += f" since {format_time(self.locked_at)}"
-        return who
-
-    def to_json(self) -> dict[str, Any]:
-        """Return the lock as plain data (the session id left out)."""
-        data = dict(self.__dict__)
-        data.pop("txn_lsid", None)
-        return data
 
 
 class Stoppable(Protocol):
@@ -128,35 +116,6 @@ class Acquisition:
         return self.holder is not None
 
 
-def held_error(holder: LockInfo | None, wait_s: float) -> LockError:
-    """Return the error for a lock still held by ``holder`` after waiting ``wait_s`` seconds."""
-    who = holder.describe() if holder else "another runner"
-    expiry = f"; its lease ends at {format_time(holder.expires_at)}" if holder and holder.expires_at else ""
-    return LockError(
-        f"migration lock held by {who} (waited {wait_s:g}s){expiry}",
-        hint="wait for it to finish or raise --lock-wait; if that runner is dead, "
-        "analytiq-db unlock clears the lock once its lease has expired",
-    )
-
-
-def note_waiting(progress: Progress, holder: LockInfo, wait_s: float, noted: set[str]) -> None:
-    """Tell ``progress`` once that this runner waits, and once per phase the holder reports."""
-    if holder.phase is not None:
-        if holder.phase not in noted:
-            noted.add(holder.phase)
-            progress.note(
-                f"the lock holder is in its {holder.phase} phase: waiting for it (not counted in the lock wait)"
-            )
-    elif "" not in noted:
-        noted.add("")
-        progress.note(f"waiting up to {wait_s:g}s for the migration lock held by {holder.describe()}")
-
-
-def format_time(value: datetime) -> str:
-    """Return a datetime as ``YYYY-MM-DD HH:MM:SS UTC``."""
-    return value.strftime("%Y-%m-%d %H:%M:%S UTC")
-
-
 def _expires_before_now() -> dict[str, Any]:
     """Return the ``$expr`` "expires_at is before the server's now" (a missing expiry counts as past).
 
@@ -166,14 +125,17 @@ def _expires_before_now() -> dict[str, Any]:
     return {"$lt": [{"$toLong": "$expires_at"}, {"$toLong": "$$NOW"}]}
 
 
-async def read_lock(db: AsyncDatabase[Any]) -> LockInfo | None:
-    """Return the lock document with ``live`` judged by the server's clock, or None if there is none."""
+async def read_lock(db: AsyncDatabase[Any], collection: str = LOCK_COLLECTION) -> LockInfo | None:
+    """Return the lock document of ``collection``, or None if there is none: ``live`` judged by the
+    server's clock and by whether its holder is known to be gone from this host (``liveness``)."""
     pipeline: list[dict[str, Any]] = [
         {"$match": {"_id": LOCK_ID}},
-        {"$addFields": {"_live": {"$not": [_expires_before_now()]}}},
+        {"$addFields": {"_live": {"$not": [_expires_before_now()]}, "_now": "$$NOW"}},
     ]
-    async for doc in await db[LOCK_COLLECTION].aggregate(pipeline):
-        return LockInfo.from_doc(doc, live=bool(doc.pop("_live", False)))
+    async for doc in await db[collection].aggregate(pipeline):
+        live, now = bool(doc.pop("_live", False)), doc.pop("_now", None)
+        gone = live and holder_gone(doc)
+        return LockInfo.from_doc(doc, live=live, gone=gone, now=now if isinstance(now, datetime) else None)
     return None
 
 
@@ -188,12 +150,12 @@ async def kill_session(db: AsyncDatabase[Any], lsid: Any) -> None:
         log.warning("could not kill the previous holder's session: %s", exc)
 
 
-async def delete_lock(db: AsyncDatabase[Any], info: LockInfo) -> bool:
+async def delete_lock(db: AsyncDatabase[Any], info: LockInfo, collection: str = LOCK_COLLECTION) -> bool:
     """Delete the lock document if it is still the one described by ``info``; return whether it was."""
     query: dict[str, Any] = {"_id": LOCK_ID, "holder": info.holder, "locked_at": info.locked_at}
     if info.token is not None:
         query["token"] = info.token
-    coll = db.get_collection(LOCK_COLLECTION, write_concern=WriteConcern("majority"))
+    coll = db.get_collection(collection, write_concern=WriteConcern("majority"))
     result = await coll.delete_one(query)
     if result.deleted_count and info.txn_lsid is not None:
         await kill_session(db, info.txn_lsid)
@@ -201,20 +163,28 @@ async def delete_lock(db: AsyncDatabase[Any], info: LockInfo) -> bool:
 
 
 class MigrationLock:
-    """This runner's lease: acquire (waiting up to a bound), renew in the background, release."""
+    """This runner's lease: acquire (waiting up to a bound), renew in the background, release.
 
-    def __init__(self, db: AsyncDatabase[Any], *, lease_s: float = DEFAULT_LEASE_S) -> None:
+    ``collection`` is where the lease document lives (``migration_lock`` unless a caller keeps its
+    lock elsewhere); everything here, dead-holder takeover included, works the same in any.
+    """
+
+    def __init__(
+        self, db: AsyncDatabase[Any], *, lease_s: float = DEFAULT_LEASE_S, collection: str = LOCK_COLLECTION
+    ) -> None:
         if lease_s <= 0:
             raise ValueError("lease_s must be positive")
         self.db = db
-        self.coll = db.get_collection(LOCK_COLLECTION, write_concern=WriteConcern("majority"))
+        self.collection = collection
+        self.coll = db.get_collection(collection, write_concern=WriteConcern("majority"))
         self.lease_s = lease_s
-        self.host = socket.gethostname()
+        self.me = this_process()
+        self.host = self.me.host
         self.pid = os.getpid()
         self.token = uuid.uuid4().hex
         self.held = False
         self.lost = False
-        self.took_over: LockInfo | None = None  # the expired lease this runner replaced, if any
+        self.took_over: LockInfo | None = None  # the lease this runner replaced (expired, or its holder gone)
         self._renewer: asyncio.Task[None] | None = None
         self._last_renewal = 0.0
 
@@ -226,6 +196,7 @@ class MigrationLock:
                     "holder": self.host,
                     "host": self.host,
                     "pid": self.pid,
+                    **{name: {"$literal": value} for name, value in self.me.fields().items()},
                     "token": self.token,
                     "lease_s": self.lease_s,
                     "locked_at": "$$NOW",
@@ -233,7 +204,7 @@ class MigrationLock:
                     "expires_at": {"$add": ["$$NOW", lease_ms]},
                 }
             },
-            {"$unset": ["txn_lsid"]},
+            {"$unset": ["txn_lsid", "step", "phase", "phase_token", "phase_since"]},
         ]
 
     async def try_acquire(self) -> bool:
@@ -241,15 +212,21 @@ class MigrationLock:
         return await self._attempt() is None
 
     async def _attempt(self) -> LockInfo | None:
-        """Take the lease if it is free or expired: None once held, else the live holder as read.
+        """Take the lease if it is free, expired or its holder is gone: None once held, else the live
+        holder as read. Raise NestedRunError if the live holder is a run enclosing this one.
 
-        Who won is decided by reading back this runner's token (``ReturnDocument.AFTER``), not by
-        the pre-image: under a race the pre-image a server returns may be stale.
+        A gone holder's lease is replaced only while it is still that holder's (its token in the
+        filter). Who won is decided by reading back this runner's token (``ReturnDocument.AFTER``),
+        not by the pre-image: under a race the pre-image a server returns may be stale.
         """
-        previous = await read_lock(self.db)
+        previous = await read_lock(self.db, self.collection)
         if previous is not None and previous.live:
+            if previous.token is not None and previous.token in held_here():
+                raise NestedRunError(self.db.name, previous)
             return previous
-        query = {"_id": LOCK_ID, "$expr": _expires_before_now()}
+        query: dict[str, Any] = {"_id": LOCK_ID, "$expr": _expires_before_now()}
+        if previous is not None and previous.holder_gone:
+            query = {"_id": LOCK_ID, "token": previous.token}
         try:
             after = await self.coll.find_one_and_update(
                 query, self._lease_update(), upsert=True, return_document=ReturnDocument.AFTER
@@ -257,13 +234,13 @@ class MigrationLock:
         except DuplicateKeyError:
             after = None
         if after is None or after.get("token") != self.token:
-            winner = await read_lock(self.db)  # lost a race: say who won
+            winner = await read_lock(self.db, self.collection)  # lost a race: say who won
             return winner if winner is not None else LockInfo.from_doc({"holder": "another runner"}, live=True)
         self.held, self.lost = True, False
         self._last_renewal = time.monotonic()
         if previous is not None:
             self.took_over = previous
-            log.warning("took over the expired migration lock of %s", previous.describe())
+            log.warning("%s", takeover_line(previous))
             if previous.txn_lsid is not None:
                 await kill_session(self.db, previous.txn_lsid)
         return None
@@ -276,8 +253,10 @@ class MigrationLock:
         Waiting ends when the lease is held (``held``), when ``stop.requested`` becomes true
         (``stopped``), or after ``wait_s`` seconds of waiting (``timed_out``; ``held_error`` says
         it). Time during which the holder reports a phase (``set_phase``, e.g. a backup) is not
-        counted: the holder is alive and working. Decides nothing about the database: the caller
-        reads the state once it holds the lease. Notes the wait once on ``progress``.
+        counted: the holder is alive and working. A lease whose holder is gone from this host is
+        taken over at once. Decides nothing about the database: the caller reads the state once
+        it holds the lease. Notes the wait, and a takeover, once on ``progress``. Raises
+        NestedRunError when the holder is a run enclosing this one (it would wait for itself).
         """
         started = last = time.monotonic()
         counted, delay, was_in_phase = 0.0, 0.05, False
@@ -288,6 +267,8 @@ class MigrationLock:
                 return Acquisition("stopped", holder, time.monotonic() - started)
             seen = await self._attempt()
             if seen is None:
+                if self.took_over is not None:
+                    progress.note(takeover_line(self.took_over))
                 waited = time.monotonic() - started
                 return Acquisition("held", holder, waited if holder is not None else 0.0, self.took_over)
             holder, now, in_phase = seen, time.monotonic(), seen.phase is not None
@@ -311,18 +292,30 @@ class MigrationLock:
             update = [{"$set": {"phase": phase, "phase_token": self.token, "phase_since": "$$NOW"}}]
         await self.coll.update_one({"_id": LOCK_ID, "token": self.token}, update)
 
-    async def renew(self) -> bool:
-        """Extend the lease from now; return False (and mark it lost) if another runner holds it."""
+    async def renew(self, *, step: Mapping[str, Any] | None = None) -> bool:
+        """Extend the lease from now; return False (and mark it lost) if another runner holds it.
+
+        ``step`` (version, name, direction, time_limit_s) records the step starting now, for
+        ``status`` (which shows how long it has been running).
+        """
         lease_ms = int(self.lease_s * 1000)
-        result = await self.coll.update_one(
-            {"_id": LOCK_ID, "token": self.token},
-            [{"$set": {"renewed_at": "$$NOW", "expires_at": {"$add": ["$$NOW", lease_ms]}}}],
-        )
+        fields: dict[str, Any] = {"renewed_at": "$$NOW", "expires_at": {"$add": ["$$NOW", lease_ms]}}
+        if step is not None:
+            fields["step"] = {**{k: {"$literal": v} for k, v in step.items()}, "started_at": "$$NOW"}
+        result = await self.coll.update_one({"_id": LOCK_ID, "token": self.token}, [{"$set": fields}])
         if result.matched_count == 0:
             self.lost = True
             return False
         self._last_renewal = time.monotonic()
         return True
+
+    async def clear_step(self) -> None:
+        """Forget the step recorded by ``renew(step=…)`` (no step is running now); best effort: only
+        ``status`` reads it, and the lease's release removes it anyway."""
+        try:
+            await self.coll.update_one({"_id": LOCK_ID, "token": self.token}, [{"$unset": ["step"]}])
+        except PyMongoError as exc:
+            log.warning("could not clear the running step from the lock: %s", exc)
 
     async def confirm(self) -> None:
         """Renew the lease now and raise LockError if it was lost (the check before a commit)."""
@@ -353,7 +346,7 @@ class MigrationLock:
 
     def start_renewing(self) -> None:
         """Start renewing the lease in the background (every third of the lease)."""
-        if self._renewer is None:
+        if self._renewer is None and self.held:
             self._renewer = asyncio.create_task(self._renew_forever(), name="migration-lock-renewal")
 
     async def stop_renewing(self) -> None:
@@ -371,6 +364,18 @@ class MigrationLock:
                 "lost the migration lock: its lease expired and another runner took it over",
                 hint="stopped before the next step; run analytiq-db status, then up again if needed",
             )
+
+    def running_under(self) -> contextlib.AbstractContextManager[None]:
+        """Mark the block (a run's hooks and steps, and the tasks they start) as working under this
+        lease: a run started from it on the same lock is nested and raises NestedRunError."""
+        return working_under(self.token)
+
+    async def abandon(self) -> None:
+        """Stop renewing and let the lease end by itself (``lease_s`` from its last renewal), without
+        deleting it: for a step that overran its time limit and did not stop when cancelled. The lease
+        counts as lost from now on, so that step can commit nothing (``confirm``/``check`` raise)."""
+        await self.stop_renewing()
+        self.held, self.lost = False, True
 
     async def release(self) -> None:
         """Stop renewing and delete the lease if still ours (best effort: logged, never raised)."""

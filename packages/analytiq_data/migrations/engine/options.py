@@ -19,11 +19,13 @@ TargetChooser = Callable[[int, int], int]
 class RunOptions:
     """How a run behaves: how long to wait for the lock, the lease length, whether to only plan,
     work to do under the lock before the first step when steps are pending (``before_steps``, e.g.
-    a backup; see ``prestep``), and the application's run hooks (``hooks``; see ``hooks``)."""
+    a backup; see ``prestep``), the application's run hooks (``hooks``; see ``hooks``), and the
+    time limit of a step that declares none (``step_time_limit_s``; None: no limit)."""
 
     lock_wait_s: float = DEFAULT_LOCK_WAIT_S
     lease_s: float = DEFAULT_LEASE_S
     dry_run: bool = False
+    step_time_limit_s: float | None = None
     before_steps: PreStepHook | None = field(default=None, compare=False)
     hooks: RunHooks | None = field(default=None, compare=False)
 
@@ -36,12 +38,14 @@ class RunOptions:
         dry_run: bool = False,
         before_steps: PreStepHook | None = None,
         hooks: RunHooks | None = None,
+        step_time_limit_s: float | None = None,
     ) -> RunOptions:
         """Return the options with None meaning the engine's default (what callers pass when nothing was set)."""
         return cls(
             lock_wait_s=DEFAULT_LOCK_WAIT_S if lock_wait_s is None else lock_wait_s,
             lease_s=DEFAULT_LEASE_S if lease_s is None else lease_s,
             dry_run=dry_run,
+            step_time_limit_s=step_time_limit_s,
             before_steps=before_steps,
             hooks=hooks,
         )
@@ -49,9 +53,14 @@ class RunOptions:
 
 class StopRequest:
     """A request to stop a run: the first stops at the next safe point between steps, the second
-    aborts the running step at once (its transaction rolls back)."""
+    aborts the running step at once (its transaction rolls back).
 
-    def __init__(self) -> None:
+    ``handles_signals``: the caller turns SIGINT/SIGTERM into requests here (the command line
+    does), so a KeyboardInterrupt inside a step was raised by the step itself, not by a person.
+    """
+
+    def __init__(self, *, handles_signals: bool = False) -> None:
+        self.handles_signals = handles_signals
         self.count = 0
         self._step_task: asyncio.Task[Any] | None = None
         self._listeners: list[Callable[[int], None]] = []

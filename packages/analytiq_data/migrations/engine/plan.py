@@ -79,13 +79,15 @@ class MigrationList(tuple[Migration, ...]):
 
 
 def validate_migrations(migrations: Sequence[object]) -> MigrationList:
-    """Return the list as a MigrationList after checking every entry is a Migration instance whose
-    stated ``version=`` (if any) equals its position; raise ConfigurationError naming the entry.
+    """Return the list as a MigrationList after checking every entry is a Migration instance of its own
+    class (the history names versions by class) whose stated ``version=`` (if any) equals its
+    position; raise ConfigurationError naming the entry.
     A MigrationList is returned as it is (it was checked when it was made)."""
     if isinstance(migrations, MigrationList):
         return migrations
     checked: list[Migration] = []
     seen: dict[int, int] = {}
+    classes: dict[type[Migration], int] = {}
     for position, entry in enumerate(migrations, start=1):
         if isinstance(entry, type) and issubclass(entry, Migration):
             raise ConfigurationError(
@@ -96,6 +98,11 @@ def validate_migrations(migrations: Sequence[object]) -> MigrationList:
             raise ConfigurationError(
                 f"migration list entry {position} is {type(entry).__name__}, not a Migration",
                 hint="every entry must be an instance of a Migration subclass",
+            )
+        limit = entry.time_limit_s
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int | float) or limit <= 0):
+            raise ConfigurationError(
+                f"{entry.name} declares time_limit_s = {limit!r}", hint="give a positive number of seconds, or None"
             )
         declared = getattr(entry, "declared_version", None)
         if declared is not None and declared != position:
@@ -108,7 +115,14 @@ def validate_migrations(migrations: Sequence[object]) -> MigrationList:
                 f"{entry.name} appears twice in the migration list (positions {seen[id(entry)]} and {position})",
                 hint="each entry must be its own instance",
             )
-        seen[id(entry)] = position
+        if type(entry) in classes:
+            raise ConfigurationError(
+                f"{entry.name} is listed twice in the migration list (positions {classes[type(entry)]} and "
+                f"{position})",
+                hint="each version needs its own class (the history records versions by class name); to repeat "
+                f"a change, subclass it: class {entry.name}Again({entry.name}): pass",
+            )
+        seen[id(entry)] = classes[type(entry)] = position
         checked.append(entry)
     return MigrationList(checked)
 

@@ -47,6 +47,10 @@ class RunResult:
     #: What the pre-step hook recorded on every step of this run (``{"backup": "<database>"}`` after a
     #: verified backup with ``backup=True``); empty when no hook ran.
     recorded: Mapping[str, Any] = field(default_factory=dict)
+    #: Applied versions whose code changed since they were applied (the run still exits 0; ``status``
+    #: and ``check`` exit 1 for them), and the warning lines said about them.
+    changed: tuple[int, ...] = ()
+    warnings: tuple[str, ...] = ()
 
     @property
     def nothing_to_do(self) -> bool:

@@ -14,10 +14,11 @@ import uuid
 from typing import Any, Literal
 
 from analytiq_data.migrations.engine import checks
-from analytiq_data.migrations.engine.applying import StepApplier, step_result
+from analytiq_data.migrations.engine.applying import STOP_GRACE_S, StepApplier, step_result
 from analytiq_data.migrations.engine.hooks import run_hook_of
 from analytiq_data.migrations.engine.housekeeping import release_tidily
 from analytiq_data.migrations.engine.lock import Acquisition, MigrationLock, held_error, read_lock
+from analytiq_data.migrations.engine.lockinfo import gone_line
 from analytiq_data.migrations.engine.options import RunOptions, StopRequest, TargetChooser
 from analytiq_data.migrations.engine.plan import MigrationList, Plan, Step, database_ahead_error, plan
 from analytiq_data.migrations.engine.prestep import run_hook
@@ -54,6 +55,8 @@ class Runner:
         self.steps = StepApplier(
             self.clients, self.db_name, self.state, self.run_id, self.transactions, self.progress, self.stop
         )
+        self.steps.default_time_limit_s = self.options.step_time_limit_s
+        self.steps.grace_s = min(STOP_GRACE_S, self.options.lease_s)
 
     def _result(self, current: int, target: int, **kw: Any) -> RunResult:
         return RunResult(
@@ -88,10 +91,11 @@ class Runner:
                 return decided
             steps = plan(self.migrations, now.version, decided.target)
             lock.start_renewing()
-            await self._before_steps(steps, lock)
-            await self._hooks(lock, steps, "before")
-            await self._apply_all(steps, lock)
-            await self._hooks(lock, steps, "after")
+            with lock.running_under():  # a run started by a hook or a step here is nested: refused
+                await self._before_steps(steps, lock)
+                await self._hooks(lock, steps, "before")
+                await self._apply_all(steps, lock)
+                await self._hooks(lock, steps, "after")
             return self._result(
                 steps.current,
                 steps.target,
@@ -101,6 +105,8 @@ class Runner:
                 reached_by_other=steps.is_empty and got.waited_for_another and now != before,
                 waited_s=round(got.waited_s, 3),
                 recorded=dict(self.steps.step_fields),
+                changed=decided.changed,
+                warnings=decided.warnings,
             )
         finally:
             await release_tidily(lock)
@@ -117,15 +123,15 @@ class Runner:
             )
         if got.outcome == "timed_out":
             raise held_error(got.holder, self.options.lock_wait_s)
-        if got.took_over is not None:
-            self.progress.note(f"took over the expired migration lock of {got.took_over.describe()}")
-        return got
+        return got  # a takeover was noted by acquire
 
     async def _plan_only(self, choose_target: TargetChooser, ahead_is_ok: bool) -> RunResult:
         """Return the plan from the recorded version, without the lock (saying so if a run is in progress)."""
         holder = await read_lock(self.db)
         if holder is not None and holder.live:
             self.progress.note(f"a migration is running (lock held by {holder.describe()}): this plan may change")
+        elif holder is not None and holder.holder_gone:
+            self.progress.note(gone_line(holder))
         current = (await self.state.read_version()).version
         return await self._decide(choose_target, current, ahead_is_ok, under_lock=False)
 
@@ -149,11 +155,18 @@ class Runner:
         target = choose_target(current, head)
         steps = plan(self.migrations, current, target)
         await checks.refuse_if_dirty(self.state, current, under_lock=under_lock)
-        await checks.refuse_if_reordered(self.state, self.migrations, current)
+        review = await checks.review_applied(self.state, self.migrations, current)
+        if review.mismatches:
+            raise checks.mismatch_error(review.mismatches)
+        warnings = review.warnings(self.migrations)
+        for line in warnings:  # the run goes on (exit 0); status and check fail on it
+            log.warning("%s", line)
+            self.progress.note(line)
+        said = {"changed": review.changed, "warnings": warnings}
         if steps.is_empty or not self.options.dry_run:
-            return self._result(current, target)
+            return self._result(current, target, **said)
         planned = tuple(step_result(s, self.steps.step_transactions, "planned") for s in steps.steps)
-        return self._result(current, target, steps=planned, dry_run=True, direction=steps.direction)
+        return self._result(current, target, steps=planned, dry_run=True, direction=steps.direction, **said)
 
     async def _hooks(self, lock: MigrationLock, steps: Plan, when: Literal["before", "after"]) -> None:
         """Await the application's ``before`` or ``after`` run hook under the lock (renewed meanwhile)."""
@@ -178,9 +191,12 @@ class Runner:
             if self.stop.requested:
                 raise self._stopped_between(step, steps)
             lock.check()
-            if not await lock.renew():
+            running = {"version": step.version, "name": step.name, "direction": step.direction}
+            if not await lock.renew(step={**running, "time_limit_s": self.steps.time_limit(step)}):
                 lock.check()
             await self.steps.apply(step, lock, (i, len(steps.steps)))
+        if steps.steps:
+            await lock.clear_step()
 
     def _stopped_between(self, next_step: Step, steps: Plan) -> RunInterrupted:
         at = next_step.from_version

@@ -36,6 +36,7 @@ from analytiq_data.migrations.engine.failures import (
     TRANSIENT,
     InTransactionRefused,
     StepCapture,
+    StepEndedProcess,
     StepReturned,
     watching,
 )
@@ -59,10 +60,23 @@ class StepRun:
     fell_back: bool = False  # a transactional attempt was refused and the step ran again outside
 
 
-async def call_step(step: Step, db: Any) -> None:
-    """Call the step's ``up`` or ``down`` on ``db``; raise StepReturned unless it returned True."""
+async def call_step(step: Step, db: Any, *, signals_handled: bool = False) -> None:
+    """Call the step's ``up`` or ``down`` on ``db``; raise StepReturned unless it returned True.
+
+    A step that raises SystemExit (``sys.exit(0)`` too) has failed: StepEndedProcess, never an exit.
+    KeyboardInterrupt is the same when ``signals_handled`` (the caller turns Ctrl-C into stop
+    requests, so the step raised it itself); otherwise it may be a person's Ctrl-C and ends the run
+    as an interrupt does. ``os._exit`` cannot be caught: the process ends at once, like kill -9.
+    """
     method = step.migration.up if step.direction == "up" else step.migration.down
-    result = await method(db)
+    try:
+        result = await method(db)
+    except SystemExit as exc:
+        raise StepEndedProcess(exc) from exc
+    except KeyboardInterrupt as exc:
+        if not signals_handled:
+            raise
+        raise StepEndedProcess(exc) from exc
     if result is not True:
         raise StepReturned(result)
 
@@ -77,6 +91,7 @@ class StepExecution:
     record: Any
     started: datetime
     lock: MigrationLock
+    signals_handled: bool = False  # see call_step
 
     async def run(self, step: Step, run: StepRun) -> None:
         """Apply ``step`` and move the version, following the policy above; ``run`` says how it went."""
@@ -110,7 +125,7 @@ class StepExecution:
 
         async def body(session: AsyncClientSession) -> None:
             with watching(run.capture):
-                await call_step(step, tx_db)
+                await call_step(step, tx_db, signals_handled=self.signals_handled)
             reason = run.capture.transaction_reason(None)
             if reason is not None:  # swallowed by the step: its writes may be incomplete
                 raise InTransactionRefused(reason)
@@ -135,6 +150,7 @@ class StepExecution:
     async def _outside(self, step: Step, run: StepRun) -> None:
         run.capture = StepCapture()
         with watching(run.capture):
-            await call_step(step, self.clients.step_database(self.db_name))
+            await call_step(step, self.clients.step_database(self.db_name), signals_handled=self.signals_handled)
+        self.lock.check()  # a step given up on (past its time limit) records nothing when it ends after all
         await self.state.write_version(step.from_version, step.to_version)
         await self.state.finish_record(self.record, "applied", self.started, dirty=False)

@@ -18,7 +18,15 @@ from analytiq_data.migrations.base import Migration
 from analytiq_data.migrations.engine import checks
 from analytiq_data.migrations.engine.checksum import migration_checksum
 from analytiq_data.migrations.engine.housekeeping import release_tidily
-from analytiq_data.migrations.engine.lock import MigrationLock, delete_lock, format_time, held_error, read_lock
+from analytiq_data.migrations.engine.lock import (
+    MigrationLock,
+    delete_lock,
+    format_time,
+    held_error,
+    read_lock,
+    refuse_nested,
+)
+from analytiq_data.migrations.engine.lockinfo import gone_line, running_line
 from analytiq_data.migrations.engine.options import RunOptions, StopRequest, TargetChooser
 from analytiq_data.migrations.engine.plan import check_version, target_for_down, target_for_up, validate_migrations
 from analytiq_data.migrations.engine.results import (
@@ -50,7 +58,10 @@ async def _run(
     ahead_is_ok: bool = False,
 ) -> RunResult:
     checked = validate_migrations(migrations)
-    async with connect(with_declared_driver(Target.of(target), checked), for_steps=True) as conn:
+    where = with_declared_driver(Target.of(target), checked)
+    if not (options is not None and options.dry_run):
+        await refuse_nested(where.client, where.database)
+    async with connect(where, for_steps=True) as conn:
         runner = Runner(conn, checked, options=options, progress=progress, stop=stop)
         return await runner.run(choose, ahead_is_ok=ahead_is_ok)
 
@@ -196,7 +207,9 @@ def _problems(
     if dirty is not None:
         problems.append(checks.dirty_error(dirty).user_line())
     if lock is not None and lock.live:
-        problems.append(f"a migration is running: lock held by {lock.describe()}")
+        problems.append(running_line(lock))
+    elif lock is not None and lock.holder_gone:
+        problems.append(gone_line(lock))
     return problems
 
 
@@ -214,7 +227,11 @@ async def applied_records(target: AnyTarget, upto: int) -> dict[int, HistoryReco
 
 
 async def unlock(target: AnyTarget, *, force: bool = False) -> UnlockResult:
-    """Clear the migration lock after saying who held it; refuse a live lock unless ``force``."""
+    """Clear the migration lock after saying who held it; refuse a live lock unless ``force``.
+
+    A lease whose holder is known to be gone from this host (``LockInfo.holder_gone``) is not live:
+    it is cleared without ``force``.
+    """
     where = Target.of(target)
     async with connect(where) as conn:
         db = conn.db
@@ -236,6 +253,7 @@ async def _locked(target: Target, options: RunOptions | None, progress: Progress
     """Hold the migration lock (waiting for another runner, LockError after the wait) around a block
     that reads the state and decides from it."""
     opts = options or RunOptions()
+    await refuse_nested(target.client, target.database)
     async with connect(target) as conn:
         lock = MigrationLock(conn.db, lease_s=opts.lease_s)
         got = await lock.acquire(opts.lock_wait_s, progress=progress or NULL_PROGRESS)
@@ -254,11 +272,14 @@ async def stamp(
     *,
     options: RunOptions | None = None,
     progress: Progress | None = None,
+    rerun_ok: bool = False,
 ) -> StampResult:
     """Record ``version`` as the database's version without running any step.
 
     Versions 1…N are recorded as applied by the list's current classes (which also accepts a
-    renamed class or changed code as applied), versions above N as not applied.
+    renamed class or changed code as applied), versions above N as not applied. Moving the version
+    down over applied steps (the next ``up`` runs them again) is refused with ConfigurationError
+    naming them, unless ``rerun_ok`` (the command line's ``--yes``).
     """
     checked = validate_migrations(migrations)
     check_version(version, len(checked))
@@ -266,11 +287,33 @@ async def stamp(
     async with _locked(where, options, progress) as state:
         current = (await state.read_version()).version
         await checks.refuse_if_dirty(state, current, under_lock=True)
+        if not rerun_ok:
+            _refuse_unapplying(checked, current, version)
         docs = [_stamp_doc(v, checked[v - 1], "up") for v in range(1, version + 1)]
         docs += [_stamp_doc(v, checked[v - 1], "down") for v in range(version + 1, min(current, len(checked)) + 1)]
         await state.add_records(docs)
         await state.write_version(current, version)
     return StampResult(database=where.database, from_version=current, to_version=version)
+
+
+def _refuse_unapplying(migrations: Sequence[Migration], current: int, version: int) -> None:
+    """Raise ConfigurationError if recording ``version`` marks applied steps (above it, up to
+    ``current``) not applied: the next ``up`` would run them again. Names them, and the ones not
+    declared idempotent."""
+    again = range(version + 1, min(current, len(migrations)) + 1)
+    if not again:
+        return
+    named = [
+        f"{v} ({migrations[v - 1].name}{'' if migrations[v - 1].idempotent else ', not idempotent'})" for v in again
+    ]
+    listed = named[0] if len(named) == 1 else ", ".join(named[:-1]) + f" and {named[-1]}"
+    which = "version" if len(named) == 1 else "versions"
+    raise ConfigurationError(
+        f"stamp {version} would record {which} {listed} as not applied (the database is at version {current}): "
+        f"the next up runs {'it' if len(named) == 1 else 'them'} again; nothing changed",
+        hint=f"to revert them use down --to {version}; if their changes are really not in the data, "
+        "run stamp again with --yes",
+    )
 
 
 def _stamp_doc(version: int, m: Migration, direction: str, outcome: str = "stamped") -> dict[str, Any]:
