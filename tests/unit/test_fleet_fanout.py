@@ -13,12 +13,15 @@ from collections.abc import Sequence
 import pytest
 from rich.console import Console
 
+from analytiq_data.cli.fleet_reads import version_rows
 from analytiq_data.cli.fleet_render import FleetLines, FleetTable, database_line, summary_rows, verdict
 from analytiq_data.errors import ExitCode, LockError, MigrationError
 from analytiq_data.fleet.fanout import Deferred, Policy, Turn, fan_out, give_way
+from analytiq_data.fleet.migrate import needs_a_person
 from analytiq_data.fleet.progress import NullFleetProgress, ProgressAsFleet
 from analytiq_data.fleet.results import DatabaseResult, FleetResult, Outcome, worst
 from analytiq_data.migrations.engine.options import StopRequest
+from analytiq_data.migrations.engine.results import StatusResult
 from analytiq_data.progress import Progress, TaskKind
 
 NAMES = ("t_a", "t_b", "t_c", "t_d", "t_e")
@@ -257,3 +260,17 @@ def test_a_plain_progress_sees_one_task_per_database() -> None:
     view.activity("t_a", "version 1 (A) up", TaskKind.STEP, (1, 2))
     view.finished(DatabaseResult("t_a", Outcome.FAILED, error="boom", exit_code=6))
     assert seen == ["start t_a", "advance t_a", "finish t_a boom"]
+
+
+def _status(name: str, current: int, head: int = 4) -> StatusResult:
+    return StatusResult(name, current, head, None, True, (), current > head, (), (), None, None)
+
+
+def test_status_over_many_counts_each_version_and_marks_the_newest_and_those_ahead() -> None:
+    found = [_status("t_a", 4), _status("t_b", 4), _status("t_c", 1), _status("t_d", 5)]
+    assert version_rows(found) == [
+        ("5 (ahead of the code)", "1", "t_d"),
+        ("4 (the newest)", "2", "t_a, t_b"),
+        ("1 (3 steps pending)", "1", "t_c"),
+    ]
+    assert [needs_a_person(s) for s in found] == [False, False, False, True]
