@@ -115,3 +115,52 @@ async def test_all_databases_leaves_out_system_and_backup_databases_and_never_sh
     wrong = run_in(ROOT, "up", "--uri", secret.replace("hunter2", "hunter3"), "--all-databases", "--migrations", BASIC)
     assert wrong.returncode == 4 and "hunter3" not in wrong.stdout + wrong.stderr
     assert wrong.stderr.strip().splitlines()[-1].startswith("analytiq-db: error: authentication failed on ")
+
+
+async def test_stamp_down_and_history_over_many(client: AsyncMongoClient[Any], mongo_uri: str, db_name: str) -> None:
+    names = await make_tenants(client, db_name, 3)
+    glob = ("--uri", mongo_uri, "--db", f"{db_name}_t*", "--migrations", BASIC)
+    stamped = run_in(ROOT, "stamp", "2", *glob, "--json")
+    assert stamped.returncode == 0, stamped.stderr
+    assert {d["database"]: (d["from_version"], d["version"]) for d in json.loads(stamped.stdout)["databases"]} == {
+        n: (0, 2) for n in names
+    }
+    assert run_in(ROOT, "up", *glob).returncode == 0
+    down = run_in(ROOT, "down", "--to", "1", *glob, "--jobs", "3", "--json")
+    assert down.returncode == 0, down.stderr
+    records = json.loads(down.stdout)["databases"]
+    assert [(d["from_version"], d["version"], d["steps"]) for d in records] == [(3, 1, 2)] * 3
+    history = run_in(ROOT, "history", *glob, "--limit", "1", "--json")
+    assert history.returncode == 0, history.stderr
+    newest = {d["database"]: d["result"]["records"][0] for d in json.loads(history.stdout)["databases"]}
+    assert {n: (r["version"], r["direction"]) for n, r in newest.items()} == {n: (2, "down") for n in names}
+    from analytiq_data.migrations import status_many
+
+    read = await status_many(client, databases=[f"{db_name}_t*"], migrations=list(_basic()))
+    assert [(r.database, r.detail.current) for r in read.databases] == [(n, 1) for n in names]
+
+
+def _basic() -> Any:
+    from tests.migrations_fixtures import basic
+
+    return basic.MIGRATIONS
+
+
+async def test_an_apps_motor_client_and_its_own_function(mongo_uri: str, db_name: str) -> None:
+    from motor.motor_asyncio import AsyncIOMotorClient
+
+    from analytiq_data.migrations import run_migrations_many
+
+    motor: Any = AsyncIOMotorClient(mongo_uri, tz_aware=True)
+    try:
+        names = await make_tenants(motor, db_name, 2)
+
+        def tenants(client: Any) -> list[str]:
+            assert client is motor  # the application's own client is given to its function
+            return names
+
+        result = await run_migrations_many(motor, databases=tenants, migrations=_basic(), jobs=2)
+        assert [(r.database, r.version) for r in result.databases] == [(n, 3) for n in names]
+        assert result.selection.startswith("2 databases: ")
+    finally:
+        motor.close()

@@ -56,6 +56,8 @@ class Fleet:
             return app
         if isinstance(app, Target):
             return cls(app.client, app.uri, app.timeout_s, app.driver)
+        if isinstance(app, AsyncMongoClient) or type(app).__module__.startswith("motor."):
+            return cls(app)  # a client itself (its attributes are databases: ``client.env`` is one)
         client = getattr(app, "mongodb_async", None)
         if client is not None:
             timeout = float(getattr(app, "timeout_s", DEFAULT_TIMEOUT_S))
