@@ -44,6 +44,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.migrations
 	$(BIN)/python -m benchmarks.backup
 	$(BIN)/python -m benchmarks.faithful_copy
+	$(BIN)/python -m benchmarks.fleet
 
 clean:
 	rm -rf $(VENV) .state .mypy_cache .ruff_cache .pytest_cache site

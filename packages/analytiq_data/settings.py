@@ -6,13 +6,18 @@ the working directory) gives a project's settings. The order, per setting (docs/
 1. the command-line flag (``--uri``, ``--db``, ...);
 2. our own variable (``ANALYTIQ_DB_URI``, ``ANALYTIQ_DB_DATABASE``, ...): set on purpose, for this tool;
 3. the table: ``uri``, or ``uri_env`` naming the one variable to read; ``database``, or
-   ``database_env`` naming the one variable to read; ``migrations``, ``driver``, ...;
+   ``database_env`` naming the one variable to read (or ``databases``: several); ``migrations``, ``driver``, ...;
 4. the guide's generic variables, ``MONGODB_URI`` and ``ENV``: read only for a setting the table
    leaves out, so a stray ``ENV`` never moves a project off the database its table names (a generic
    variable passed over is listed in ``Settings.ignored`` and said in the command's header);
 5. the defaults.
 
 A setting given but empty (``--db ''``, ``ENV=``) is an error, never a silent fall-back to the default.
+
+Which database is one setting with two shapes: one name (``--db NAME``, ``ANALYTIQ_DB_DATABASE``,
+``database``, ``ENV``) or several (``--db`` repeated or a glob, ``--all-databases``,
+``ANALYTIQ_DB_DATABASES``, ``databases``): the first source in the order above that gives either
+wins (``Settings.databases``; resolved against the server by ``analytiq_data.fleet.select``).
 """
 
 from __future__ import annotations
@@ -46,6 +51,9 @@ KEYS: dict[str, str] = {
     "lock_wait": "seconds to wait for the migration lock",
     "lease": "seconds of the migration lock's lease",
     "step_time_limit": "seconds a step may run unless its class sets time_limit_s",
+    "databases": "several databases for the verbs that take several: a list of names and globs "
+    '(["tenant_*"]), or "module:ATTRIBUTE" naming a list or a callable given the client (sync or async), '
+    'or "file:PATH" (one name or glob a line); instead of database',
 }
 FIELDS = frozenset({"uri", "timeout", "db", "migrations", "lock_wait", "lease", "driver", "step_time_limit"})
 DRIVERS = ("auto", "pymongo", "motor")
@@ -118,6 +126,10 @@ class Flags:
     lease_s: float | None = None
     driver: str | None = None
     step_time_limit_s: float | None = None
+    #: Several databases from the command line: the ``--db`` values when more than one or a glob,
+    #: ``("*",)`` for ``--all-databases``; ``databases_from`` names the flag.
+    databases: tuple[str, ...] | None = None
+    databases_from: str = "--db"
 
 
 @dataclass(frozen=True)
@@ -129,6 +141,10 @@ class Settings:
     where its value came from (a flag, a variable's name, pyproject.toml or ``default``); ``source``
     says it for people. ``ignored`` names the generic variables (``MONGODB_URI``, ``ENV``) that are
     set but were passed over because the table sets that value.
+
+    ``databases`` (None: one database, ``db``) holds several when they were selected: names, globs
+    (``tenant_*``; ``*`` for all) and at most one ``module:ATTRIBUTE``; ``source("databases")`` says
+    where they came from. A verb that works on one database refuses them (``analytiq_data.cli``).
     """
 
     uri: str = DEFAULT_URI
@@ -139,6 +155,7 @@ class Settings:
     lease_s: float | None = None
     driver: str = DEFAULT_DRIVER
     step_time_limit_s: float | None = None  # None: no limit
+    databases: tuple[str, ...] | None = None
     project: Project | None = None
     origin: Mapping[str, str] = field(default_factory=dict)
     ignored: tuple[str, ...] = ()
@@ -279,6 +296,39 @@ class _Sources:
         table = _text(self.project, name) if text else _number(self.project, name)
         return self.pick(name, [(f"--{name.replace('_', '-')}", flag), (variable, self.env.get(variable)), table])
 
+    def several(self, flags: Flags) -> tuple[str, ...] | None:
+        """Return the several databases selected when they win over one database, else None.
+
+        Each level gives one database or several, never both: ``--db`` (once, a plain name) or
+        ``--db`` repeated / a glob / ``--all-databases``; ``ANALYTIQ_DB_DATABASE`` or
+        ``ANALYTIQ_DB_DATABASES``; the table's ``database``/``database_env`` or ``databases``.
+        ``ENV`` gives one, read only when the table sets neither.
+        """
+        if flags.db is not None:
+            return None
+        if flags.databases is not None:
+            self.origin["databases"] = flags.databases_from
+            return flags.databases
+        one, many = self.env.get("ANALYTIQ_DB_DATABASE"), self.env.get("ANALYTIQ_DB_DATABASES")
+        if one is not None and many is not None:
+            raise ConfigurationError(
+                "ANALYTIQ_DB_DATABASE and ANALYTIQ_DB_DATABASES are both set", hint="keep one of them"
+            )
+        if one is not None:
+            return None
+        if many is not None:
+            self.origin["databases"] = "ANALYTIQ_DB_DATABASES"
+            return database_patterns("ANALYTIQ_DB_DATABASES", many, Path.cwd())
+        if self.project is None or "databases" not in self.project.table:
+            return None
+        where = self.project.where("databases")
+        if _DATABASE.claimed(self.project):
+            raise ConfigurationError(f"{where} and database are both set", hint="keep one of them")
+        if self.env.get("ENV") is not None:
+            self.ignored.append("ENV")
+        self.origin["databases"] = where
+        return database_patterns(where, self.project.table["databases"], self.project.root)
+
 
 # Settings with one variable and one table key: name (= table key), Flags attribute, variable, Settings field.
 _PLAIN = (
@@ -322,7 +372,12 @@ def resolve(
         if raw_uri is not None:
             values["uri"] = resolve_uri(raw_uri.strip(), what=sources.origin["uri"])
     if "db" in fields:
-        name = sources.paired("db", _DATABASE, flags.db, "ANALYTIQ_DB_DATABASE", "ENV")
+        several = sources.several(flags)
+        name = None
+        if several is not None:
+            values["databases"] = several
+        else:
+            name = sources.paired("db", _DATABASE, flags.db, "ANALYTIQ_DB_DATABASE", "ENV")
         if name is not None:
             validate_db_name(name)
             values["db"] = name
@@ -332,6 +387,30 @@ def resolve(
             if raw is not None:
                 values[setting] = _checked(key, sources.origin[key], raw)
     return Settings(project=proj, origin=sources.origin, ignored=tuple(sources.ignored), **values)
+
+
+def database_patterns(source: str, value: Any, root: Path) -> tuple[str, ...]:
+    """Return the databases a setting selects: a list of names and globs; a text of them separated by
+    commas; ``module:ATTRIBUTE`` (kept whole: resolved against the server); or ``file:PATH`` (relative
+    to ``root``), one name or glob a line, ``#`` starting a comment. Empty or malformed → ConfigurationError."""
+    if isinstance(value, str) and value.strip().startswith("file:"):
+        path = root / Path(value.strip()[5:]).expanduser()
+        try:
+            lines = path.read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise ConfigurationError(f"{source}: cannot read {path}: {exc.strerror}", hint="check the path") from exc
+        value = [line.split("#", 1)[0].strip() for line in lines]
+        value = [line for line in value if line]
+    elif isinstance(value, str):
+        value = [value.strip()] if ":" in value else [part.strip() for part in value.split(",")]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigurationError(
+            f"{source} must be a list of database names, not {value!r}", hint='e.g. databases = ["tenant_*"]'
+        )
+    found = tuple(v.strip() for v in value if v.strip())
+    if not found:
+        raise ConfigurationError(f"{source} names no database", hint='e.g. databases = ["tenant_*"]')
+    return found
 
 
 def _driver(source: str, value: str) -> str:
@@ -361,6 +440,7 @@ ENVIRONMENT: dict[str, str] = {
     "ANALYTIQ_DB_URI": "the MongoDB URI (or env:NAME / file:PATH); before MONGODB_URI",
     "MONGODB_URI": "the MongoDB URI, as the Analytiq app reads it (AnalytiqClient too)",
     "ANALYTIQ_DB_DATABASE": "the database name; before ENV",
+    "ANALYTIQ_DB_DATABASES": "several databases: names and globs separated by commas, module:ATTRIBUTE or file:PATH",
     "ENV": "the database name, as the Analytiq app reads it (AnalytiqClient too)",
     "ANALYTIQ_DB_MIGRATIONS": "the migration list, module:ATTRIBUTE",
     "ANALYTIQ_DB_TIMEOUT": "seconds to look for a server",

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import re
 from datetime import UTC, datetime
 from pathlib import Path
 
-from benchmarks import backup, migrations, original_list
+from benchmarks import backup, fleet, migrations, original_list
 from benchmarks.figures import write_figures
 from benchmarks.migrations import Measurement
 
@@ -65,6 +66,19 @@ def test_backup_figures_show_each_copier_and_each_target() -> None:
     assert "| no-verify / original | 1.00× | ≤ 1.00× | met |" in text
 
 
+def test_fleet_figures_give_the_speed_up_and_the_fan_outs_own_commands() -> None:
+    rows = [
+        fleet.Measured("loop", 20.0, 3_400, 50, 1.5, True, 8.0, 6.0),
+        fleet.Measured("jobs 4", 10.0, 3_460, 50, 1.6, True, 8.5, 6.5),
+    ]
+    args = argparse.Namespace(dbs=50, docs=40)
+    text = fleet.report(rows, args, "up 1:00, load average: 1.50")
+    assert "50 tenant databases of 40 uploaded documents each (about 188 documents per tenant)" in text
+    assert "| loop | 20.0s | 1.00x | 2.5 | 68.0 |  | 8.0s (40%) | 6.0s | 1.50 | yes |" in text
+    assert "| jobs 4 | 10.0s | 2.00x | 5.0 | 69.2 | +1.2 | 8.5s (85%) | 6.5s | 1.60 | yes |" in text
+    assert "at most +1.2 commands per database (target: ≤ 5: met)" in text
+
+
 def test_the_figures_file_says_what_measured_it(tmp_path: Path) -> None:
     when = datetime(2026, 12, 1, 9, 30, tzinfo=UTC)
     path = write_figures("demo", "python -m benchmarks.demo", "| a |\n| --- |\n| 1 |", when=when, directory=tmp_path)
@@ -79,7 +93,7 @@ def test_every_figures_file_a_benchmark_writes_is_in_the_docs() -> None:
     names = set()
     for script in (ROOT / "benchmarks").glob("*.py"):
         names |= set(re.findall(r"write_figures\(\s*['\"]([\w-]+)['\"]", script.read_text()))
-    assert names == {"migrations", "original-list", "backup"}
+    assert names == {"migrations", "original-list", "backup", "fleet"}
     pages = "".join(p.read_text() for p in (ROOT / "docs").rglob("*.md"))
     for name in names:
         assert (ROOT / "docs" / "figures" / f"{name}.md").is_file()

@@ -25,6 +25,7 @@ PUBLIC_MODULES: dict[str, str] = {
     "analytiq_data.backup.files": "ad.backup.files: mongodump's file formats",
     "analytiq_data.safety": "analytiq_data.safety: rehearse, back up first, restore",
     "analytiq_data.guard": "analytiq_data.guard: the CI gate",
+    "analytiq_data.fleet": "analytiq_data.fleet: many databases at once",
     "analytiq_data.errors": "analytiq_data.errors: errors and exit codes",
     "analytiq_data.progress": "analytiq_data.progress: progress reports",
 }

@@ -35,8 +35,9 @@ def epilog(prog: str) -> str:
     return EPILOG.format(prog=prog)
 
 
-def add_backup_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the guide's arguments (``--src-uri --dest-uri --src --dest``) and the backup options."""
+def add_backup_arguments(parser: argparse.ArgumentParser, *, several: bool = False) -> None:
+    """Add the guide's arguments (``--src-uri --dest-uri --src --dest``) and the backup options; with
+    ``several``, ``--src`` may be repeated or a glob (``analytiq-db backup``; see ``fleet_options``)."""
     where = parser.add_argument_group("what to copy")
     where.add_argument(
         "--src-uri",
@@ -48,7 +49,15 @@ def add_backup_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="URI",
         help=f"destination MongoDB URI, or env:NAME / file:PATH (default: ${DEST_URI_ENV}, else the source URI)",
     )
-    where.add_argument("--src", required=True, metavar="DB", help="source database name")
+    if several:
+        where.add_argument(
+            "--src",
+            action="append",
+            metavar="DB",
+            help="source database name; repeat it or give a glob ('tenant_*') to dump several to --out/--archive",
+        )
+    else:
+        where.add_argument("--src", required=True, metavar="DB", help="source database name")
     where.add_argument("--dest", metavar="DB", help="destination database name (or --archive/--out: files)")
     where.add_argument(
         "--include",
@@ -119,7 +128,7 @@ def register(sub: Any, parent: argparse.ArgumentParser) -> None:
         epilog=epilog("analytiq-db backup"),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_backup_arguments(p)
+    add_backup_arguments(p, several=True)
     p.set_defaults(handler=cmd_backup)
 
 

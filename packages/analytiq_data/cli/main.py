@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from importlib import metadata
 from typing import Any, NoReturn
 
+from analytiq_data.cli import fleet_options
 from analytiq_data.cli.entry import run_entry, setup_logging
 from analytiq_data.cli.options import build_settings, common_parent
 from analytiq_data.errors import ExitCode
@@ -85,6 +86,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     parent = common_parent()
     for name in modules_for(argv):
         importlib.import_module(f"analytiq_data.cli.{name}").register(sub, parent)
+    fleet_options.extend(sub)  # --all-databases, --jobs, ... on the verbs that take several databases
     return parser
 
 
@@ -102,7 +104,8 @@ def run_parsed(prog: str, args: argparse.Namespace, handler: Any) -> int:
 
     def go() -> int:
         args.settings = build_settings(args)
-        return int(asyncio.run(handler(args)))
+        chosen = fleet_options.route(args, handler)  # several databases: the verb's handler over many
+        return int(asyncio.run(chosen(args)))
 
     return run_entry(
         prog, go, show_traceback=getattr(args, "traceback", False), as_json=bool(getattr(args, "json", False))

@@ -12,6 +12,8 @@ from collections.abc import Callable
 from typing import Any
 
 from analytiq_data.cli.render import where
+from analytiq_data.errors import ConfigurationError
+from analytiq_data.fleet.select import is_pattern
 from analytiq_data.settings import FIELDS, Flags, Settings, resolve
 from analytiq_data.uri import redact_uri
 
@@ -66,8 +68,9 @@ def connection_options(parser: argparse.ArgumentParser, *, with_db: bool = True)
     if with_db:
         group.add_argument(
             "--db",
+            action="append",
             help="database name (default: $ANALYTIQ_DB_DATABASE, [tool.analytiq-db] database_env / database, $ENV, "
-            "else 'dev')",
+            "else 'dev'); the verbs that take several accept it repeated or as a glob ('tenant_*')",
         )
     timeout_option(group)
 
@@ -90,9 +93,12 @@ def common_parent() -> argparse.ArgumentParser:
 
 def build_settings(args: argparse.Namespace) -> Settings:
     """Build the one Settings object of this command from the parsed flags, the environment and pyproject.toml."""
+    one, several, several_from = database_flags(args)
     flags = Flags(
         uri=getattr(args, "uri", None),
-        db=getattr(args, "db", None),
+        db=one,
+        databases=several,
+        databases_from=several_from,
         timeout_s=getattr(args, "timeout", None),
         migrations=getattr(args, "migrations", None),
         lock_wait_s=getattr(args, "lock_wait", None),
@@ -101,6 +107,20 @@ def build_settings(args: argparse.Namespace) -> Settings:
         step_time_limit_s=getattr(args, "step_time_limit", None),
     )
     return resolve(flags, fields={name for name in FIELDS if hasattr(args, name)})
+
+
+def database_flags(args: argparse.Namespace) -> tuple[str | None, tuple[str, ...] | None, str]:
+    """Return the database flags as (one name, several, the flag that gave several): ``--db`` once with a
+    plain name is one; repeated, a glob, or ``--all-databases`` is several (``("*",)`` for all)."""
+    given = getattr(args, "db", None)
+    values = [given] if isinstance(given, str) else list(given or [])
+    if getattr(args, "all_databases", False):
+        if values:
+            raise ConfigurationError("--all-databases and --db both say which databases", hint="give one of them")
+        return None, ("*",), "--all-databases"
+    if len(values) == 1 and not is_pattern(values[0]):
+        return values[0], None, "--db"
+    return None, (tuple(values) if values else None), "--db"
 
 
 def settings_from(args: argparse.Namespace) -> Settings:

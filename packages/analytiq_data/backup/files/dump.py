@@ -311,31 +311,53 @@ def _read_back(
     options: DumpOptions, path: Path, metas: dict[str, Metadata], reports: Sequence[CollectionReport]
 ) -> list[CollectionReport]:
     """Read the written files and compare each namespace with what was read from the server."""
+    found, digests = read_written(options, path)
+    return compare_written(options.src_db, found, digests, metas, reports)
+
+
+Namespace = tuple[str, str]
+
+
+def read_written(options: DumpOptions, path: Path) -> tuple[dict[Namespace, Metadata], dict[Namespace, Digest]]:
+    """Read the files written at ``path`` once; return each namespace's metadata and content digest
+    (every database of an archive; ``options.src_db``'s directory)."""
     source: DumpSource
     if options.archive is not None:
         source = ArchiveReader(open_read(str(path), "archive"), str(path))
     else:
         source = DirReader(path, options.src_db)
     try:
-        found = {m.collection: m for m in source.namespaces if m.db == options.src_db}
-        digests: dict[str, Digest] = {}
+        found = {(m.db, m.collection): m for m in source.namespaces}
+        digests: dict[Namespace, Digest] = {}
         for event in source.events(options.batch_size):
             if isinstance(event, Batch):
                 part = digest_batch(b"".join(event.docs))
-                digests[event.collection] = digests.get(event.collection, Digest()) + part
+                key = (event.db, event.collection)
+                digests[key] = digests.get(key, Digest()) + part
     except DumpFileError as exc:
         raise VerificationError(f"the dump written to {path} does not read back: {exc}") from exc
     finally:
         source.close()
+    return found, digests
+
+
+def compare_written(
+    db: str,
+    found: dict[Namespace, Metadata],
+    digests: dict[Namespace, Digest],
+    metas: dict[str, Metadata],
+    reports: Sequence[CollectionReport],
+) -> list[CollectionReport]:
+    """Return ``reports`` of database ``db`` with what the files read back hold compared to what was read."""
     out: list[CollectionReport] = []
     for report in reports:
         differences: list[str] = []
-        meta = found.get(report.name)
+        meta = found.get((db, report.name))
         if meta is None:
             differences.append("missing from the files")
         elif meta.to_json() != metas[report.name].to_json():
             differences.append("metadata (options or indexes) read back differs from what was written")
-        written = digests.get(report.name, Digest())
+        written = digests.get((db, report.name), Digest())
         if report.kind != Kind.VIEW.value and report.source is not None:
             if written.count != report.source.count:
                 differences.append(f"{report.source.count:,} documents read, {written.count:,} in the files")

@@ -135,6 +135,16 @@ def database_dir(root: Path, db: str | None) -> Path:
     raise ConfigurationError(f"dump directory {root} holds several databases: {', '.join(dbs)}", hint="add --from-db")
 
 
+def database_names(root: Path) -> list[str]:
+    """Return the databases of a dump root: its directories holding dump files, sorted (``root`` itself
+    when it is one database's directory)."""
+    if not root.is_dir():
+        raise DumpFileError(f"dump directory {root} does not exist", hint="check --dir")
+    if _has_dump_files(root):
+        return [root.name]
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and _has_dump_files(p))
+
+
 def _has_dump_files(path: Path) -> bool:
     return any(_stem(p, BSON) is not None or _stem(p, METADATA) is not None for p in path.iterdir())
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from analytiq_data.backup.catalog import collection_infos, index_specs
@@ -20,13 +20,25 @@ from analytiq_data.uri import hosts_of, redact_uri
 @contextlib.asynccontextmanager
 async def open_server(uri: str, db: str, timeout_s: float) -> AsyncIterator[tuple[Side, str]]:
     """Connect to the source, yield its side and server version; close the client afterwards."""
+    async with open_sides(uri, timeout_s) as (side_of, server_version):
+        yield side_of(db), server_version
+
+
+@contextlib.asynccontextmanager
+async def open_sides(uri: str, timeout_s: float) -> AsyncIterator[tuple[Callable[[str], Side], str]]:
+    """Connect to the source once; yield a function giving the side of each database, and the server
+    version (a dump of several databases reads them all through one client); close it afterwards."""
     client = make_client(uri, timeout_s=timeout_s)
     try:
         identity = await identify(client, uri, timeout_s)
-        side = Side("source", hosts_of(uri) or redact_uri(uri), client[db], identity)
-        async with side.errors("reading the server version"):
+        where = hosts_of(uri) or redact_uri(uri)
+
+        def side_of(db: str) -> Side:
+            return Side("source", where, client[db], identity)
+
+        async with side_of("admin").errors("reading the server version"):
             info = await client.server_info()
-        yield side, str(info.get("version") or "")
+        yield side_of, str(info.get("version") or "")
     finally:
         await client.close()
 
