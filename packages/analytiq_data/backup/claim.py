@@ -148,6 +148,25 @@ class DestinationClaim:
             return
         if seen is not None and seen.live and not seen.gone_here():
             raise held_error(self.side, seen)
+        _RUNNING.add(self.run)  # before the write: a claim of this process seen meanwhile is a live one
+        try:
+            won = await self._write(seen)
+        except BaseException:
+            _RUNNING.discard(self.run)
+            raise
+        if not won:
+            _RUNNING.discard(self.run)
+            raise held_error(self.side, await self.read())
+        if seen is not None:
+            self.took_over = seen
+            log.warning("took over the claim on %s of %s", self.side.db.name, seen.describe())
+        self.lost = False
+        self._renewed = time.monotonic()
+        if self._renewer is None or self._renewer.done():
+            self._renewer = asyncio.create_task(self._renew_forever(), name="backup-claim-renewal")
+
+    async def _write(self, seen: Holder | None) -> bool:
+        """Write this run's claim where ``seen`` (None: no claim) stands; return whether it won."""
         async with self.side.errors("claiming the destination"):
             try:
                 if seen is None:  # an insert in effect: fails if another run's claim appeared meanwhile
@@ -157,19 +176,9 @@ class DestinationClaim:
                 else:  # replace exactly the expired (or dead) claim read, not one renewed meanwhile
                     query = {"_id": HOLDER_ID, "run": seen.run, "expires_at": seen.expires_at}
                     done = await self.coll.update_one(query, self._lease(since=True))
-                won = done.upserted_id is not None or done.modified_count == 1
+                return done.upserted_id is not None or done.modified_count == 1
             except DuplicateKeyError:
-                won = False
-        if not won:
-            raise held_error(self.side, await self.read())
-        if seen is not None:
-            self.took_over = seen
-            log.warning("took over the claim on %s of %s", self.side.db.name, seen.describe())
-        self.lost = False
-        _RUNNING.add(self.run)
-        self._renewed = time.monotonic()
-        if self._renewer is None or self._renewer.done():
-            self._renewer = asyncio.create_task(self._renew_forever(), name="backup-claim-renewal")
+                return False
 
     async def renew(self) -> bool:
         """Extend the lease from now; return False (and mark the claim lost) if it is no longer ours."""
