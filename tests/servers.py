@@ -19,7 +19,7 @@ import compileall
 import os
 import re
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.database import Database
 
 from analytiq_data.client import AnalytiqClient
+from tests import mongo_tools
+from tests.mongo_tools import SKIP_REASON
 from tools.testserver import TestServer
 
 REAL_URI = os.environ.get("MONGODB_URI") or None
@@ -47,6 +49,19 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     for part in ("packages", "tests", "tools"):
         compileall.compile_dir(ROOT / part, quiet=1)
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Report every "no mongo-tools" skip (``tests.mongo_tools``) at the line that skips, so the summary
+    folds them into ONE line (pytest would name each test's own line)."""
+    report = yield
+    if report.skipped and isinstance(report.longrepr, tuple) and str(report.longrepr[2]).endswith(SKIP_REASON):
+        here = [e for e in call.excinfo.traceback if str(e.path) == mongo_tools.__file__] if call.excinfo else []
+        report.longrepr = (mongo_tools.__file__, here[-1].lineno + 1 if here else 1, str(report.longrepr[2]))
+    return report
 
 
 def using_real_server() -> bool:
