@@ -366,9 +366,10 @@ def run_restore_case(bench: Bench, sample_docs: int, trials: int, storage: Path 
     folder = Path(tempfile.mkdtemp(prefix="bench-dumps-", dir=storage))
     try:
         params = restorers.prepare(bench, case.source_db, folder)
-        print(f"start: {restorers.load_average()}", flush=True)
+        start_load = restorers.load_average()
+        print(f"start: {start_load}", flush=True)
         runs = restorers.measure(bench, params, trials)
-        return restorers.report(runs, case.describe + f" and {restorers.BACKUP_DB}")
+        return {**restorers.report(runs, case.describe + f" and {restorers.BACKUP_DB}"), "start_load": start_load}
     finally:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -423,7 +424,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             bench.drop("bench_analytiq", DEST_DB)
         if args.json:
             print(json.dumps(figures, indent=2))
-        if not args.quick:
+        if not args.quick and args.case == "restore":
+            text = restorers.figures_markdown(figures[0], figures[0]["start_load"])
+            written = write_figures("restore", "python -m benchmarks.backup --case restore", text)
+            print(f"figures written to {written}")
+        elif not args.quick:
             written = write_figures("backup", "python -m benchmarks.backup", figures_markdown(figures))
             print(f"figures written to {written}")
     finally:

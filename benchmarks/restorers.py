@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 from benchmarks._common import ChildRun
 from benchmarks.copiers import MONGO_TOOLS
+from benchmarks.figures import md_table
 
 CLI = str(Path(sys.executable).parent / "analytiq-db")
 #: The runners, in the order of the table; (numerator, denominator) pairs are the targets.
@@ -158,4 +159,31 @@ def report(runs: dict[str, list[ChildRun]], describe: str) -> dict[str, Any]:
             ratios[name] = value = statistics.median(seconds[num]) / statistics.median(seconds[den])
             print(f"{name:44s} {value:5.2f}  (target <= {target:.2f}) {'ok' if value <= target else 'MISSED'}")
     print(f"\n{load_average()} at the end (the machine is shared: a high load disturbs the ratios)")
-    return {"case": "restore", "seconds": seconds, "ratios": ratios, "load": load_average()}
+    return {"case": "restore", "describe": describe, "seconds": seconds, "ratios": ratios, "load": load_average()}
+
+
+def figures_markdown(result: dict[str, Any], start_load: str) -> str:
+    """Return the figures file of the restore case: each restorer's median, spread and runs; the ratios."""
+    seconds: dict[str, list[float]] = result["seconds"]
+    rows = [
+        [
+            kind,
+            f"{statistics.median(values):.2f}",
+            f"{values[0]:.2f}",
+            f"{values[-1]:.2f}",
+            f"{values[-1] / values[0]:.2f}" if values[0] > 0 else "",
+        ]
+        for kind, values in seconds.items()
+    ]
+    ratios = [
+        [name, f"{value:.2f}", f"{TARGETS[name][2]:.2f}", "met" if value <= TARGETS[name][2] else "missed"]
+        for name, value in result["ratios"].items()
+    ]
+    runs = len(next(iter(seconds.values()), []))
+    return (
+        f"{result['describe']}; medians of {runs} runs, interleaved; {start_load} at the start, "
+        f"{result['load']} at the end.\n\n"
+        + md_table(["restorer", "median s", "min s", "max s", "max/min"], rows)
+        + "\n\n"
+        + md_table(["ratio (medians)", "value", "target", ""], ratios)
+    )
