@@ -37,6 +37,7 @@ from analytiq_data.backup.log.catalog import load_catalog
 from analytiq_data.backup.log.format import previous
 from analytiq_data.backup.log.replay import Replay
 from analytiq_data.backup.log.segment import parse, read_file
+from benchmarks.figures import md_table, write_figures
 from tools.testserver import TestServer
 
 SEED = 10_000
@@ -217,6 +218,40 @@ def main() -> None:
     print(
         f"segment size: {stored / raw:.3f}x the events' raw BSON without gzip (target <= 1.2x); "
         f"{gz / raw:.3f}x with gzip ({stored / max(1, len(events)):.0f} bytes per event stored)"
+    )
+    command = "python -m benchmarks.pitr" + (f" --seconds {args.seconds:g}" if args.seconds != 20.0 else "")
+    command += f" --events {args.events}" if args.events else ""
+    text = figures_markdown(follow, speed, stored / raw, gz / raw, args.seconds, load)
+    written = write_figures("pitr", command, text)
+    print(f"figures written to {written}")
+
+
+def figures_markdown(
+    follow: dict[str, Any], speed: dict[str, Any], size: float, gzipped: float, seconds: float, load: str
+) -> str:
+    """Return the figures file: the follower under a writer, replay against plain bulk writes, segment size."""
+    rows = [
+        [
+            "follower vs writer",
+            f"{follow['follower_events_per_s']:,.0f} vs {follow['writer_events_per_s']:,.0f} events/s over "
+            f"{seconds:g} s; max lag {follow['max_lag_s']:.0f} s",
+            "lag bounded",
+        ],
+        [
+            "follower RSS (start / max / end)",
+            f"{follow['rss_mb_start']:.0f} / {follow['rss_mb_max']:.0f} / {follow['rss_mb_end']:.0f} MB",
+            "flat",
+        ],
+        [
+            "replay vs plain ordered bulk writes by _id",
+            f"{speed['events'] / speed['replay_s']:,.0f} vs {speed['events'] / speed['plain_s']:,.0f} events/s "
+            f"= {speed['ratio']:.2f}x",
+            "<= 1.5x",
+        ],
+        ["segment bytes vs the events' raw BSON", f"{size:.2f}x (gzip: {gzipped:.3f}x)", "<= 1.2x"],
+    ]
+    return f"{load.split('load average:')[-1].strip()} (load averages at the end).\n\n" + md_table(
+        ["what", "figure", "target"], rows
     )
 
 

@@ -13,6 +13,8 @@ from analytiq_data.backup.consistent.events import Change, Definition, WriteOp
 
 log = logging.getLogger(__name__)
 
+DUPLICATE_KEY = 11000
+
 
 async def apply_all(db: AsyncDatabase[Any], items: Sequence[Change | Definition]) -> None:
     """Apply ``items`` (in event order) to ``db``: changes batched per collection, DDL between them in place.
@@ -36,12 +38,16 @@ async def _flush(db: AsyncDatabase[Any], pending: dict[str, list[Change]]) -> No
     pending.clear()
 
 
-async def apply_changes(db: AsyncDatabase[Any], name: str, changes: Sequence[Change]) -> None:
-    """Apply one collection's changes in order; an update the server refuses whole is applied path by path."""
+async def apply_changes(db: AsyncDatabase[Any], name: str, changes: Sequence[Change], *, fresh: bool = False) -> None:
+    """Apply one collection's changes in order; an update the server refuses whole is applied path by path.
+
+    ``fresh`` (``Change.requests``): inserts go as plain inserts; one that meets its ``_id`` is replayed
+    as the idempotent replacement instead.
+    """
     requests: list[WriteOp] = []
     owner: list[int] = []
     for i, change in enumerate(changes):
-        for request in change.requests():
+        for request in change.requests(fresh=fresh):
             requests.append(request)
             owner.append(i)
     coll = db[name]
@@ -56,9 +62,12 @@ async def apply_changes(db: AsyncDatabase[Any], name: str, changes: Sequence[Cha
                 raise
             failed = start + int(errors[0]["index"])
             change = changes[owner[failed]]
-            if change.op != "update":
+            if fresh and change.inserted and errors[0].get("code") == DUPLICATE_KEY:
+                await coll.bulk_write(change.requests(), ordered=True)  # it was there after all
+            elif change.op == "update":
+                await _piecewise(db, name, change)
+            else:
                 raise
-            await _piecewise(db, name, change)
             start = failed + 1
             while start < len(requests) and owner[start] == owner[failed]:
                 start += 1

@@ -34,7 +34,7 @@ from typing import Any
 
 from bson.son import SON
 from bson.timestamp import Timestamp
-from pymongo import DeleteOne, ReplaceOne, UpdateOne
+from pymongo import DeleteOne, InsertOne, ReplaceOne, UpdateOne
 
 from analytiq_data.backup.consistent.paths import (
     Path,
@@ -49,7 +49,7 @@ from analytiq_data.backup.consistent.paths import (
 from analytiq_data.backup.consistent.point import ts_text
 from analytiq_data.errors import AnalytiqError, ExitCode
 
-WriteOp = ReplaceOne[Any] | UpdateOne | DeleteOne
+WriteOp = InsertOne[Any] | ReplaceOne[Any] | UpdateOne | DeleteOne
 
 #: Events that stop a consistent copy: the namespaces it copies changed under it.
 STOPPING = frozenset({"drop", "rename", "dropDatabase", "invalidate"})
@@ -81,18 +81,26 @@ class Change:
     unsets: tuple[str, ...] = ()
     truncated: tuple[tuple[str, int], ...] = ()
     parts: Mapping[str, Path] = field(default_factory=dict)
+    inserted: bool = False  # an ``insert`` event (``upsert`` either way)
 
     def path(self, dotted_path: str) -> Path:
         """Return the components of one of this change's paths."""
         return split_path(dotted_path, self.parts)
 
-    def requests(self) -> list[WriteOp]:
-        """Return the bulk-write requests that replay this change (idempotent by ``_id``)."""
+    def requests(self, *, fresh: bool = False) -> list[WriteOp]:
+        """Return the bulk-write requests that replay this change (idempotent by ``_id``).
+
+        ``fresh``: the caller knows an inserted document is not there yet (events after a consistent
+        base, in order): an insert is sent as a plain insert, cheaper than a replacement by ``_id``; a
+        duplicate key on it is the caller's to replay idempotently (``requests()``).
+        """
         query = {"_id": self.key}
         if self.op == "upsert":
             assert self.document is not None
             if special_keys(self.document):  # a replacement cannot hold top-level $-prefixed names
                 return [UpdateOne(query, [replace_stage(self.document)], upsert=True)]
+            if fresh and self.inserted:
+                return [InsertOne(self.document)]
             return [ReplaceOne(query, self.document, upsert=True)]
         if self.op == "delete":
             return [DeleteOne(query)]
@@ -181,7 +189,7 @@ def interpret(
     if not name or not selects(name):
         return None
     if op in ("insert", "replace"):
-        return Change(name, "upsert", _key(event), document=event.get("fullDocument"))
+        return Change(name, "upsert", _key(event), document=event.get("fullDocument"), inserted=op == "insert")
     if op == "delete":
         return Change(name, "delete", _key(event))
     if op == "update":

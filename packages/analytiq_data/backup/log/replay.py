@@ -183,7 +183,8 @@ class Replay:
         for name, changes in pending.items():
             at = await self._touch(name)
             moved = changes if at == name else [m for c in changes if isinstance(m := renamed(c, self.where), Change)]
-            await apply_changes(self.db, at, moved)
+            # fresh: the events follow a consistent base, in order, so an inserted _id is not there yet
+            await apply_changes(self.db, at, moved, fresh=True)
             self.progress.advance("replay", len(changes))
         pending.clear()
 
