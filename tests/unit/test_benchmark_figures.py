@@ -93,7 +93,7 @@ def test_every_figures_file_a_benchmark_writes_is_in_the_docs() -> None:
     names = set()
     for script in (ROOT / "benchmarks").glob("*.py"):
         names |= set(re.findall(r"write_figures\(\s*['\"]([\w-]+)['\"]", script.read_text()))
-    assert names == {"migrations", "original-list", "backup", "fleet"}
+    assert names == {"migrations", "original-list", "backup", "fleet", "restore", "pitr"}
     pages = "".join(p.read_text() for p in (ROOT / "docs").rglob("*.md"))
     for name in names:
         assert (ROOT / "docs" / "figures" / f"{name}.md").is_file()
