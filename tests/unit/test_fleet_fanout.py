@@ -20,6 +20,7 @@ from analytiq_data.fleet.fanout import Deferred, Policy, Turn, fan_out, give_way
 from analytiq_data.fleet.migrate import needs_a_person
 from analytiq_data.fleet.progress import NullFleetProgress, ProgressAsFleet
 from analytiq_data.fleet.results import DatabaseResult, FleetResult, Outcome, worst
+from analytiq_data.migrations.engine.lockinfo import LockInfo, held_error
 from analytiq_data.migrations.engine.options import StopRequest
 from analytiq_data.migrations.engine.results import StatusResult
 from analytiq_data.progress import Progress, TaskKind
@@ -157,7 +158,7 @@ async def test_a_database_whose_lock_is_held_comes_back_after_the_others_once() 
             async def run(lock_wait: float | None, shown: Progress) -> DatabaseResult:
                 waited.append(lock_wait)
                 shown.note("waiting up to 0s for the migration lock held by other-host (pid 9)")
-                raise LockError("migration lock held by other-host (pid 9) (waited 0s)", hint="wait")
+                raise held_error(LockInfo.from_doc({"host": "other-host", "pid": 9}, live=True), 0)
 
             try:
                 return await give_way(turn, progress, run)
@@ -175,6 +176,34 @@ async def test_a_database_whose_lock_is_held_comes_back_after_the_others_once() 
     assert "waiting up to" not in out.getvalue()
     with pytest.raises(Deferred):
         raise Deferred("x")
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        LockError("lost the migration lock: its lease expired and another runner took it over", hint="stopped"),
+        LockError("another restore of database 't_a' is running: its lock is held by h (pid 3) (waited 0s)"),
+        LockError("a migration run took the migration lock of 't_a' during the restore (h (pid 3)): ..."),
+    ],
+    ids=["lost lease", "restore lock", "migration during a restore"],
+)
+async def test_only_a_held_migration_lock_defers_a_database(error: LockError) -> None:
+    """Every LockError used to defer the database, its holder cut out of the message's text."""
+    turns: list[bool] = []
+
+    async def work(name: str, progress: Progress, turn: Turn) -> DatabaseResult:
+        turns.append(turn.patient)
+
+        async def run(lock_wait: float | None, shown: Progress) -> DatabaseResult:
+            raise error
+
+        return await give_way(turn, progress, run)
+
+    out = io.StringIO()
+    first, _ = await fan_out(NAMES[:2], work, Policy(jobs=1), FleetLines(out))
+    assert turns == [False]  # one turn: not put back, and the failure stops the rest
+    assert (first.outcome, first.exit_code, first.error) == (Outcome.FAILED, 5, error.user_line())
+    assert "coming back to it" not in out.getvalue()
 
 
 def _result() -> FleetResult:

@@ -27,9 +27,10 @@ from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from analytiq_data.errors import AnalytiqError, ExitCode, Interrupted, LockError
+from analytiq_data.errors import AnalytiqError, ExitCode, Interrupted
 from analytiq_data.fleet.progress import DatabaseProgress, FleetProgress, HeldBack
 from analytiq_data.fleet.results import DatabaseResult, Outcome, failure
+from analytiq_data.migrations.engine.lockinfo import LockHeld
 from analytiq_data.migrations.engine.options import StopRequest
 from analytiq_data.progress import Progress
 
@@ -178,15 +179,16 @@ async def give_way(turn: Turn, progress: Progress, run: Callable[[float | None, 
     """Call ``run(lock_wait, progress)`` for a work that takes the database's migration lock.
 
     A patient turn runs as one run does (``lock_wait`` None: the configured wait). An impatient one
-    asks for no wait (``0``) and keeps its notes back until a step starts: if the lock is held
-    (LockError), it raises ``Deferred`` and nothing was said or done.
+    asks for no wait (``0``) and keeps its notes back until a step starts: if another runner holds
+    the migration lock (``LockHeld``), it raises ``Deferred`` and nothing was said or done. Any other
+    LockError (a lost lease, a restore's own lock held by another restore) is the work's failure.
     """
     if turn.patient:
         return await run(None, progress)
     quiet = HeldBack(progress)
     try:
         done = await run(0.0, quiet)
-    except LockError as exc:
-        raise Deferred(exc.message.removeprefix("migration lock held by ").split(" (waited")[0]) from exc
+    except LockHeld as exc:
+        raise Deferred(exc.holder.describe() if exc.holder else "another runner") from exc
     quiet.release()
     return done
