@@ -66,9 +66,9 @@ async def test_at_most_jobs_databases_run_at_once_and_each_runs_once() -> None:
     work = Gated()
     run = asyncio.create_task(fan_out(NAMES, work, Policy(jobs=2), NullFleetProgress()))
     await work.until(lambda: len(work.started) == 2)
-    for _ in range(5):
-        await asyncio.sleep(0)  # let the loop run: a third database must not start while two are held
-    assert work.started == ["t_a", "t_b"]
+    work.gates["t_a"].set()  # the only way a third starts: one of the two ends
+    await work.until(lambda: len(work.started) == 3)
+    assert work.started == ["t_a", "t_b", "t_c"] and work.active == 2
     for gate in work.gates.values():
         gate.set()
     results = await run
@@ -128,9 +128,15 @@ async def test_work_without_steps_is_cancelled_by_the_second_stop() -> None:
     run = asyncio.create_task(fan_out(NAMES[:1], work, Policy(jobs=1, steps=False), NullFleetProgress(), stop=stop))
     await work.until(lambda: work.started == ["t_a"])
     stop.request()
-    await asyncio.sleep(0)
-    assert not run.done()  # the first request lets it finish
+    work.gates["t_a"].set()
+    (finished,) = await run
+    assert finished.outcome is Outcome.OK  # the first request lets it finish
+
+    work, stop = Gated(), StopRequest()
+    run = asyncio.create_task(fan_out(NAMES[:1], work, Policy(jobs=1, steps=False), NullFleetProgress(), stop=stop))
+    await work.until(lambda: work.started == ["t_a"])
     stop.request()
+    stop.request()  # its gate never opens: only the cancel ends it
     (result,) = await run
     assert (result.outcome, result.exit_code) == (Outcome.INTERRUPTED, 130)
 
