@@ -21,7 +21,7 @@ from analytiq_data.fleet.migrate import needs_a_person
 from analytiq_data.fleet.progress import NullFleetProgress, ProgressAsFleet
 from analytiq_data.fleet.results import DatabaseResult, FleetResult, Outcome, worst
 from analytiq_data.migrations.engine.lockinfo import LockInfo, held_error
-from analytiq_data.migrations.engine.options import StopRequest
+from analytiq_data.migrations.engine.options import RunOptions, StopRequest
 from analytiq_data.migrations.engine.results import StatusResult
 from analytiq_data.progress import Progress, TaskKind
 
@@ -161,13 +161,13 @@ async def test_a_database_whose_lock_is_held_comes_back_after_the_others_once() 
         if name == "t_a" and not turn.patient:
             waited: list[float | None] = []
 
-            async def run(lock_wait: float | None, shown: Progress) -> DatabaseResult:
-                waited.append(lock_wait)
+            async def run(options: RunOptions, shown: Progress) -> DatabaseResult:
+                waited.append(options.lock_wait_s)
                 shown.note("waiting up to 0s for the migration lock held by other-host (pid 9)")
                 raise held_error(LockInfo.from_doc({"host": "other-host", "pid": 9}, live=True), 0)
 
             try:
-                return await give_way(turn, progress, run)
+                return await give_way(turn, progress, RunOptions(), run)
             finally:
                 assert waited == [0.0]  # the first turn does not wait
         return DatabaseResult(name, Outcome.OK)
@@ -200,10 +200,10 @@ async def test_only_a_held_migration_lock_defers_a_database(error: LockError) ->
     async def work(name: str, progress: Progress, turn: Turn) -> DatabaseResult:
         turns.append(turn.patient)
 
-        async def run(lock_wait: float | None, shown: Progress) -> DatabaseResult:
+        async def run(options: RunOptions, shown: Progress) -> DatabaseResult:
             raise error
 
-        return await give_way(turn, progress, run)
+        return await give_way(turn, progress, RunOptions(), run)
 
     out = io.StringIO()
     first, _ = await fan_out(NAMES[:2], work, Policy(jobs=1), FleetLines(out))
