@@ -33,7 +33,9 @@ class ExitCode(IntEnum):
     LOCK = 5
     #: A migration step failed — it raised, returned something other than True, tried to end the
     #: process (``sys.exit(0)`` included), ran past its time limit, or started a migration run of its
-    #: own (a nested run) — or the recorded state needs a person.
+    #: own (a nested run) — or the recorded state needs a person. A restore exits 6 too when it failed
+    #: during its swap (part of the database holds the backup: run the same restore again to finish it)
+    #: or could not remove its partial load; its message says which state the database is in.
     MIGRATION = 6
     #: A copy or a comparison did not verify.
     VERIFICATION = 7

@@ -22,6 +22,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from analytiq_data.backup.files import DumpOptions, dump
 from analytiq_data.errors import ExitCode
+from analytiq_data.restore_mark import is_restore_namespace
+from analytiq_data.safety.restore_lock import lock_db_name
 from tests.migrations_fixtures.helpers import CLI, ROOT
 from tests.server.dump_fixture import build_dump_fixture, state
 
@@ -95,4 +97,5 @@ async def test_a_damaged_gzip_dump_is_refused_in_one_line_and_the_target_untouch
     assert len(errors) == 1 and errors[0].startswith(f"analytiq-db: error: {path} is corrupt: "), done.stderr
     assert says in errors[0] and errors[0].endswith("— the file is damaged or incomplete; use another copy")
     assert await state(target) == before
-    assert f"{target.name}__restore_tmp" not in await db.client.list_database_names()
+    assert lock_db_name(target.name) not in await db.client.list_database_names()  # nor the restore's lock
+    assert [n for n in await target.list_collection_names() if is_restore_namespace(n)] == []  # nor a partial load

@@ -52,6 +52,17 @@ async def test_a_step_past_its_time_limit_is_cancelled_rolled_back_and_the_lock_
     assert await db.migration_lock.count_documents({}) == 0
 
 
+
+async def test_run_migrations_many_takes_the_step_time_limit(aclient: AnalytiqClient, db: AsyncDatabase[Any]) -> None:
+    """``run_migrations_many`` had no ``step_time_limit_s``: a hung step there waited for ever."""
+    run = ad.migrations.run_migrations_many(
+        aclient, databases=[db.name], migrations=misbehaving.HANGS_NO_LIMIT, step_time_limit_s=0.3
+    )
+    (record,) = (await asyncio.wait_for(run, 30)).databases
+    assert (record.exit_code, record.version) == (6, 1)
+    assert "ran past its time limit of 0.3s and was cancelled" in (record.error or "")
+    assert await db.migration_lock.count_documents({}) == 0
+
 def test_step_time_limit_from_the_command_line_and_the_environment(mongo_uri: str, db_name: str) -> None:
     result = _cli(mongo_uri, db_name, "up", "--migrations", HANGS, "--step-time-limit", "0.5")
     assert result.returncode == 6, result.stderr

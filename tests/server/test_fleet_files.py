@@ -12,7 +12,8 @@ from typing import Any
 from pymongo import AsyncMongoClient
 
 from analytiq_data.backup.files.source import databases, open_source
-from analytiq_data.migrations.engine.lock import MigrationLock
+from analytiq_data.migrations.engine.lock import MigrationLock, read_lock
+from analytiq_data.safety.restore_lock import lock_db_name
 from tests.migrations_fixtures.helpers import CLI, ROOT
 from tests.server.dump_fixture import state
 from tests.server.test_fleet_run import make_tenants
@@ -104,3 +105,36 @@ async def test_rehearse_on_the_tenants_whose_data_differ_most(
     assert [await client[n].users.count_documents({"plan": {"$exists": True}}) for n in names] == [0] * 4
     scratch = [n for n in await client.list_database_names() if re.search(r"_rehearse_[0-9a-f]{6}", n)]
     assert scratch == []  # the scratch copies were dropped
+
+
+async def test_restoring_tenants_comes_back_only_to_one_whose_migration_lock_is_held(
+    tmp_path: Path, client: AsyncMongoClient[Any], mongo_uri: str, db_name: str
+) -> None:
+    """A restore's own lock held by another restore is that tenant's failure; a migration running on a
+    tenant defers it once, naming its holder. Every LockError used to defer the tenant, the holder cut
+    out of the message's text ("its migration lock is held by another restore of database …")."""
+    names = await make_tenants(client, db_name, 4)
+    out = tmp_path / "dump"
+    assert run_cli("backup", "--src-uri", mongo_uri, "--src", f"{db_name}_t*", "--out", str(out)).returncode == 0
+    restoring = MigrationLock(client[lock_db_name(names[2])], lease_s=60)  # another restore of tenant 2
+    migrating = MigrationLock(client[names[1]], lease_s=60)  # a migration run on tenant 1
+    assert (await restoring.acquire(0)).outcome == "held" and (await migrating.acquire(0)).outcome == "held"
+    try:
+        done = run_cli(
+            "restore", "--uri", mongo_uri, "--db", f"{db_name}_t*", "--dir", str(out), "--yes", "--keep-going",
+            "--jobs", "1", "--lock-wait", "0.2",
+        )  # fmt: skip
+        holder = await read_lock(client[names[1]])
+    finally:
+        await restoring.release()
+        await migrating.release()
+    assert done.returncode == 5, done.stderr
+    assert holder is not None
+    deferred = [line for line in done.stderr.splitlines() if "coming back to it" in line]
+    assert deferred == [
+        f"{names[1]}: its migration lock is held by {holder.describe()}: coming back to it after the others"
+    ]
+    assert f"✗ {names[2]}: failed: another restore of database {names[2]!r} is running" in done.stderr
+    restored = done.stderr.index(f"✓ {names[3]}: restored")
+    waited = done.stderr.index(f"✗ {names[1]}: failed: a migration run holds the migration lock of {names[1]!r}")
+    assert restored < waited  # tenant 1 came back after the others, and waited as one restore does

@@ -35,6 +35,8 @@ from analytiq_data.backup.log.segment import parse, read_file
 from analytiq_data.client import AnalytiqClient
 from analytiq_data.migrations import run_migrations
 from analytiq_data.migrations.base import Migration
+from analytiq_data.restore_mark import is_restore_namespace
+from analytiq_data.safety.restore_lock import lock_db_name
 from tests.server.pitr_model import read_log, snapshot, state_at, when
 from tests.server.pitr_writer import SEED, seed_doc
 
@@ -154,7 +156,8 @@ def test_restores_to_moments_under_a_writer(mongo_uri: str, db_name: str, tmp_pa
             done = restore_at(mongo_uri, target, folder, moment)
             assert done.returncode == 0, done.stderr
             assert snapshot(client[target]) == state_at(entries, moment), f"at {moment}"
-        assert f"{target}__restore_tmp" not in client.list_database_names()
+        assert lock_db_name(target) not in client.list_database_names()  # the restore's lock went with it
+        assert [n for n in client[target].list_collection_names() if is_restore_namespace(n)] == []
 
 
 def test_moment_outside_the_log_is_refused_naming_the_ranges(mongo_uri: str, db_name: str, tmp_path: Path) -> None:
@@ -254,7 +257,7 @@ def test_damaged_log_is_refused_with_one_line_and_nothing_touched(mongo_uri: str
             lines = done.stderr.strip().splitlines()
             assert done.returncode == 3 and len(lines) == 1, (damage, done.stderr)
             assert list(target.keep.find()) == [{"_id": 1}] and target.list_collection_names() == ["keep"]
-            assert f"{target.name}__restore_tmp" not in client.list_database_names()
+            assert lock_db_name(target.name) not in client.list_database_names()  # refused before the lock
 
 
 @pytest.mark.controls_server

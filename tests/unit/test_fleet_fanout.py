@@ -20,7 +20,8 @@ from analytiq_data.fleet.fanout import Deferred, Policy, Turn, fan_out, give_way
 from analytiq_data.fleet.migrate import needs_a_person
 from analytiq_data.fleet.progress import NullFleetProgress, ProgressAsFleet
 from analytiq_data.fleet.results import DatabaseResult, FleetResult, Outcome, worst
-from analytiq_data.migrations.engine.options import StopRequest
+from analytiq_data.migrations.engine.lockinfo import LockInfo, held_error
+from analytiq_data.migrations.engine.options import RunOptions, StopRequest
 from analytiq_data.migrations.engine.results import StatusResult
 from analytiq_data.progress import Progress, TaskKind
 
@@ -65,9 +66,9 @@ async def test_at_most_jobs_databases_run_at_once_and_each_runs_once() -> None:
     work = Gated()
     run = asyncio.create_task(fan_out(NAMES, work, Policy(jobs=2), NullFleetProgress()))
     await work.until(lambda: len(work.started) == 2)
-    for _ in range(5):
-        await asyncio.sleep(0)  # let the loop run: a third database must not start while two are held
-    assert work.started == ["t_a", "t_b"]
+    work.gates["t_a"].set()  # the only way a third starts: one of the two ends
+    await work.until(lambda: len(work.started) == 3)
+    assert work.started == ["t_a", "t_b", "t_c"] and work.active == 2
     for gate in work.gates.values():
         gate.set()
     results = await run
@@ -127,9 +128,15 @@ async def test_work_without_steps_is_cancelled_by_the_second_stop() -> None:
     run = asyncio.create_task(fan_out(NAMES[:1], work, Policy(jobs=1, steps=False), NullFleetProgress(), stop=stop))
     await work.until(lambda: work.started == ["t_a"])
     stop.request()
-    await asyncio.sleep(0)
-    assert not run.done()  # the first request lets it finish
+    work.gates["t_a"].set()
+    (finished,) = await run
+    assert finished.outcome is Outcome.OK  # the first request lets it finish
+
+    work, stop = Gated(), StopRequest()
+    run = asyncio.create_task(fan_out(NAMES[:1], work, Policy(jobs=1, steps=False), NullFleetProgress(), stop=stop))
+    await work.until(lambda: work.started == ["t_a"])
     stop.request()
+    stop.request()  # its gate never opens: only the cancel ends it
     (result,) = await run
     assert (result.outcome, result.exit_code) == (Outcome.INTERRUPTED, 130)
 
@@ -154,13 +161,13 @@ async def test_a_database_whose_lock_is_held_comes_back_after_the_others_once() 
         if name == "t_a" and not turn.patient:
             waited: list[float | None] = []
 
-            async def run(lock_wait: float | None, shown: Progress) -> DatabaseResult:
-                waited.append(lock_wait)
+            async def run(options: RunOptions, shown: Progress) -> DatabaseResult:
+                waited.append(options.lock_wait_s)
                 shown.note("waiting up to 0s for the migration lock held by other-host (pid 9)")
-                raise LockError("migration lock held by other-host (pid 9) (waited 0s)", hint="wait")
+                raise held_error(LockInfo.from_doc({"host": "other-host", "pid": 9}, live=True), 0)
 
             try:
-                return await give_way(turn, progress, run)
+                return await give_way(turn, progress, RunOptions(), run)
             finally:
                 assert waited == [0.0]  # the first turn does not wait
         return DatabaseResult(name, Outcome.OK)
@@ -175,6 +182,34 @@ async def test_a_database_whose_lock_is_held_comes_back_after_the_others_once() 
     assert "waiting up to" not in out.getvalue()
     with pytest.raises(Deferred):
         raise Deferred("x")
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        LockError("lost the migration lock: its lease expired and another runner took it over", hint="stopped"),
+        LockError("another restore of database 't_a' is running: its lock is held by h (pid 3) (waited 0s)"),
+        LockError("a migration run took the migration lock of 't_a' during the restore (h (pid 3)): ..."),
+    ],
+    ids=["lost lease", "restore lock", "migration during a restore"],
+)
+async def test_only_a_held_migration_lock_defers_a_database(error: LockError) -> None:
+    """Every LockError used to defer the database, its holder cut out of the message's text."""
+    turns: list[bool] = []
+
+    async def work(name: str, progress: Progress, turn: Turn) -> DatabaseResult:
+        turns.append(turn.patient)
+
+        async def run(options: RunOptions, shown: Progress) -> DatabaseResult:
+            raise error
+
+        return await give_way(turn, progress, RunOptions(), run)
+
+    out = io.StringIO()
+    first, _ = await fan_out(NAMES[:2], work, Policy(jobs=1), FleetLines(out))
+    assert turns == [False]  # one turn: not put back, and the failure stops the rest
+    assert (first.outcome, first.exit_code, first.error) == (Outcome.FAILED, 5, error.user_line())
+    assert "coming back to it" not in out.getvalue()
 
 
 def _result() -> FleetResult:

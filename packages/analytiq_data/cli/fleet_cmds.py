@@ -14,7 +14,7 @@ import argparse
 import contextlib
 import dataclasses
 import importlib
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 from analytiq_data.cli.fleet_reads import render_check, render_history, render_status
@@ -26,6 +26,7 @@ from analytiq_data.cli.render import QuietProgress, steps_print_to_stderr, where
 from analytiq_data.client import make_client
 from analytiq_data.errors import ConfigurationError
 from analytiq_data.fleet.migrate import check_many, history_many, migrate_many, needs_a_person, stamp_many, status_many
+from analytiq_data.fleet.results import FleetResult
 from analytiq_data.fleet.run import Fleet, Plan
 from analytiq_data.fleet.select import Selection
 from analytiq_data.migrations.engine.loader import load_hooks
@@ -67,13 +68,17 @@ def announcer(args: argparse.Namespace, steps: tuple[str, str] | None = None) ->
 
 
 @contextlib.asynccontextmanager
-async def fleet_of(args: argparse.Namespace, migrations: MigrationList | None = None) -> AsyncIterator[Fleet]:
-    """Yield the Fleet of the settings: a client of our own (closed after), the steps' database kind."""
+async def fleet_of(
+    args: argparse.Namespace, migrations: MigrationList | None = None, *, uri: str | None = None
+) -> AsyncIterator[Fleet]:
+    """Yield the Fleet of the settings (or of ``uri``): a client of our own (closed after), the steps'
+    database kind."""
     driver = steps_driver(args, migrations) if migrations is not None else None
     settings = settings_from(args)
-    client = make_client(settings.uri, timeout_s=settings.timeout_s)
+    where = uri or settings.uri
+    client = make_client(where, timeout_s=settings.timeout_s)
     try:
-        yield Fleet(client, settings.uri, settings.timeout_s, driver[0] if driver else "auto")
+        yield Fleet(client, where, settings.timeout_s, driver[0] if driver else "auto")
     finally:
         await client.close()
 
@@ -95,6 +100,34 @@ def stopping(stop: StopRequest, view: FleetLines, as_json: bool = False) -> Iter
     stop.listen(say)
     with _stop_on_signals(stop, QuietProgress()), steps_print_to_stderr(as_json):
         yield
+
+
+#: The work of a command over several databases: given the Fleet, the view to report to and the stop request.
+FleetCall = Callable[[Fleet, FleetLines, StopRequest], Awaitable[FleetResult]]
+
+
+async def run_fleet(
+    args: argparse.Namespace,
+    call: FleetCall,
+    *,
+    migrations: MigrationList | None = None,
+    stops: bool = True,
+    uri: str | None = None,
+    render: Callable[[FleetResult, bool], None] = render_fleet,
+) -> FleetResult:
+    """Run ``call`` on the Fleet of the settings (``fleet_of``) with the view fitting the output, then
+    draw its result (``render``) and return it. With ``stops``, Ctrl-C and SIGTERM are stop requests
+    for the whole run (``stopping``); without, the verb only reads and Ctrl-C ends it."""
+    view = make_fleet_progress(args.json)
+    stop = signal_stop()
+    try:
+        async with fleet_of(args, migrations, uri=uri) as fleet:
+            with stopping(stop, view, args.json) if stops else contextlib.nullcontext():
+                result = await call(fleet, view, stop)
+    finally:
+        view.close()
+    render(result, args.json)
+    return result
 
 
 def _options_for(args: argparse.Namespace, base: RunOptions) -> Callable[[Target], RunOptions] | None:
@@ -122,21 +155,16 @@ async def _run(args: argparse.Namespace, verb: str) -> int:
     if args.hooks:
         options = dataclasses.replace(options, hooks=load_hooks(args.hooks))
     per_database = _options_for(args, options)
-    view = make_fleet_progress(args.json)
-    stop = signal_stop()
-    try:
-        async with fleet_of(args, migrations) as fleet:
-            with stopping(stop, view, args.json):
-                result = await migrate_many(
-                    fleet, selection(args), migrations, "up" if verb == "up" else "down",
-                    to=args.to, steps=getattr(args, "steps", None), options=options, per_database=per_database,
-                    jobs=args.jobs, keep_going=args.keep_going, stop=stop, progress=view,
-                    announce=announcer(args, steps_driver(args, migrations)),
-                )  # fmt: skip
-    finally:
-        view.close()
-    render_fleet(result, args.json)
-    return result.exit_code
+
+    async def call(fleet: Fleet, view: FleetLines, stop: StopRequest) -> FleetResult:
+        return await migrate_many(
+            fleet, selection(args), migrations, "up" if verb == "up" else "down",
+            to=args.to, steps=getattr(args, "steps", None), options=options, per_database=per_database,
+            jobs=args.jobs, keep_going=args.keep_going, stop=stop, progress=view,
+            announce=announcer(args, steps_driver(args, migrations)),
+        )  # fmt: skip
+
+    return (await run_fleet(args, call, migrations=migrations)).exit_code
 
 
 async def cmd_up(args: argparse.Namespace) -> int:
@@ -152,29 +180,27 @@ async def cmd_down(args: argparse.Namespace) -> int:
 async def cmd_status(args: argparse.Namespace) -> int:
     """Show how many databases are at each version; exit 1 when one needs a person."""
     migrations = load_list(args)
-    view = make_fleet_progress(args.json)
-    try:
-        async with fleet_of(args) as fleet:
-            result = await status_many(fleet, selection(args), migrations, jobs=args.jobs, progress=view,
-                                       announce=announcer(args))  # fmt: skip
-    finally:
-        view.close()
-    render_status(result, args.json)
+
+    async def call(fleet: Fleet, view: FleetLines, stop: StopRequest) -> FleetResult:
+        return await status_many(fleet, selection(args), migrations, jobs=args.jobs, progress=view,
+                                 announce=announcer(args))  # fmt: skip
+
+    result = await run_fleet(args, call, stops=False, render=render_status)
     attention = any(needs_a_person(r.detail) for r in result.databases if r.detail is not None)
     return result.exit_code or (1 if attention else 0)
 
 
 async def cmd_history(args: argparse.Namespace) -> int:
     """Show every selected database's migration history."""
-    view = make_fleet_progress(args.json)
-    try:
-        async with fleet_of(args) as fleet:
-            result = await history_many(fleet, selection(args), limit=args.limit, version=args.version,
-                                        jobs=args.jobs, progress=view, announce=announcer(args))  # fmt: skip
-    finally:
-        view.close()
-    render_history(result, args.json, args.limit)
-    return result.exit_code
+
+    async def call(fleet: Fleet, view: FleetLines, stop: StopRequest) -> FleetResult:
+        return await history_many(fleet, selection(args), limit=args.limit, version=args.version,
+                                  jobs=args.jobs, progress=view, announce=announcer(args))  # fmt: skip
+
+    def render(result: FleetResult, as_json: bool) -> None:
+        render_history(result, as_json, args.limit)
+
+    return (await run_fleet(args, call, stops=False, render=render)).exit_code
 
 
 async def cmd_check(args: argparse.Namespace) -> int:
@@ -182,33 +208,25 @@ async def cmd_check(args: argparse.Namespace) -> int:
     if args.lockfile is not None:
         raise ConfigurationError("--lockfile compares the code with a file, not with databases", hint="leave out --db")
     migrations = load_list(args)
-    view = make_fleet_progress(args.json)
-    try:
-        async with fleet_of(args) as fleet:
-            result = await check_many(fleet, selection(args), migrations, fail_on_pending=args.fail_on_pending,
-                                      jobs=args.jobs, progress=view, announce=announcer(args))  # fmt: skip
-    finally:
-        view.close()
-    render_check(result, args.json)
-    return result.exit_code
+
+    async def call(fleet: Fleet, view: FleetLines, stop: StopRequest) -> FleetResult:
+        return await check_many(fleet, selection(args), migrations, fail_on_pending=args.fail_on_pending,
+                                jobs=args.jobs, progress=view, announce=announcer(args))  # fmt: skip
+
+    return (await run_fleet(args, call, stops=False, render=render_check)).exit_code
 
 
 async def cmd_stamp(args: argparse.Namespace) -> int:
     """Record a version on every selected database without running any step."""
     migrations = load_list(args)
-    view = make_fleet_progress(args.json)
-    stop = signal_stop()
     extra = {"rerun_ok": True} if getattr(args, "yes", False) else {}  # stamp --yes, where the verb has it
-    try:
-        async with fleet_of(args) as fleet:
-            with stopping(stop, view, args.json):
-                result = await stamp_many(fleet, selection(args), migrations, args.version, options=run_options(args),
-                                          jobs=args.jobs, keep_going=args.keep_going, stop=stop, progress=view,
-                                          announce=announcer(args), **extra)  # fmt: skip
-    finally:
-        view.close()
-    render_fleet(result, args.json)
-    return result.exit_code
+
+    async def call(fleet: Fleet, view: FleetLines, stop: StopRequest) -> FleetResult:
+        return await stamp_many(fleet, selection(args), migrations, args.version, options=run_options(args),
+                                jobs=args.jobs, keep_going=args.keep_going, stop=stop, progress=view,
+                                announce=announcer(args), **extra)  # fmt: skip
+
+    return (await run_fleet(args, call)).exit_code
 
 
 def _files_handler(name: str) -> Handler:

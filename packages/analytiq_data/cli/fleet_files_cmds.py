@@ -20,17 +20,17 @@ from collections.abc import Callable
 from analytiq_data.backup.files.options import DumpOptions
 from analytiq_data.cli.backup_cmds import source_uri
 from analytiq_data.cli.dump_cmds import dump_options_from_args
-from analytiq_data.cli.fleet_cmds import announcer, fleet_of, selection, signal_stop, stopping
-from analytiq_data.cli.fleet_render import make_fleet_progress, render_fleet
+from analytiq_data.cli.fleet_cmds import announcer, run_fleet, selection
+from analytiq_data.cli.fleet_render import FleetLines
 from analytiq_data.cli.migrate_options import load_list
-from analytiq_data.cli.options import settings_from
 from analytiq_data.cli.restore_files_cmds import file_restore_options
-from analytiq_data.client import make_client
 from analytiq_data.errors import ConfigurationError
 from analytiq_data.fleet.files import backup_many, restore_many
 from analytiq_data.fleet.rehearse import rehearse_many
+from analytiq_data.fleet.results import FleetResult
 from analytiq_data.fleet.run import Fleet, Plan
 from analytiq_data.fleet.select import Selection
+from analytiq_data.migrations.engine.options import StopRequest
 from analytiq_data.uri import redact_uri
 
 
@@ -67,23 +67,16 @@ async def cmd_backup(args: argparse.Namespace) -> int:
     options_for("flags_check")  # the flags checked once, before connecting (a clash is one line)
     stdout = sys.stdout.buffer
     human = contextlib.redirect_stdout(sys.stderr) if args.archive == "-" else contextlib.nullcontext()
-    view = make_fleet_progress(args.json)
-    stop = signal_stop()
-    client = make_client(src_uri, timeout_s=settings_from(args).timeout_s)
-    try:
-        with human, stopping(stop, view):
-            fleet = Fleet(client, src_uri, settings_from(args).timeout_s)
-            result = await backup_many(
-                fleet, _backup_selection(args), options_for, archive=bool(args.archive), jobs=args.jobs,
-                keep_going=args.keep_going, stop=stop, progress=view, announce=_say_backup(args, src_uri),
-                stdout=stdout,
-            )  # fmt: skip
-    finally:
-        view.close()
-        await client.close()
-    with human:
-        render_fleet(result, args.json)
-    return result.exit_code
+
+    async def call(fleet: Fleet, view: FleetLines, stop: StopRequest) -> FleetResult:
+        return await backup_many(
+            fleet, _backup_selection(args), options_for, archive=bool(args.archive), jobs=args.jobs,
+            keep_going=args.keep_going, stop=stop, progress=view, announce=_say_backup(args, src_uri),
+            stdout=stdout,
+        )  # fmt: skip
+
+    with human:  # the archive alone on stdout
+        return (await run_fleet(args, call, uri=src_uri)).exit_code
 
 
 async def cmd_restore(args: argparse.Namespace) -> int:
@@ -100,19 +93,14 @@ async def cmd_restore(args: argparse.Namespace) -> int:
             "restore replaces each selected database with its copy in the dump: nothing changed", hint="pass --yes"
         )
     options = file_restore_options(args)
-    view = make_fleet_progress(args.json)
-    stop = signal_stop()
-    try:
-        async with fleet_of(args) as fleet:
-            with stopping(stop, view, args.json):
-                result = await restore_many(
-                    fleet, selection(args), options, jobs=args.jobs, keep_going=args.keep_going, stop=stop,
-                    progress=view, announce=announcer(args),
-                )  # fmt: skip
-    finally:
-        view.close()
-    render_fleet(result, args.json)
-    return result.exit_code
+
+    async def call(fleet: Fleet, view: FleetLines, stop: StopRequest) -> FleetResult:
+        return await restore_many(
+            fleet, selection(args), options, jobs=args.jobs, keep_going=args.keep_going, stop=stop,
+            progress=view, announce=announcer(args),
+        )  # fmt: skip
+
+    return (await run_fleet(args, call)).exit_code
 
 
 async def cmd_rehearse(args: argparse.Namespace) -> int:
@@ -120,17 +108,12 @@ async def cmd_rehearse(args: argparse.Namespace) -> int:
     if args.from_log:
         raise ConfigurationError("--from-log rebuilds one database from its event log", hint="give one --db")
     migrations = load_list(args)
-    view = make_fleet_progress(args.json)
-    stop = signal_stop()
-    try:
-        async with fleet_of(args, migrations) as fleet:
-            with stopping(stop, view, args.json):
-                result = await rehearse_many(
-                    fleet, selection(args), migrations, to=args.to, sample=args.sample, keep=args.keep,
-                    sample_dbs=args.sample_dbs, jobs=args.jobs, keep_going=args.keep_going, stop=stop,
-                    progress=view, announce=announcer(args),
-                )  # fmt: skip
-    finally:
-        view.close()
-    render_fleet(result, args.json)
-    return result.exit_code
+
+    async def call(fleet: Fleet, view: FleetLines, stop: StopRequest) -> FleetResult:
+        return await rehearse_many(
+            fleet, selection(args), migrations, to=args.to, sample=args.sample, keep=args.keep,
+            sample_dbs=args.sample_dbs, jobs=args.jobs, keep_going=args.keep_going, stop=stop,
+            progress=view, announce=announcer(args),
+        )  # fmt: skip
+
+    return (await run_fleet(args, call, migrations=migrations)).exit_code

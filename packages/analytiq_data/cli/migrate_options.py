@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 from collections.abc import AsyncIterator
+from typing import TypedDict
 
 from analytiq_data.cli.options import announce, positive_seconds, seconds, settings_from
 from analytiq_data.client import make_client
@@ -107,6 +108,32 @@ def run_options(args: argparse.Namespace, dry_run: bool = False) -> RunOptions:
         lease_s=settings.lease_s,
         dry_run=dry_run,
         step_time_limit_s=settings.step_time_limit_s,
+    )
+
+
+class RestoreFields(TypedDict):
+    """The options every kind of restore takes from the command line alike."""
+
+    uri: str
+    db: str
+    timeout_s: float
+    lock_wait_s: float
+    lease_s: float
+    parallel: int
+
+
+def restore_fields(args: argparse.Namespace) -> RestoreFields:
+    """Return the fields every restore's options share: where (the settings' URI and database), the
+    timeout, the lock wait and lease (the engine's defaults when nothing set them) and ``--parallel``."""
+    settings = settings_from(args)
+    run = run_options(args)
+    return RestoreFields(
+        uri=settings.uri,
+        db=settings.db,
+        timeout_s=settings.timeout_s,
+        lock_wait_s=run.lock_wait_s,
+        lease_s=run.lease_s,
+        parallel=args.parallel,
     )
 
 

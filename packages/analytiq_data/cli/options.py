@@ -8,6 +8,7 @@ pyproject.toml are checked when the settings are built: a bad one is a configura
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -164,3 +165,38 @@ def announce(args: argparse.Namespace, steps: tuple[str, str] | None = None) -> 
     settings = settings_from(args)
     where(connection_info(settings, steps), as_json=bool(getattr(args, "json", False)))
     return settings
+
+
+def refuse_unasked(db: str, what: str, *, holds_data: bool) -> None:
+    """Raise the ConfigurationError of a restore that needs a confirmation no terminal can give (nothing changed)."""
+    if holds_data:
+        raise ConfigurationError(
+            f"restore replaces database {db!r}, which holds data, with {what}: nothing changed",
+            hint="pass --yes to confirm",
+        )
+    raise ConfigurationError(
+        f"restore replaces database {db!r} with {what} and needs confirmation: nothing changed",
+        hint="pass --yes to confirm (there is no terminal to ask on)",
+    )
+
+
+def ask_for_name(db: str, said: str) -> None:
+    """Print ``said`` and ask on the terminal for the database name; raise ConfigurationError unless it is
+    typed exactly (nothing changed)."""
+    print(said, file=sys.stderr)
+    print(f"Type the database name ({db}) to confirm: ", end="", file=sys.stderr, flush=True)
+    answer = sys.stdin.readline().strip()
+    if answer != db:
+        raise ConfigurationError(
+            f"confirmation {answer!r} is not the database name {db!r}: nothing changed",
+            hint="type the name exactly, or pass --yes",
+        )
+
+
+def confirm_replace(db: str, what: str, *, can_ask: bool, dropped: str = "") -> None:
+    """Confirm that database ``db``, which holds data, is to be replaced with ``what``: the name typed on
+    the terminal, or a ConfigurationError (nothing changed) when ``can_ask`` is false. ``dropped`` says
+    what the replacement drops, after the description."""
+    if not can_ask:
+        refuse_unasked(db, what, holds_data=True)
+    ask_for_name(db, f"restore replaces database {db!r} with {what}{dropped}.")

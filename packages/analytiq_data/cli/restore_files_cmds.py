@@ -8,8 +8,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from analytiq_data.cli.migrate_options import run_options
-from analytiq_data.cli.options import settings_from
+from analytiq_data.cli.migrate_options import restore_fields
+from analytiq_data.cli.options import confirm_replace
 from analytiq_data.cli.render import make_progress
 from analytiq_data.errors import ConfigurationError
 from analytiq_data.safety.restore_files import FileRestoreOptions, restore_files, target_holds_data
@@ -38,19 +38,7 @@ def file_restore_options(args: argparse.Namespace) -> FileRestoreOptions:
         raise ConfigurationError("--archive and --dir are two kinds of dump", hint="give one of them")
     if args.from_db or args.from_uri:
         raise ConfigurationError("--from/--from-uri restore a backup database", hint="not with --archive or --dir")
-    settings = settings_from(args)
-    run = run_options(args)
-    return FileRestoreOptions(
-        uri=settings.uri,
-        db=settings.db,
-        archive=args.archive,
-        directory=args.dir,
-        from_db=args.dump_db,
-        timeout_s=settings.timeout_s,
-        lock_wait_s=run.lock_wait_s,
-        lease_s=run.lease_s,
-        parallel=args.parallel,
-    )
+    return FileRestoreOptions(**restore_fields(args), archive=args.archive, directory=args.dir, from_db=args.dump_db)
 
 
 async def restore_from_files(args: argparse.Namespace) -> RestoreResult:
@@ -58,24 +46,12 @@ async def restore_from_files(args: argparse.Namespace) -> RestoreResult:
     is replaced only after confirmation (--yes)."""
     options = file_restore_options(args)
     if not args.yes and await target_holds_data(options):
-        if not sys.stdin.isatty() or options.archive == "-":
-            raise ConfigurationError(
-                f"restore replaces database {options.db!r}, which holds data, with {options.where}: nothing changed",
-                hint="pass --yes to confirm",
-            )
-        print(
-            f"restore replaces database {options.db!r} with {options.where}; collections the dump does not have "
-            f"are dropped.\nType the database name ({options.db}) to confirm: ",
-            end="",
-            file=sys.stderr,
-            flush=True,
+        confirm_replace(
+            options.db,
+            options.where,
+            can_ask=sys.stdin.isatty() and options.archive != "-",  # stdin is the dump: nothing to ask on
+            dropped="; collections the dump does not have are dropped",
         )
-        answer = sys.stdin.readline().strip()
-        if answer != options.db:
-            raise ConfigurationError(
-                f"confirmation {answer!r} is not the database name {options.db!r}: nothing changed",
-                hint="type the name exactly, or pass --yes",
-            )
     progress = make_progress(args.json)
     try:
         return await restore_files(options, progress)

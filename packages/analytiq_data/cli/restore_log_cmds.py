@@ -8,8 +8,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from analytiq_data.cli.migrate_options import run_options
-from analytiq_data.cli.options import announce, positive, settings_from
+from analytiq_data.cli.migrate_options import restore_fields
+from analytiq_data.cli.options import announce, confirm_replace, positive
 from analytiq_data.cli.render import make_progress, print_json
 from analytiq_data.errors import ConfigurationError
 from analytiq_data.safety.restore_log import LogRestoreOptions, LogRestoreResult, plan_log_restore, restore_to_moment
@@ -38,17 +38,8 @@ def log_restore_options(args: argparse.Namespace) -> LogRestoreOptions:
         raise ConfigurationError("--at and --before-migration need --from-log DIR", hint="add --from-log DIR")
     if args.from_db or args.from_uri or args.archive or args.dir:
         raise ConfigurationError("--from-log is a backup of its own", hint="not with --from, --archive or --dir")
-    settings = settings_from(args)
-    run = run_options(args)
     return LogRestoreOptions(
-        uri=settings.uri,
-        db=settings.db,
-        log_dir=args.from_log,
-        at=args.at,
-        before_migration=args.before_migration,
-        timeout_s=settings.timeout_s,
-        lock_wait_s=run.lock_wait_s,
-        lease_s=run.lease_s,
+        **restore_fields(args), log_dir=args.from_log, at=args.at, before_migration=args.before_migration
     )
 
 
@@ -60,28 +51,10 @@ async def cmd_restore_log(args: argparse.Namespace) -> int:
     plan, named = await plan_log_restore(options)  # a moment outside the log fails here, nothing touched
     announce(args)
     if not args.yes and await target_holds_data(options.file_options(str(plan.base_path))):
-        if not sys.stdin.isatty():
-            raise ConfigurationError(
-                f"restore replaces database {options.db!r}, which holds data, with its state as of {named}: "
-                "nothing changed",
-                hint="pass --yes to confirm",
-            )
-        print(
-            f"restore replaces database {options.db!r} with its state as of {named}.\n"
-            f"Type the database name ({options.db}) to confirm: ",
-            end="",
-            file=sys.stderr,
-            flush=True,
-        )
-        answer = sys.stdin.readline().strip()
-        if answer != options.db:
-            raise ConfigurationError(
-                f"confirmation {answer!r} is not the database name {options.db!r}: nothing changed",
-                hint="type the name exactly, or pass --yes",
-            )
+        confirm_replace(options.db, f"its state as of {named}", can_ask=sys.stdin.isatty())
     progress = make_progress(args.json)
     try:
-        result = await restore_to_moment(options, progress)
+        result = await restore_to_moment(options, progress, (plan, named))
     finally:
         progress.close()
     render_log_restore(result, args.json)

@@ -17,9 +17,9 @@ from analytiq_data.cli.migrate_options import (
     load_list,
     lock_options,
     migration_list_option,
-    run_options,
+    restore_fields,
 )
-from analytiq_data.cli.options import announce, count, positive, settings_from
+from analytiq_data.cli.options import announce, ask_for_name, count, positive, refuse_unasked, settings_from
 from analytiq_data.cli.render import make_progress, print_json, print_table, steps_print_to_stderr
 from analytiq_data.cli.restore_files_cmds import add_file_arguments as add_restore_file_arguments
 from analytiq_data.cli.restore_files_cmds import file_restore_options, restore_from_files, wants_files
@@ -186,40 +186,15 @@ def render_rehearsal(result: RehearsalResult, as_json: bool) -> None:
         print(f"all {count} migration{'s' if count != 1 else ''} passed ({result.seconds:.1f}s)")
 
 
-def _restore_options(args: argparse.Namespace) -> RestoreOptions:
-    settings = settings_from(args)
-    run = run_options(args)
-    from_uri = resolve_uri(args.from_uri, what="--from-uri") if args.from_uri else None
-    return RestoreOptions(
-        uri=settings.uri,
-        db=settings.db,
-        backup=args.from_db,
-        backup_uri=from_uri,
-        timeout_s=settings.timeout_s,
-        lock_wait_s=run.lock_wait_s,
-        lease_s=run.lease_s,
-        force=args.force,
-        parallel=args.parallel,
-    )
-
-
-def _confirm(options: RestoreOptions, info: BackupInfo) -> None:
-    """Ask on the terminal for the database name; raise ConfigurationError unless it is typed exactly."""
+def _describe(options: RestoreOptions, info: BackupInfo) -> str:
+    """Return what the confirmation says the restore replaces the database with."""
     kind = "backup" if info.recorded else "database (not recorded as a backup: --force)"
     unverified = " NOT verified when it was made (--force);" if info.recorded and info.verified is not True else ""
-    print(
+    return (
         f"restore replaces database {options.db!r} with {kind} {info.name!r} on {info.where} (version "
         f"{info.version}, {info.collections} collections, about {info.documents:,} documents);{unverified} "
-        "collections the backup does not have are dropped.",
-        file=sys.stderr,
+        "collections the backup does not have are dropped."
     )
-    print(f"Type the database name ({options.db}) to confirm: ", end="", file=sys.stderr, flush=True)
-    answer = sys.stdin.readline().strip()
-    if answer != options.db:
-        raise ConfigurationError(
-            f"confirmation {answer!r} is not the database name {options.db!r}: nothing changed",
-            hint="type the name exactly, or pass --yes",
-        )
 
 
 async def cmd_restore(args: argparse.Namespace) -> int:
@@ -235,12 +210,8 @@ async def cmd_restore(args: argparse.Namespace) -> int:
     options = _from_options(args)
     if not args.yes:
         if not sys.stdin.isatty():
-            raise ConfigurationError(
-                f"restore replaces database {options.db!r} with {options.backup!r} and needs confirmation: "
-                "nothing changed",
-                hint="pass --yes to confirm (there is no terminal to ask on)",
-            )
-        _confirm(options, await inspect_backup(options))
+            refuse_unasked(options.db, repr(options.backup), holds_data=False)
+        ask_for_name(options.db, _describe(options, await inspect_backup(options)))
     progress = make_progress(args.json)
     try:
         result = await restore_backup(options, progress)
@@ -255,7 +226,8 @@ def _from_options(args: argparse.Namespace) -> RestoreOptions:
         raise ConfigurationError("no backup to restore", hint="give --from NAME, --archive FILE or --dir DIR")
     if args.dump_db:
         raise ConfigurationError("--from-db names a database inside a dump", hint="use it with --archive or --dir")
-    return _restore_options(args)
+    from_uri = resolve_uri(args.from_uri, what="--from-uri") if args.from_uri else None
+    return RestoreOptions(**restore_fields(args), backup=args.from_db, backup_uri=from_uri, force=args.force)
 
 
 async def _cmd_check(args: argparse.Namespace) -> int:

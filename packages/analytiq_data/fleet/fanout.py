@@ -20,16 +20,18 @@ Every database gets a record, in the order given.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
-from analytiq_data.errors import AnalytiqError, ExitCode, Interrupted, LockError
+from analytiq_data.errors import AnalytiqError, ExitCode, Interrupted
 from analytiq_data.fleet.progress import DatabaseProgress, FleetProgress, HeldBack
 from analytiq_data.fleet.results import DatabaseResult, Outcome, failure
+from analytiq_data.migrations.engine.lockinfo import LockHeld
 from analytiq_data.migrations.engine.options import StopRequest
 from analytiq_data.progress import Progress
 
@@ -174,19 +176,33 @@ def _cancelling() -> bool:
 T = TypeVar("T")
 
 
-async def give_way(turn: Turn, progress: Progress, run: Callable[[float | None, Progress], Awaitable[T]]) -> T:
-    """Call ``run(lock_wait, progress)`` for a work that takes the database's migration lock.
+class WaitsForLock(Protocol):
+    """Options of a work that takes a database's lock: a dataclass with the seconds it waits for it."""
 
-    A patient turn runs as one run does (``lock_wait`` None: the configured wait). An impatient one
-    asks for no wait (``0``) and keeps its notes back until a step starts: if the lock is held
-    (LockError), it raises ``Deferred`` and nothing was said or done.
+    __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]
+
+    @property
+    def lock_wait_s(self) -> float: ...
+
+
+Opts = TypeVar("Opts", bound=WaitsForLock)
+
+
+async def give_way(turn: Turn, progress: Progress, options: Opts, run: Callable[[Opts, Progress], Awaitable[T]]) -> T:
+    """Call ``run(options, progress)`` for a work that takes the database's migration lock.
+
+    A patient turn runs as one run does (``options`` as they are). An impatient one asks for no wait
+    (``options`` with ``lock_wait_s=0``) and keeps its notes back until a step starts: if another
+    runner holds the migration lock (``LockHeld``), it raises ``Deferred`` and nothing was said or
+    done. Any other LockError (a lost lease, a restore's own lock held by another restore) is the
+    work's failure.
     """
     if turn.patient:
-        return await run(None, progress)
+        return await run(options, progress)
     quiet = HeldBack(progress)
     try:
-        done = await run(0.0, quiet)
-    except LockError as exc:
-        raise Deferred(exc.message.removeprefix("migration lock held by ").split(" (waited")[0]) from exc
+        done = await run(dataclasses.replace(options, lock_wait_s=0.0), quiet)
+    except LockHeld as exc:
+        raise Deferred(exc.holder.describe() if exc.holder else "another runner") from exc
     quiet.release()
     return done

@@ -34,7 +34,6 @@ from analytiq_data.migrations.engine.options import StopRequest
 from analytiq_data.migrations.engine.target import Connection
 from analytiq_data.progress import Progress, TaskKind
 from analytiq_data.safety.restore_files import FileRestoreOptions, restore_files
-from analytiq_data.safety.results import RestoreResult
 
 ONE_ARCHIVE = "1: one archive is written one database after another (--jobs applies to --out)"
 
@@ -182,11 +181,7 @@ async def restore_many(
         t0 = time.monotonic()
         mine = dataclasses.replace(options, db=name, from_db=name)
 
-        async def run(lock_wait: float | None, shown: Progress) -> RestoreResult:
-            opts = mine if lock_wait is None else dataclasses.replace(mine, lock_wait_s=lock_wait)
-            return await restore_files(opts, shown)
-
-        done = await give_way(turn, progress, run)
+        done = await give_way(turn, progress, mine, restore_files)
         return DatabaseResult(name, Outcome.OK, done.version, seconds=time.monotonic() - t0, detail=done)
 
     return await over_many(

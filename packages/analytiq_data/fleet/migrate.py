@@ -80,15 +80,14 @@ async def migrate_many(
         target = fleet.target(name)
         mine = (per_database(target) if per_database is not None else options) or RunOptions()
 
-        async def run(lock_wait: float | None, shown: Progress) -> RunResult:
-            opts = mine if lock_wait is None or mine.dry_run else dataclasses.replace(mine, lock_wait_s=lock_wait)
+        async def run(opts: RunOptions, shown: Progress) -> RunResult:  # a dry run plans without the lock
             if verb == "up":
                 return await verbs.up(target, checked, to, options=opts, progress=shown, stop=turn.stop)
             if verb == "down":
                 return await verbs.down(target, checked, to, steps, options=opts, progress=shown, stop=turn.stop)
             return await verbs.migrate(target, checked, to, options=opts, progress=shown, stop=turn.stop)
 
-        return _ran(name, await give_way(turn, progress, run), 0.0)
+        return _ran(name, await give_way(turn, progress, mine, run), 0.0)
 
     return await over_many(
         verb,
@@ -179,11 +178,10 @@ async def stamp_many(
         target = fleet.target(name)
         mine = options or RunOptions()
 
-        async def run(lock_wait: float | None, shown: Progress) -> StampResult:
-            opts = mine if lock_wait is None else dataclasses.replace(mine, lock_wait_s=lock_wait)
+        async def run(opts: RunOptions, shown: Progress) -> StampResult:
             return await verbs.stamp(target, checked, version, options=opts, progress=shown, **stamp_options)
 
-        done = await give_way(turn, progress, run)
+        done = await give_way(turn, progress, mine, run)
         return DatabaseResult(name, Outcome.OK, done.to_version, done.from_version, detail=done)
 
     return await over_many(

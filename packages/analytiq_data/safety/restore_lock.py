@@ -36,6 +36,7 @@ from pymongo.errors import PyMongoError
 
 from analytiq_data.errors import ConfigurationError, LockError
 from analytiq_data.migrations.engine.lock import LOCK_COLLECTION, LockInfo, MigrationLock, format_time, read_lock
+from analytiq_data.migrations.engine.lockinfo import LockHeld
 from analytiq_data.migrations.engine.prestep import set_phase
 from analytiq_data.progress import Progress
 from analytiq_data.safety.backup_first import fit_name
@@ -99,6 +100,8 @@ async def _release(client: AsyncMongoClient[Any], name: str, lock: MigrationLock
 
 
 def _held(db: str, holder: LockInfo | None, wait_s: float) -> LockError:
+    # Not a LockHeld: two restores of one database at once conflict (the later would undo the earlier);
+    # a fan-out reports it as this database's failure instead of coming back to it after the others.
     who = holder.describe() if holder else "another restore"
     expiry = f"; its lease ends at {format_time(holder.expires_at)}" if holder and holder.expires_at else ""
     return LockError(
@@ -108,7 +111,7 @@ def _held(db: str, holder: LockInfo | None, wait_s: float) -> LockError:
 
 
 async def wait_for_migrations(db: AsyncDatabase[Any], wait_s: float, progress: Progress) -> None:
-    """Wait (reading only) while a migration run holds ``db``'s migration lock; LockError after ``wait_s``."""
+    """Wait (reading only) while a migration run holds ``db``'s migration lock; LockHeld after ``wait_s``."""
     started = time.monotonic()
     delay, noted = 0.05, False
     while (holder := await read_lock(db)) is not None and holder.live:
@@ -116,9 +119,10 @@ async def wait_for_migrations(db: AsyncDatabase[Any], wait_s: float, progress: P
             progress.note(f"waiting up to {wait_s:g}s for the migration run holding the lock ({holder.describe()})")
             noted = True
         if time.monotonic() - started >= wait_s:
-            raise LockError(
+            raise LockHeld(
                 f"a migration run holds the migration lock of {db.name!r} ({holder.describe()}): not restoring "
                 f"(waited {wait_s:g}s)",
+                holder=holder,
                 hint="wait for it to finish (analytiq-db status shows it) or raise --lock-wait",
             )
         await asyncio.sleep(delay)  # polling the lock's state, as runners wait for it

@@ -32,7 +32,7 @@ from analytiq_data.backup.files.metadata import Metadata
 from analytiq_data.backup.log.catalog import when_text
 from analytiq_data.backup.log.reader import LogPlan, plan_restore
 from analytiq_data.backup.log.replay import Replay, count_differences
-from analytiq_data.backup.options import DEFAULT_BATCH_SIZE
+from analytiq_data.backup.options import DEFAULT_BATCH_SIZE, DEFAULT_PARALLEL
 from analytiq_data.errors import ConfigurationError, VerificationError
 from analytiq_data.migrations.engine.lock import DEFAULT_LEASE_S, DEFAULT_LOCK_WAIT_S, LOCK_COLLECTION
 from analytiq_data.progress import NULL_PROGRESS, Progress
@@ -41,7 +41,7 @@ from analytiq_data.safety.restore_files import DumpLoader, FileRestoreOptions, c
 from analytiq_data.safety.restore_run import LoadPlan, LoadResult, replace_database
 from analytiq_data.safety.results import RestoreResult
 from analytiq_data.safety.staging import Staging
-from analytiq_data.settings import DEFAULT_TIMEOUT_S, validate_db_name
+from analytiq_data.settings import DEFAULT_TIMEOUT_S
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +51,8 @@ class LogRestoreOptions:
     """Restore database ``db`` at ``uri`` from the event log in ``log_dir`` as of ``at`` (or before migration N).
 
     ``at`` is a cluster time (``Timestamp``), or text: ``Timestamp(s, i)`` or an ISO-8601 wall time.
-    ``before_migration`` is a version N: the moment just before step N (up) began.
+    ``before_migration`` is a version N: the moment just before step N (up) began. ``parallel`` is the
+    ceiling of inserts in flight while the base loads.
     """
 
     uri: str
@@ -63,9 +64,10 @@ class LogRestoreOptions:
     timeout_s: float = DEFAULT_TIMEOUT_S
     lock_wait_s: float = DEFAULT_LOCK_WAIT_S
     lease_s: float = DEFAULT_LEASE_S
+    parallel: int = DEFAULT_PARALLEL
 
     def __post_init__(self) -> None:
-        validate_db_name(self.db)
+        self.file_options(self.log_dir)  # the database's names, --parallel and --batch-size: checked before reading
         if (self.at is None) == (self.before_migration is None):
             raise ConfigurationError(
                 "give one moment: --at WHEN or --before-migration N", hint="e.g. --at 'Timestamp(1717000000, 3)'"
@@ -83,6 +85,7 @@ class LogRestoreOptions:
             timeout_s=self.timeout_s,
             lock_wait_s=self.lock_wait_s,
             lease_s=self.lease_s,
+            parallel=self.parallel,
         )
 
 
@@ -120,25 +123,28 @@ async def plan_log_restore(options: LogRestoreOptions) -> tuple[LogPlan, str]:
     return plan, named
 
 
-async def restore_to_moment(options: LogRestoreOptions, progress: Progress = NULL_PROGRESS) -> LogRestoreResult:
+async def restore_to_moment(
+    options: LogRestoreOptions, progress: Progress = NULL_PROGRESS, plan: tuple[LogPlan, str] | None = None
+) -> LogRestoreResult:
     """Replace database ``options.db`` with its state at the moment, from the log (see the module's steps).
 
-    Raises OutOfRange (exit 3: the moment is not restorable; the ranges are named), LogDamaged
-    (exit 3), ConfigurationError, LockError, TargetInUse or VerificationError; before the swap
-    nothing changed.
+    ``plan`` is what ``plan_log_restore(options)`` returned, when the caller made it already (the log
+    is then not checked again); None plans here. Raises OutOfRange (exit 3: the moment is not
+    restorable; the ranges are named), LogDamaged (exit 3), ConfigurationError, LockError,
+    TargetInUse or VerificationError; before the swap nothing changed.
     """
-    plan, named = await plan_log_restore(options)
-    files = options.file_options(str(plan.base_path))
+    chosen, named = plan or await plan_log_restore(options)
+    files = options.file_options(str(chosen.base_path))
     source, dump_db, metas = await asyncio.to_thread(open_dump, files)
-    progress.note(f"restoring {options.db} to {when_text(plan.moment)} ({named}): base at {ts_text(plan.base_at)}")
-    loader = LogLoader(DumpLoader(source, dump_db, metas, files), plan, options.log_dir)
+    progress.note(f"restoring {options.db} to {when_text(chosen.moment)} ({named}): base at {ts_text(chosen.base_at)}")
+    loader = LogLoader(DumpLoader(source, dump_db, metas, files), chosen, options.log_dir)
     try:
         async with connected_target(files) as side:
             result = await replace_database(side, files.target(), loader, progress)
     finally:
         source.close()
-    log.info("restored %s to %s from the log in %s", options.db, ts_text(plan.moment), options.log_dir)
-    return LogRestoreResult(result, plan.moment, named, plan.base_at, loader.events)
+    log.info("restored %s to %s from the log in %s", options.db, ts_text(chosen.moment), options.log_dir)
+    return LogRestoreResult(result, chosen.moment, named, chosen.base_at, loader.events)
 
 
 class LogLoader:

@@ -95,38 +95,8 @@ async def dump(
     notes: list[str] = []
     try:
         async with open_server(options.src_uri, options.src_db, options.timeout_s) as (side, server_version):
-            await _refuse_busy(side, during=False)
-            tail = await DumpCatchUp.begin(side) if options.consistent else None  # before anything is read
-            plan, metas = await dump_catalog(side, options.plan_options())
-            progress.note(f"Found {len(plan.intents)} collections to dump to {options.destination}")
-            sink = _open_sink(options, target, stdout)
-            try:
-                names = [metas[i.name] for i in plan.intents]
-                if tail is not None:
-                    metas[CATCHUP_COLLECTION] = catchup_metadata(options.src_db)
-                    names.append(metas[CATCHUP_COLLECTION])
-                with writing(options.destination):
-                    await asyncio.to_thread(sink.begin, names, server_version)
-
-                async def stopped(busy: Busy) -> BaseException:
-                    return busy_error(busy, side.db.name, side.where, during=True)
-
-                destination = FileDestination(sink, metas)
-                digests = await watched(_write(side, options, plan, destination, progress, tail), side.db, stopped)
-            finally:
-                with writing(options.destination):
-                    await asyncio.to_thread(sink.close)
-            await _refuse_busy(side, during=True)  # a migration that started and ended between two looks
-        reports = [_report(i, metas[i.name], digests.get(i.name)) for i in plan.intents]
-        if tail is not None:
-            reports.append(catchup_report(digests.get(CATCHUP_COLLECTION) or Digest()))
-        if options.verify and target.work is not None:
-            progress.note(f"Reading {options.destination} back to verify it")
-            reports = await asyncio.to_thread(_read_back, options, target.work, metas, reports)
-        elif options.verify:
-            notes.append("written to standard output: not read back (read the file with restore to check it)")
-        if options.out is not None:
-            notes.append(f"{SUMS_FILE} holds the SHA-256 of every file: restore checks it, mongorestore skips it")
+            written = await _write_files(side, server_version, options, target, progress, stdout)
+        reports = await _checked(options, target, written, progress, notes)
         if all(r.verified is not False for r in reports):
             with writing(options.destination):
                 _publish(target)  # a dump that does not read back never appears under its name
@@ -144,11 +114,75 @@ async def dump(
         destination=options.destination,
         seconds=time.monotonic() - started,
         notes=tuple(notes),
-        point_in_time=tail.point if tail is not None else None,
+        point_in_time=written.tail.point if written.tail is not None else None,
     )
     if result.verified is False:
         raise CopyMismatch(result)
     return result
+
+
+@dataclass(frozen=True)
+class _Written:
+    """What a dump wrote: the collections planned, their metadata and digests, the catch-up (``--consistent``)."""
+
+    plan: Plan
+    metas: dict[str, Metadata]
+    digests: dict[str, Digest]
+    tail: DumpCatchUp | None
+
+
+async def _write_files(
+    side: Side,
+    server_version: str,
+    options: DumpOptions,
+    target: _Target,
+    progress: Progress,
+    stdout: BinaryIO | None,
+) -> _Written:
+    """Write the source's collections (and, with ``--consistent``, the change events after them) into the
+    sink; refuse a source another tool is changing, before and after."""
+    await _refuse_busy(side, during=False)
+    tail = await DumpCatchUp.begin(side) if options.consistent else None  # before anything is read
+    plan, metas = await dump_catalog(side, options.plan_options())
+    progress.note(f"Found {len(plan.intents)} collections to dump to {options.destination}")
+    sink = _open_sink(options, target, stdout)
+    try:
+        names = [metas[i.name] for i in plan.intents]
+        if tail is not None:
+            metas[CATCHUP_COLLECTION] = catchup_metadata(options.src_db)
+            names.append(metas[CATCHUP_COLLECTION])
+        with writing(options.destination):
+            await asyncio.to_thread(sink.begin, names, server_version)
+
+        async def stopped(busy: Busy) -> BaseException:
+            return busy_error(busy, side.db.name, side.where, during=True)
+
+        destination = FileDestination(sink, metas)
+        digests = await watched(_write(side, options, plan, destination, progress, tail), side.db, stopped)
+    finally:
+        with writing(options.destination):
+            await asyncio.to_thread(sink.close)
+    await _refuse_busy(side, during=True)  # a migration that started and ended between two looks
+    return _Written(plan, metas, digests, tail)
+
+
+async def _checked(
+    options: DumpOptions, target: _Target, written: _Written, progress: Progress, notes: list[str]
+) -> list[CollectionReport]:
+    """Return a report per collection written, compared with the files read back (``verify``); add to
+    ``notes`` what was not read back and what the files hold beside mongodump's."""
+    plan, metas, digests = written.plan, written.metas, written.digests
+    reports = [_report(i, metas[i.name], digests.get(i.name)) for i in plan.intents]
+    if written.tail is not None:
+        reports.append(catchup_report(digests.get(CATCHUP_COLLECTION) or Digest()))
+    if options.verify and target.work is not None:
+        progress.note(f"Reading {options.destination} back to verify it")
+        reports = await asyncio.to_thread(_read_back, options, target.work, metas, reports)
+    elif options.verify:
+        notes.append("written to standard output: not read back (read the file with restore to check it)")
+    if options.out is not None:
+        notes.append(f"{SUMS_FILE} holds the SHA-256 of every file: restore checks it, mongorestore skips it")
+    return reports
 
 
 async def _refuse_busy(side: Side, *, during: bool) -> None:

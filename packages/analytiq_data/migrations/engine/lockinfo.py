@@ -149,12 +149,25 @@ def takeover_line(previous: LockInfo) -> str:
     return f"took over the expired migration lock of {previous.describe()}"
 
 
-def held_error(holder: LockInfo | None, wait_s: float) -> LockError:
+class LockHeld(LockError):
+    """Another runner held a database's migration lock past this run's wait: nothing was done.
+
+    ``holder`` is who held it (None: the lock was gone or unreadable when read again). A lost lease
+    or a lock taken during the work is another LockError, not this.
+    """
+
+    def __init__(self, message: str, *, holder: LockInfo | None, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.holder = holder
+
+
+def held_error(holder: LockInfo | None, wait_s: float) -> LockHeld:
     """Return the error for a lock still held by ``holder`` after waiting ``wait_s`` seconds."""
     who = holder.describe() if holder else "another runner"
     expiry = f"; its lease ends at {format_time(holder.expires_at)}" if holder and holder.expires_at else ""
-    return LockError(
+    return LockHeld(
         f"migration lock held by {who} (waited {wait_s:g}s){expiry}",
+        holder=holder,
         hint="wait for it to finish or raise --lock-wait; if that runner is dead on another host, "
         "analytiq-db unlock clears the lock once its lease has expired",
     )
