@@ -24,6 +24,8 @@ ENGINE_MAY_IMPORT = (
     "analytiq_data.settings",
     "analytiq_data.uri",
     "analytiq_data.client",
+    "analytiq_data.liveness",  # whether a lease's holder is gone: shared with the backup claim and the follower
+    "analytiq_data.lease",  # what every lease shares (expiry by the server's clock, renewal, holder's name)
     "analytiq_data.restore_mark",  # what an unfinished restore leaves in a database: read by status and runners
 )
 
