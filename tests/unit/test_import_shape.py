@@ -185,6 +185,6 @@ def test_the_backup_engine_imports_nothing_of_migrations_safety_fleet_or_the_cli
         f"{name}: {edge}"
         for name in backup
         for edge in graph[name]
-        if (edge.split(".") + [""])[1] in BACKUP_MAY_NOT_IMPORT  # the room: analytiq_data.<room>...
+        if [*edge.split("."), ""][1] in BACKUP_MAY_NOT_IMPORT  # the room: analytiq_data.<room>...
     )
     assert outside == []
