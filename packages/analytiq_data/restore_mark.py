@@ -26,6 +26,8 @@ from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
+from analytiq_data.lease import describe_holder
+
 #: Prefix of the staged copy of a collection the target already holds.
 STAGE_PREFIX = "__restore."
 #: The collection holding the mark (one document).
@@ -79,13 +81,8 @@ class RestoreMark:
         return self.phase == SWAP
 
     def who(self) -> str:
-        """Return ``host (pid N) at 2024-05-01 10:00:00 UTC`` for messages."""
-        who = self.host or "an unknown host"
-        if self.pid is not None:
-            who += f" (pid {self.pid})"
-        if self.started_at is not None:
-            who += f", started {self.started_at:%Y-%m-%d %H:%M:%S} UTC"
-        return who
+        """Return ``host (pid N), started 2024-05-01 10:00:00 UTC`` for messages."""
+        return describe_holder(self.host or "an unknown host", self.pid, self.started_at, started=", started ")
 
     def describe(self, db: str, *, running: bool = False) -> str:
         """Return one line saying what state the database is in and what to do (for ``status`` and refusals).

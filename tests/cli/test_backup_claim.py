@@ -28,6 +28,7 @@ from analytiq_data.backup.claim import HOLDER_ID, DestinationClaim, claimed
 from analytiq_data.backup.endpoints import Side
 from analytiq_data.backup.identity import ServerIdentity
 from analytiq_data.errors import ExitCode, LockError
+from analytiq_data.liveness import stat_of, this_process
 from tests.cli.test_backup_signals import BIG, CHUNKS, RANGE_DOCS, planned, seed
 from tests.recorders import Notes
 from tests.server.test_backup_resume import ROOT, cli, raw_sorted, wait_until
@@ -100,10 +101,20 @@ async def test_of_two_claims_taken_at_once_exactly_one_wins(db: AsyncDatabase[An
     assert STATE_COLLECTION not in await db.list_collection_names()  # released, and nothing else was in it
 
 
-async def plant_claim(db: AsyncDatabase[Any], run: str, pid: int) -> None:
-    """Write the claim a run on this host with process ``pid`` would hold, live for another minute."""
-    lease = [{"$set": {"host": socket.gethostname(), "pid": pid, "expires_at": {"$add": ["$$NOW", 60_000]}}}]
-    await db[STATE_COLLECTION].update_one({"_id": HOLDER_ID, "run": run}, lease, upsert=True)
+def identity_of(pid: int, **other: object) -> dict[str, object]:
+    """Return what a run with process ``pid`` of this host, boot and PID namespace records (``liveness``),
+    with the fields ``other`` changed."""
+    found = stat_of(pid)
+    start = found[1] if found is not None else this_process().pid_start  # a gone pid: any start time
+    return {**this_process().record(), "pid": pid, "pid_start": start, **other}
+
+
+async def plant_claim(db: AsyncDatabase[Any], run: str, pid: int, **other: object) -> None:
+    """Write the claim a run with process ``pid`` of this host would hold (``other``: fields changed), live for
+    another minute."""
+    fields = {"run": run, **identity_of(pid, **other)}
+    lease = [{"$set": {**{k: {"$literal": v} for k, v in fields.items()}, "expires_at": {"$add": ["$$NOW", 60_000]}}}]
+    await db[STATE_COLLECTION].update_one({"_id": HOLDER_ID}, lease, upsert=True)
 
 
 async def test_a_claim_of_a_process_that_is_gone_is_taken_over_at_once(db: AsyncDatabase[Any]) -> None:
@@ -122,3 +133,36 @@ async def test_a_claim_of_a_process_that_is_gone_is_taken_over_at_once(db: Async
     expected = f"another backup holds destination database {db.name!r} on test server: a backup on {host} \\(pid "
     with pytest.raises(LockError, match=expected):
         await DestinationClaim(_side(db)).take()
+
+
+@pytest.mark.parametrize(
+    "elsewhere",
+    [
+        {"pid_ns": "pid:[1]"},  # another container on this kernel, with the same host name
+        {"boot_id": "00000000-0000-0000-0000-000000000000"},  # another machine (or kernel) named alike
+        {"boot_id": None, "pid_ns": None, "pid_start": None},  # a holder that could not say (no /proc)
+    ],
+    ids=["other-pid-namespace", "other-boot", "unknown"],
+)
+async def test_a_claim_from_another_pid_space_is_never_taken_over_before_its_lease_ends(
+    db: AsyncDatabase[Any], elsewhere: dict[str, object]
+) -> None:
+    """The claim of a live backup in another container with the same host name names a pid that does not
+    exist here: it is not a dead run's (review finding 1: host name + kill(pid, 0) took it over)."""
+    child = await asyncio.create_subprocess_exec("true")
+    await child.wait()  # a pid that means nothing here
+    await plant_claim(db, "elsewhere", child.pid, **elsewhere)
+    with pytest.raises(LockError, match="another backup holds destination database"):
+        await DestinationClaim(_side(db)).take()
+    holder = await db[STATE_COLLECTION].find_one({"_id": HOLDER_ID})
+    assert holder is not None and holder["run"] == "elsewhere"
+
+
+async def test_a_claim_naming_a_reused_pid_is_taken_over_at_once(db: AsyncDatabase[Any]) -> None:
+    """The pid exists, but its process started at another time than the claim's: the claim's run is gone."""
+    parent = os.getppid()
+    started = stat_of(parent)
+    assert started is not None
+    await plant_claim(db, "reused", parent, pid_start=started[1] + 1)
+    async with claimed(_side(db), Notes()) as claim:
+        assert claim.took_over is not None and claim.took_over.run == "reused" and claim.took_over.gone

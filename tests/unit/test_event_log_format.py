@@ -11,6 +11,7 @@ import pytest
 from bson.timestamp import Timestamp
 
 from analytiq_data.backup.log.catalog import Catalog
+from analytiq_data.backup.log.follower import FollowOptions
 from analytiq_data.backup.log.format import MAX_INC, frame, previous, scan, ts_doc
 from analytiq_data.backup.log.moment import parse_moment
 from analytiq_data.errors import ConfigurationError
@@ -147,3 +148,10 @@ def test_log_ranges_end_where_a_file_is_missing_or_cut(tmp_path: Path, capsys: p
     assert main(["log", "ranges", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "damaged: base bases/b.archive has 1 bytes, the catalog says 4: nothing from Timestamp(100, 1)" in out
+
+
+def test_follow_checks_its_uri_as_every_command_does() -> None:
+    """One URI check (``connecting.check_uri_scheme``): the scheme in any case, the URI redacted in the message."""
+    assert FollowOptions("MONGODB://h:27017", "app", "/tmp/log").src_uri == "MONGODB://h:27017"
+    with pytest.raises(ConfigurationError, match=r"invalid MongoDB URI 'http://u:\*\*\*@h': not a mongodb:// URI"):
+        FollowOptions("http://u:secret@h", "app", "/tmp/log")

@@ -24,6 +24,8 @@ ENGINE_MAY_IMPORT = (
     "analytiq_data.settings",
     "analytiq_data.uri",
     "analytiq_data.client",
+    "analytiq_data.liveness",  # whether a lease's holder is gone: shared with the backup claim and the follower
+    "analytiq_data.lease",  # what every lease shares (expiry by the server's clock, renewal, holder's name)
     "analytiq_data.restore_mark",  # what an unfinished restore leaves in a database: read by status and runners
 )
 
@@ -168,3 +170,21 @@ def test_importing_the_migrations_does_not_import_the_guard() -> None:
     done = _fresh(code)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["False", "True"]
+
+
+# The backup engine knows nothing of migrations (HOUSE "Shape"): what it shares with them lives in neutral
+# modules (``liveness``, ``lease``, ``testhooks``, ``restore_mark``, ``progress``, ``errors``, ...).
+BACKUP_MAY_NOT_IMPORT = ("migrations", "safety", "fleet", "cli", "guard")
+
+
+def test_the_backup_engine_imports_nothing_of_migrations_safety_fleet_or_the_cli() -> None:
+    graph = import_graph()
+    backup = [name for name in graph if name == "analytiq_data.backup" or name.startswith("analytiq_data.backup.")]
+    assert "analytiq_data.backup.claim" in backup and "analytiq_data.backup.log.follower" in backup
+    outside = sorted(
+        f"{name}: {edge}"
+        for name in backup
+        for edge in graph[name]
+        if [*edge.split("."), ""][1] in BACKUP_MAY_NOT_IMPORT  # the room: analytiq_data.<room>...
+    )
+    assert outside == []

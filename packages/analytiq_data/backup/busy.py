@@ -32,13 +32,16 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
 from analytiq_data.errors import LockError
+from analytiq_data.lease import describe_holder, live_now
 from analytiq_data.restore_mark import MARK_COLLECTION, read_mark
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
 
-#: Marker collections (each holds one document with the same ``_id``), and what they are called.
-MARKERS = {"migration_lock": "the migration lock", MARK_COLLECTION: "an unfinished restore"}
+#: Marker collections holding an expiring lease (one document with the same ``_id``), and what they are called.
+MARKERS = {"migration_lock": "the migration lock"}
+#: What a restore's mark (``MARK_COLLECTION``: no lease, it stays until the restore has finished) is called.
+UNFINISHED_RESTORE = "an unfinished restore"
 #: Phases in which a marker's holder only reads the database.
 READING_PHASES = frozenset({"backup"})
 #: How often a running copy looks at the markers again (seconds).
@@ -57,10 +60,9 @@ class Busy:
 
     def describe(self) -> str:
         """Return ``the migration lock ('migration_lock') held by host (pid N) since … UTC``."""
-        who = self.holder + (f" (pid {self.pid})" if self.pid is not None else "")
-        since = f" since {self.since:%Y-%m-%d %H:%M:%S} UTC" if self.since is not None else ""
+        what = UNFINISHED_RESTORE if self.marker == MARK_COLLECTION else MARKERS.get(self.marker, "a busy marker")
         phase = f", in its {self.phase} phase" if self.phase else ""
-        return f"{MARKERS.get(self.marker, 'a busy marker')} ({self.marker!r}) held by {who}{since}{phase}"
+        return f"{what} ({self.marker!r}) held by {describe_holder(self.holder, self.pid, self.since)}{phase}"
 
 
 async def busy_marker(db: AsyncDatabase[Any]) -> Busy | None:
@@ -69,14 +71,8 @@ async def busy_marker(db: AsyncDatabase[Any]) -> Busy | None:
     if mark is not None:
         return Busy(MARK_COLLECTION, mark.host or "unknown", mark.pid, mark.started_at, mark.phase)
     for name in MARKERS:
-        if name == MARK_COLLECTION:
-            continue
-        pipeline: list[dict[str, Any]] = [
-            {"$match": {"_id": name}},
-            # Live unless expires_at is before the server's now; compared as milliseconds (a missing
-            # expiry counts as past), the test migrations/engine/lock.py makes.
-            {"$addFields": {"_live": {"$not": [{"$lt": [{"$toLong": "$expires_at"}, {"$toLong": "$$NOW"}]}]}}},
-        ]
+        # Live unless expires_at is before the server's now: the test every lease of the tool makes.
+        pipeline: list[dict[str, Any]] = [{"$match": {"_id": name}}, {"$addFields": {"_live": live_now()}}]
         async for doc in await db[name].aggregate(pipeline):
             if not doc.get("_live"):
                 continue

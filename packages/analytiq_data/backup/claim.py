@@ -12,22 +12,21 @@ exact expired claim read), which only one of them wins.
 The claim ends with the run: a completed backup drops ``__backup_state`` altogether; a failed or
 interrupted run deletes its claim and leaves the resume state for ``--resume`` (and no empty
 collection). A run killed outright leaves its claim: another run takes it over once its lease has
-expired, or at once when it names this host and its process no longer exists.
+expired, or at once when its process is known to be gone (``liveness``: the claim records the
+holder's host, pid, boot id, PID namespace and start time, so a run in another container with the
+same host name is never taken for a dead one; the migration and restore locks judge the same way).
+The lease itself is kept as every lease of the tool is (``lease``: the server's clock, renewed in
+the background every third of it).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import datetime
 import logging
-import os
-import socket
-import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from pymongo import WriteConcern
@@ -36,6 +35,8 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 from analytiq_data.backup.catalog import STATE_COLLECTION
 from analytiq_data.backup.endpoints import Side
 from analytiq_data.errors import LockError
+from analytiq_data.lease import RenewedLease, describe_holder, holder_fields, live_now, renewal_fields
+from analytiq_data.liveness import holder_gone, is_this_process, this_process
 from analytiq_data.progress import NULL_PROGRESS, Progress
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,8 @@ LEASE_S = 30.0
 
 @dataclass(frozen=True)
 class Holder:
-    """A claim as read: whose (run token, host, pid), since when, until when, and whether still live."""
+    """A claim as read: whose (run token, host, pid), since when, until when, whether its lease is live
+    (by the server's clock) and whether its run is known to be over (``gone``: see ``run_over``)."""
 
     run: str
     host: str
@@ -57,36 +59,20 @@ class Holder:
     since: datetime.datetime | None
     expires_at: Any
     live: bool
+    gone: bool = False
 
     def describe(self) -> str:
         """Return ``a backup on HOST (pid N) since … UTC``."""
-        pid = f" (pid {self.pid})" if self.pid is not None else ""
-        since = f" since {self.since:%Y-%m-%d %H:%M:%S} UTC" if self.since is not None else ""
-        return f"a backup on {self.host}{pid}{since}"
-
-    def gone_here(self) -> bool:
-        """Return whether the holder ran on this host and is over: its process no longer exists, or it
-        is this process and the run has ended (e.g. failed, its server unreachable to release it)."""
-        if self.host != socket.gethostname() or self.pid is None:
-            return False
-        if self.pid == os.getpid():
-            return self.run not in _RUNNING
-        return not process_alive(self.pid)
+        return f"a backup on {describe_holder(self.host, self.pid, self.since)}"
 
 
-def process_alive(pid: int) -> bool:
-    """Return whether process ``pid`` exists on this host and is not a zombie (killed, not yet reaped)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process: it exists
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True  # no /proc (not Linux): kill(0) said it exists
-    return stat.rsplit(")", 1)[-1].split()[:1] != ["Z"]
+def run_over(doc: dict[str, Any]) -> bool:
+    """Return whether the run a claim document names is known to be over: its process is gone
+    (``liveness.holder_gone``), or it is this very process and that run has ended (e.g. failed, its
+    server unreachable to release the claim). Anything not known is a live run."""
+    if is_this_process(doc):
+        return str(doc.get("run") or "") not in _RUNNING
+    return holder_gone(doc)
 
 
 def held_error(side: Side, holder: Holder | None) -> LockError:
@@ -99,54 +85,54 @@ def held_error(side: Side, holder: Holder | None) -> LockError:
     )
 
 
-class DestinationClaim:
+class DestinationClaim(RenewedLease):
     """This run's claim on a destination database: take, renew in the background, check, release."""
 
     def __init__(self, side: Side, *, lease_s: float = LEASE_S) -> None:
+        super().__init__()
         self.side = side
         self.coll = side.db.get_collection(STATE_COLLECTION, write_concern=WriteConcern("majority"))
         self.lease_s = lease_s
+        self.what, self.others = f"the claim on {side.db.name}", "another backup"
         self.run = uuid.uuid4().hex
         self.lost = False
         self.took_over: Holder | None = None
-        self._renewer: asyncio.Task[None] | None = None
-        self._renewed = 0.0
 
     async def read(self) -> Holder | None:
         """Return the destination's claim with ``live`` judged by the server's clock, or None."""
         pipeline: list[dict[str, Any]] = [
             {"$match": {"_id": HOLDER_ID}},
-            # As milliseconds: SecantusDB compares a date with $$NOW as false both ways (see engine.lock).
-            {"$addFields": {"_live": {"$gte": [{"$toLong": "$expires_at"}, {"$toLong": "$$NOW"}]}}},
+            {"$addFields": {"_live": live_now()}},
         ]
         async with self.side.errors("reading who holds the destination"):
             async for doc in await self.coll.aggregate(pipeline):
-                pid = doc.get("pid")
+                pid, live = doc.get("pid"), bool(doc.get("_live"))
                 return Holder(
                     str(doc.get("run") or ""),
                     str(doc.get("host") or "an unknown host"),
                     int(pid) if isinstance(pid, int) else None,
                     doc.get("since"),
                     doc.get("expires_at"),
-                    bool(doc.get("_live")),
+                    live,
+                    gone=live and run_over(doc),
                 )
         return None
 
     def _lease(self, *, since: bool) -> list[dict[str, Any]]:
-        fields: dict[str, Any] = {"renewed_at": "$$NOW", "expires_at": {"$add": ["$$NOW", int(self.lease_s * 1000)]}}
+        fields = renewal_fields(self.lease_s)
         if since:
-            fields = {"run": self.run, "host": socket.gethostname(), "pid": os.getpid(), "since": "$$NOW", **fields}
+            fields = {"run": self.run, **holder_fields(this_process()), "since": "$$NOW", **fields}
         return [{"$set": fields}]
 
     async def take(self) -> None:
         """Claim the destination, or raise LockError naming the live holder; start renewing the lease.
 
-        A claim whose lease expired, or whose process is gone from this host, is taken over.
+        A claim whose lease expired, or whose run is known to be over (``run_over``), is taken over.
         """
         seen = await self.read()
         if seen is not None and seen.run == self.run:
             return
-        if seen is not None and seen.live and not seen.gone_here():
+        if seen is not None and seen.live and not seen.gone:
             raise held_error(self.side, seen)
         _RUNNING.add(self.run)  # before the write: a claim of this process seen meanwhile is a live one
         try:
@@ -161,9 +147,8 @@ class DestinationClaim:
             self.took_over = seen
             log.warning("took over the claim on %s of %s", self.side.db.name, seen.describe())
         self.lost = False
-        self._renewed = time.monotonic()
-        if self._renewer is None or self._renewer.done():
-            self._renewer = asyncio.create_task(self._renew_forever(), name="backup-claim-renewal")
+        self.renewed()
+        self.start_renewing()
 
     async def _write(self, seen: Holder | None) -> bool:
         """Write this run's claim where ``seen`` (None: no claim) stands; return whether it won."""
@@ -186,19 +171,8 @@ class DestinationClaim:
         if done.matched_count == 0:
             self.lost = True
             return False
-        self._renewed = time.monotonic()
+        self.renewed()
         return True
-
-    async def _renew_forever(self) -> None:
-        while not self.lost:
-            await asyncio.sleep(self.lease_s / 3)  # a renewal period, not a synchronisation
-            try:
-                if not await self.renew():
-                    log.error("lost the claim on %s: another backup took it over", self.side.db.name)
-            except PyMongoError as exc:
-                log.warning("could not renew the claim on %s: %s", self.side.db.name, exc)
-                if time.monotonic() - self._renewed > self.lease_s:
-                    self.lost = True
 
     def check(self) -> None:
         """Raise LockError if the claim was lost (another backup may have written to the destination)."""
@@ -215,11 +189,7 @@ class DestinationClaim:
         Best effort (logged, never raised): an unreleased claim expires on its own.
         """
         _RUNNING.discard(self.run)
-        task, self._renewer = self._renewer, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await self.stop_renewing()
         try:
             await self.coll.delete_one({"_id": HOLDER_ID, "run": self.run})
             if await self.coll.count_documents({}, limit=1) == 0:
@@ -234,7 +204,7 @@ async def claimed(side: Side, progress: Progress = NULL_PROGRESS) -> AsyncIterat
     claim = DestinationClaim(side)
     await claim.take()
     if claim.took_over is not None:
-        why = "its lease expired" if not claim.took_over.live else "its process is gone"
+        why = "its process is gone" if claim.took_over.gone else "its lease expired"
         progress.note(f"Took over the destination from {claim.took_over.describe()} ({why})")
     try:
         yield claim

@@ -2,7 +2,7 @@
 
 A pre-step hook (as ``BackupFirst``), awaited under the migration lock when steps are pending. If
 a live follower of this database writes its heartbeat in DIR (``follower.json``: refreshed within
-``FRESH_S``, on this host by a running process), the hook notes the source's cluster time C, waits
+``FRESH_S``, by a process not known to be gone: ``liveness``), the hook notes the source's cluster time C, waits
 until the follower's durable position has passed C, and records C as the run's restore point in
 the history (a ``backup`` record with ``restore_point`` and ``backup_log``): seconds instead of a
 full copy, and ``restore --from-log DIR --at C`` (or ``--before-migration N``) brings it back.
@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ from bson.timestamp import Timestamp
 from analytiq_data.backup.consistent.point import ts_text
 from analytiq_data.backup.log.follower import HEARTBEAT
 from analytiq_data.errors import ConfigurationError
+from analytiq_data.liveness import holder_gone
 from analytiq_data.migrations.engine.applying import cluster_time_of
 from analytiq_data.migrations.engine.prestep import BeforeSteps, HookRecord
 from analytiq_data.safety.backup_first import PHASE, BackupFirst
@@ -45,12 +44,7 @@ def live_follower(log_dir: str, db: str, now: float | None = None) -> dict[str, 
         return None
     if (now or time.time()) - float(beat.get("updated", 0)) > FRESH_S:
         return None
-    if beat.get("host") == socket.gethostname():
-        try:
-            os.kill(int(beat["pid"]), 0)
-        except (OSError, ValueError, KeyError):
-            return None
-    return beat
+    return None if holder_gone(beat) else beat
 
 
 def _durable(beat: dict[str, Any] | None) -> Timestamp | None:

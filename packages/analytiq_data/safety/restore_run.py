@@ -22,14 +22,11 @@ target afterwards.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Protocol
 
 from pymongo.asynchronous.database import AsyncDatabase
@@ -48,31 +45,14 @@ from analytiq_data.safety.restore_guard import SwapProgress, TargetInUse, stoppe
 from analytiq_data.safety.restore_lock import migration_started, restore_lock, wait_for_migrations
 from analytiq_data.safety.results import RestoreResult
 from analytiq_data.safety.staging import KEPT, Staging, remove_partial_load
-from analytiq_data.safety.swap import SwapPlan, check_swapped, describe_loaded, run_swap
+from analytiq_data.safety.swap import Pause, SwapPlan, check_swapped, describe_loaded, run_swap
+from analytiq_data.testhooks import Pauses
 
 log = logging.getLogger(__name__)
 
-#: Test hook: ``loaded,swap-1:DIR`` pauses at each named point (``loaded``: before the swap;
-#: ``swap-N``: after the N-th rename; ``swapped``), writing ``DIR/paused-<point>`` and waiting for
-#: ``DIR/go-<point>``. Tests only.
+#: Test hook (``testhooks``): ``loaded,swap-1:DIR`` pauses at each named point (``loaded``: before the
+#: swap; ``swap-N``: after the N-th rename; ``swapped``). Tests only.
 PAUSE_ENV = "ANALYTIQ_TEST_RESTORE_PAUSE"
-
-
-class Pauses:
-    """The test hook (``PAUSE_ENV``): pause at named points until the test says go."""
-
-    def __init__(self) -> None:
-        points, _, folder = os.environ.get(PAUSE_ENV, "").partition(":")
-        self.folder = Path(folder) if folder else None
-        self.points = {p.strip() for p in points.split(",") if p.strip()} if self.folder else set()
-
-    async def __call__(self, point: str) -> None:
-        if point not in self.points or self.folder is None:
-            return
-        self.points.discard(point)
-        (self.folder / f"paused-{point}").write_text(point)
-        while not (self.folder / f"go-{point}").exists():  # noqa: ASYNC110 (a file from another process)
-            await asyncio.sleep(0.05)
 
 
 @dataclass(frozen=True)
@@ -144,7 +124,7 @@ class _Run:
 
 async def replace_database(side: Side, target: TargetOptions, loader: Loader, progress: Progress) -> RestoreResult:
     """Replace the database of ``side`` with what ``loader`` loads (the steps of this module); return what was done."""
-    started, db, pause, run = time.monotonic(), side.db, Pauses(), _Run()
+    started, db, pause, run = time.monotonic(), side.db, Pauses(PAUSE_ENV).pause, _Run()
     async with restore_lock(
         db.client, db.name, lease_s=target.lease_s, wait_s=target.lock_wait_s, progress=progress
     ) as lock:
@@ -256,7 +236,7 @@ async def _stopped(db: AsyncDatabase[Any], loader: Loader, swap: SwapProgress, e
 
 
 async def _finish_unfinished(
-    side: Side, target: TargetOptions, progress: Progress, pause: Pauses
+    side: Side, target: TargetOptions, progress: Progress, pause: Pause
 ) -> tuple[RestoreMark, SwapPlan] | None:
     """Finish an earlier restore's half-done swap (return its mark and plan), or remove its partial load."""
     db = side.db

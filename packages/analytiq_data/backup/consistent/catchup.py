@@ -15,12 +15,9 @@ loses an event and replays at most the last group (replaying is idempotent, see 
 
 from __future__ import annotations
 
-import asyncio
-import os
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 from bson.timestamp import Timestamp
@@ -33,13 +30,14 @@ from analytiq_data.backup.consistent.units import Joiner, txn_key, unit_time
 from analytiq_data.backup.endpoints import Side
 from analytiq_data.errors import ConfigurationError
 from analytiq_data.progress import Progress, TaskKind
+from analytiq_data.testhooks import Pauses
 
 #: Events handed to the sink at once (and between two saved positions).
 GROUP = 500
 #: How long one poll of the stream waits on the server for new events (milliseconds).
 AWAIT_MS = 500
-#: Test hook: ``N1,N2:DIR`` pauses the catch-up once its events reach each N (0: before T is
-#: chosen), writing ``DIR/paused-N`` and waiting for ``DIR/go-N``. Tests only.
+#: Test hook (``testhooks``): ``N1,N2:DIR`` pauses the catch-up once its events reach each N (0: before
+#: T is chosen). Tests only.
 PAUSE_ENV = "ANALYTIQ_TEST_CATCHUP_PAUSE"
 #: The stage that splits events over 16 MB into fragments (7.0, 6.0.9); must end the pipeline.
 SPLIT_STAGE = "$changeStreamSplitLargeEvent"
@@ -65,23 +63,6 @@ class Reached:
     at: Timestamp
     events: int
     events_this_run: int
-
-
-class _Pauses:
-    """The test hook (``PAUSE_ENV``): pause at given event counts until the test says go."""
-
-    def __init__(self) -> None:
-        spec = os.environ.get(PAUSE_ENV, "")
-        counts, _, folder = spec.partition(":")
-        self.folder = Path(folder) if folder else None
-        self.left = sorted(int(n) for n in counts.split(",") if n.strip()) if self.folder else []
-
-    async def maybe(self, events: int) -> None:
-        while self.left and self.folder is not None and events >= self.left[0]:
-            at = self.left.pop(0)
-            (self.folder / f"paused-{at}").write_text(str(events))
-            while not (self.folder / f"go-{at}").exists():  # noqa: ASYNC110 (a file from another process)
-                await asyncio.sleep(0.05)
 
 
 async def open_stream(src: Side, position: Position | None) -> AsyncChangeStream[Any]:
@@ -139,8 +120,8 @@ async def catch_up(
     ``stream`` is the stream this run opened before it read anything (else one is opened at
     ``position``). ``save`` records the position after each group the sink accepted.
     """
-    pauses = _Pauses()
-    await pauses.maybe(position.events)
+    pauses = Pauses(PAUSE_ENV)
+    await _pause(pauses, position.events)
     target = await cluster_time(src)
     task = "catch-up"
     progress.start(task, total=None, unit="events", kind=TaskKind.WORK, label=f"catch-up to T={ts_text(target)}")
@@ -164,9 +145,15 @@ async def catch_up(
                         noted = time.monotonic()
                         lag = max(0, target.time - group[-1]["clusterTime"].time)
                         progress.note(f"catch-up: {position.events:,} events applied, {lag} s behind T")
-                    await pauses.maybe(position.events)
+                    await _pause(pauses, position.events)
     progress.finish(task, f"{this_run:,} change events applied")
     return Reached(target, position.events, this_run)
+
+
+async def _pause(pauses: Pauses, events: int) -> None:
+    """Pause at each armed count the catch-up's ``events`` have reached (``paused-N`` holds the count)."""
+    for point in pauses.reached(events):
+        await pauses.pause(point, str(events))
 
 
 class EventReader:

@@ -17,7 +17,7 @@ from analytiq_data.backup.files.source import open_source
 from analytiq_data.backup.files.stream import Batch
 from analytiq_data.backup.log.catalog import BASES, Catalog, now_text
 from analytiq_data.backup.log.format import ts_doc
-from analytiq_data.backup.log.segment import LogDamaged, fsync_dir
+from analytiq_data.backup.log.segment import LogDamaged, fsync_path
 from analytiq_data.errors import ConfigurationError
 from analytiq_data.progress import Progress
 
@@ -29,14 +29,6 @@ def _file_facts(path: Path) -> tuple[int, str]:
             crc = crc64(chunk, crc)
             size += len(chunk)
     return size, f"{crc:016x}"
-
-
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 async def take_base(
@@ -55,9 +47,7 @@ async def take_base(
     point = result.point_in_time
     assert point is not None
     final = folder / f"base-{point.at.time}-{point.at.inc}{suffix}"
-    await asyncio.to_thread(_fsync_file, pending)
-    os.replace(pending, final)
-    fsync_dir(folder)
+    await asyncio.to_thread(_publish, pending, final)
     size, crc = await asyncio.to_thread(_file_facts, final)
     entry = {
         "file": f"{BASES}/{final.name}",
@@ -70,8 +60,15 @@ async def take_base(
         "gzip": gzip,
         "created": now_text(),
     }
-    catalog.add_base(entry)
+    await asyncio.to_thread(catalog.add_base, entry)
     return entry
+
+
+def _publish(pending: Path, final: Path) -> None:
+    """Give a complete dump its final name, durably: fsync it, rename it, fsync the directory."""
+    fsync_path(pending)
+    os.replace(pending, final)
+    fsync_path(final.parent)
 
 
 def _catchup_header(path: Path) -> dict[str, Any] | None:
@@ -115,7 +112,7 @@ async def adopt_base(catalog: Catalog, file: str) -> dict[str, Any]:
         "created": now_text(),
         "adopted": True,
     }
-    catalog.add_base(entry)
+    await asyncio.to_thread(catalog.add_base, entry)
     return entry
 
 

@@ -5,6 +5,9 @@ stream from the log's position into the open segment (append, fsync: only then d
 a segment every ``segment_seconds`` or ``segment_mb``. A stop request (SIGTERM, Ctrl-C: the task
 is cancelled) closes the open segment before the error goes on. Lost history becomes a recorded
 gap and a ``HistoryLost`` error (exit 3). Engines never print: status goes to ``on_status``.
+
+The open segment is kept by an ``appender.Appender``: its file work runs in a thread, never on the
+event loop.
 """
 
 from __future__ import annotations
@@ -21,17 +24,18 @@ from bson.timestamp import Timestamp
 from analytiq_data.backup.consistent.clock import cluster_time, require_change_streams, token_time
 from analytiq_data.backup.endpoints import Side
 from analytiq_data.backup.files.server import open_server
+from analytiq_data.backup.log.appender import Appender, off_loop
 from analytiq_data.backup.log.base import adopt_base, take_base
-from analytiq_data.backup.log.catalog import SEGMENTS, Catalog, Range, load_catalog, when_text
+from analytiq_data.backup.log.catalog import Catalog, Range, load_catalog, when_text
 from analytiq_data.backup.log.dirlock import holding, log_folder
-from analytiq_data.backup.log.format import PREFIX_SIZE, previous, ts_of
+from analytiq_data.backup.log.format import previous, ts_of
 from analytiq_data.backup.log.recover import recover
-from analytiq_data.backup.log.segment import Position, SegmentWriter, fsync_dir
+from analytiq_data.backup.log.segment import Position
 from analytiq_data.backup.log.status import HEARTBEAT, FollowStatus, Ticker
 from analytiq_data.backup.log.stream import HistoryGone, open_at, poll, token_of
 from analytiq_data.backup.log.swapmark import restore_running, swap_begins
-from analytiq_data.backup.log.testhooks import Pauses
 from analytiq_data.backup.options import RESERVED_DATABASES
+from analytiq_data.connecting import check_uri_scheme
 from analytiq_data.errors import ConfigurationError
 from analytiq_data.progress import NULL_PROGRESS, Progress
 from analytiq_data.settings import DEFAULT_TIMEOUT_S, validate_db_name
@@ -81,8 +85,7 @@ class FollowOptions:
     timeout_s: float = DEFAULT_TIMEOUT_S
 
     def __post_init__(self) -> None:
-        if not self.src_uri.startswith(("mongodb://", "mongodb+srv://")):
-            raise ConfigurationError("invalid MongoDB URI for --src-uri", hint="e.g. --src-uri mongodb://host:27017")
+        check_uri_scheme(self.src_uri)
         validate_db_name(self.src_db)
         if self.src_db.lower() in RESERVED_DATABASES:
             raise ConfigurationError(f"cannot follow the {self.src_db!r} database", hint="choose another --src")
@@ -122,53 +125,20 @@ StatusSink = Callable[[FollowStatus], None]
 
 @dataclass
 class _Run:
-    """One run's moving parts: the catalog, the open segment, counters for the status."""
+    """One run's moving parts: the catalog, the open segment and its counters (``log``), the status."""
 
     options: FollowOptions
     catalog: Catalog
     side: Side
     on_status: StatusSink
-    pauses: Pauses
     ticker: Ticker
-    writer: SegmentWriter | None = None
+    log: Appender
     base_at: Timestamp | None = None
-    events: int = 0
-    closed: int = 0
-
-    def new_segment(self, after: Position) -> SegmentWriter:
-        self.writer = SegmentWriter(self.catalog.folder / SEGMENTS, self.catalog.next_seq, self.options.src_db, after)
-        return self.writer
-
-    def close_segment(self) -> None:
-        """Close the open segment durably and catalogue it (an empty one is removed)."""
-        writer, self.writer = self.writer, None
-        if writer is None:
-            return
-        if writer.events == 0 and writer.covered == writer.after.at:
-            writer.abandon()
-            writer.path.unlink()
-            fsync_dir(writer.path.parent)
-            return
-        entry = writer.close(self.options.gzip)
-        self.pauses.hit("closing")
-        self.catalog.add_segment(entry)
-        if self.options.gzip:
-            writer.path.unlink()
-            fsync_dir(writer.path.parent)
-        self.closed += 1
 
     def report(self, now: Timestamp, state: str = "following") -> None:
         """Send the status (lag, events/s, restorable range) and refresh the heartbeat file."""
-        self.on_status(self.ticker.status(self.catalog, self.writer, self.events, self.closed, now, state))
-
-    def stop_with_gap(self, reason: str) -> Timestamp:
-        """Close the open segment, record a gap from the end of the newest range, and return that end."""
-        self.close_segment()
-        found = self.catalog.end_of_newest()
-        assert found is not None
-        since = found[1].end
-        self.catalog.add_gap(since, reason)
-        return since
+        log = self.log
+        self.on_status(self.ticker.status(self.catalog, log.writer, log.events, log.closed, now, state))
 
 
 async def follow(
@@ -185,19 +155,21 @@ async def follow(
     """
     folder = log_folder(options.to)
     with holding(folder):  # one follower per directory (LockError otherwise)
-        catalog, recovered = _prepare(options, folder)
+        catalog, recovered = await off_loop(_prepare, options, folder)
         for line in recovered:
             progress.note(f"recovery: {line}")
         ticker = Ticker(folder, options.src_db)
         try:
             async with open_server(options.src_uri, options.src_db, options.timeout_s) as (side, _):
                 require_change_streams(side)
-                run = _Run(options, catalog, side, on_status or (lambda _s: None), Pauses(), ticker)
+                appender = Appender(catalog, options.src_db, options.gzip, options.segment_mb, options.segment_seconds)
+                run = _Run(options, catalog, side, on_status or (lambda _s: None), ticker, appender)
                 base = await _ensure_base(run, progress)
                 await _tail(run)
         finally:
             ticker.stopped()
-    return FollowResult(str(catalog.folder), run.events, run.closed, tuple(catalog.ranges()), tuple(recovered), base)
+    done = run.log
+    return FollowResult(str(catalog.folder), done.events, done.closed, tuple(catalog.ranges()), tuple(recovered), base)
 
 
 def _prepare(options: FollowOptions, folder: Path) -> tuple[Catalog, list[str]]:
@@ -228,7 +200,8 @@ async def _ensure_base(run: _Run, progress: Progress) -> str | None:
             catalog, options.src_uri, options.src_db, gzip=options.gzip, timeout_s=options.timeout_s, progress=progress
         )
         if await restore_running(run.side.db):  # it began during the dump: the base may miss its swap
-            catalog.add_gap(ts_of(entry["at"]) or Timestamp(0, 0), "a restore began replacing the database")
+            since = ts_of(entry["at"]) or Timestamp(0, 0)
+            await off_loop(catalog.add_gap, since, "a restore began replacing the database")
             raise _replacing_error(run)
         return str(entry["file"])
     return None
@@ -249,17 +222,18 @@ async def _tail(run: _Run) -> None:
     position, _ = found
     run.base_at = None if position.token is not None else position.at
     until = await cluster_time(run.side) if run.options.catch_up else None
-    run.new_segment(position)
+    await run.log.open(position)
     try:
         await _stream_loop(run, position, until)
     except HistoryGone as exc:
-        since = run.stop_with_gap(f"history lost ({exc.detail})")
+        since = await run.log.stop_with_gap(f"history lost ({exc.detail})")
         raise _lost_error(run, since) from None
     except _SwapSeen as exc:
-        since = run.stop_with_gap(f"the database was replaced by a restore (its lock marked at {when_text(exc.at)})")
+        reason = f"the database was replaced by a restore (its lock marked at {when_text(exc.at)})"
+        since = await run.log.stop_with_gap(reason)
         raise _replaced_error(run, since) from None
     finally:
-        run.close_segment()
+        await run.log.close()
 
 
 def _covered(run: _Run) -> str:
@@ -300,15 +274,15 @@ async def _stream_loop(run: _Run, position: Position, until: Timestamp | None) -
             while True:
                 async with side.errors("reading the change stream"):
                     events, dry = await poll(stream, run.base_at)
-                _stop_at_a_swap(run, events)
-                writer = run.writer
+                await _stop_at_a_swap(run, events)
+                writer = run.log.writer
                 assert writer is not None
                 mark = None
                 if dry and not events:
                     mark = token_time(stream.resume_token) or before
                 if events or (mark is not None and mark > writer.covered):
-                    position = _append(run, events, mark if not events else None)
-                    writer = run.writer
+                    position = await run.log.append(events, mark if not events else None)
+                    writer = run.log.writer
                     assert writer is not None
                 if time.monotonic() - noted >= STATUS_EVERY_S or dry:
                     now = await cluster_time(side)
@@ -319,54 +293,24 @@ async def _stream_loop(run: _Run, position: Position, until: Timestamp | None) -
                     if until is not None and writer.covered >= until:
                         run.report(now, "stopped")
                         return
-                if _should_close(run, writer):
-                    run.close_segment()
-                    run.new_segment(position)
+                if run.log.due(writer):
+                    await run.log.close()
+                    await run.log.open(position)
                 if events and events[-1].get("operationType") == "invalidate":
                     start_after = True
                     break
 
 
-def _stop_at_a_swap(run: _Run, events: list[RawBSONDocument]) -> None:
+async def _stop_at_a_swap(run: _Run, events: list[RawBSONDocument]) -> None:
     """If a restore marks the database's lock among ``events``: keep those before it, mark the log complete
     up to just before it, and raise _SwapSeen."""
     cut = next((i for i, e in enumerate(events) if swap_begins(e)), None)
     if cut is None:
         return
     at = events[cut]["clusterTime"]
-    _append(run, events[:cut], None)
-    _append(run, [], previous(at))
+    await run.log.append(events[:cut], None)
+    await run.log.append([], previous(at))
     raise _SwapSeen(at)
-
-
-def _append(run: _Run, events: list[RawBSONDocument], mark: Timestamp | None) -> Position:
-    """Write ``events`` (or a mark) durably, closing the segment whenever it reaches ``segment_mb``; return the end."""
-    limit = run.options.segment_mb * 1024 * 1024
-    while True:
-        writer = run.writer
-        assert writer is not None
-        room, take = limit - writer.size, 0
-        while take < len(events) and (take == 0 or room >= len(events[take].raw) + PREFIX_SIZE):
-            room -= len(events[take].raw) + PREFIX_SIZE
-            take += 1
-        chunk, events = events[:take], events[take:]
-        writer.write(chunk, mark)
-        run.pauses.hit(f"write-{run.events + len(chunk)}")
-        writer.sync()
-        run.events += len(chunk)
-        run.pauses.hit(f"synced-{run.events}")
-        if not events:
-            return writer.last
-        run.close_segment()
-        run.new_segment(writer.last)
-
-
-def _should_close(run: _Run, writer: SegmentWriter) -> bool:
-    """Return whether the open segment is due: ``segment_mb`` large, or ``segment_seconds`` old and holding events
-    (an idle one only gains marks: it stays open rather than leaving a file and a catalog entry a minute)."""
-    if writer.size >= run.options.segment_mb * 1024 * 1024:
-        return True
-    return writer.events > 0 and time.monotonic() - writer.opened >= run.options.segment_seconds
 
 
 __all__ = [

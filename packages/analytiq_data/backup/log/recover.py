@@ -17,7 +17,7 @@ from analytiq_data.backup.log.catalog import BASES, SEGMENTS, Catalog
 from analytiq_data.backup.log.segment import (
     LogDamaged,
     entry_of,
-    fsync_dir,
+    fsync_path,
     parse,
     read_file,
     segment_name,
@@ -66,7 +66,7 @@ def _close_open(catalog: Catalog, seq: int, path: Path, known: set[int], compres
     """Cut an open segment at its last whole record and close it (or remove it: catalogued already, or empty)."""
     if seq in known:
         path.unlink()
-        fsync_dir(path.parent)
+        fsync_path(path.parent)
         return [f"removed {path.name} (already closed)"]
     if seq != catalog.next_seq:
         raise LogDamaged(f"open segment {path} does not follow the catalog's last segment", hint="check the directory")
@@ -75,7 +75,7 @@ def _close_open(catalog: Catalog, seq: int, path: Path, known: set[int], compres
         content = parse(data, str(path))
     except LogDamaged:
         path.unlink()  # torn before its header was durable: it held nothing
-        fsync_dir(path.parent)
+        fsync_path(path.parent)
         return [f"removed {path.name} (torn before its first record)"]
     said = []
     if content.end < len(data):
@@ -88,17 +88,17 @@ def _close_open(catalog: Catalog, seq: int, path: Path, known: set[int], compres
         data = data[: content.end]
     if not content.events and content.covered == content.after.at:
         path.unlink()
-        fsync_dir(path.parent)
+        fsync_path(path.parent)
         return [*said, f"removed the empty {path.name}"]
     final = path.with_name(segment_name(seq, gzip_=compress))
     if compress:
         write_durably(final, gzip_module.compress(data, compresslevel=6))
     else:
         os.replace(path, final)
-        fsync_dir(path.parent)
+        fsync_path(path.parent)
     catalog.add_segment(entry_of(content, seq, final, final.read_bytes()))
     if compress:
         path.unlink()
-        fsync_dir(path.parent)
+        fsync_path(path.parent)
     known.add(seq)
     return [*said, f"closed {final.name} ({len(content.events)} events)"]

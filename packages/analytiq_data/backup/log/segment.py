@@ -40,9 +40,9 @@ def segment_name(seq: int, *, gzip_: bool = False, open_: bool = False) -> str:
     return f"seg-{seq:06d}.log" + (".gz" if gzip_ else "")
 
 
-def fsync_dir(folder: Path) -> None:
-    """Make the entries of ``folder`` (a created or renamed file) durable."""
-    fd = os.open(folder, os.O_RDONLY)
+def fsync_path(path: Path) -> None:
+    """Make a file's content durable, or a directory's entries (a file created, renamed or removed in it)."""
+    fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
@@ -57,7 +57,7 @@ def write_durably(path: Path, data: bytes) -> None:
         out.flush()
         os.fsync(out.fileno())
     os.replace(tmp, path)
-    fsync_dir(path.parent)
+    fsync_path(path.parent)
 
 
 @dataclass(frozen=True)
@@ -139,7 +139,7 @@ class SegmentWriter:
         self._file = open(self.path, "wb")  # kept open while the segment is written
         self._file.write(MAGIC + frame(bson.encode(header)))
         self._sync()
-        fsync_dir(folder)
+        fsync_path(folder)
         self.size = self._file.tell()
 
     def _sync(self) -> None:
@@ -177,7 +177,7 @@ class SegmentWriter:
             write_durably(final, gzip.compress(self.path.read_bytes(), compresslevel=6))
         else:
             os.replace(self.path, final)
-            fsync_dir(self.folder)
+            fsync_path(self.folder)
         return self.entry(final)
 
     def abandon(self) -> None:

@@ -1,7 +1,9 @@
 """The follower's status: what a person watching needs (lag, events/s, the restorable range), and its heartbeat file.
 
 ``Ticker`` turns the run's counters into a ``FollowStatus`` about once a second and rewrites
-``DIR/follower.json`` (the heartbeat ``up --backup --backup-log`` reads: not needed to restore).
+``DIR/follower.json`` (the heartbeat ``up --backup --backup-log`` reads: not needed to restore). It
+names its writer as every lease of the tool does (``liveness``: host, pid, boot id, PID namespace,
+start time), so a reader can tell a dead follower from one in another container or of another user.
 When the run ends, the heartbeat says ``stopped``, so nobody waits on a follower that is gone.
 """
 
@@ -9,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -20,6 +21,7 @@ from bson.timestamp import Timestamp
 from analytiq_data.backup.log.catalog import Catalog, Range
 from analytiq_data.backup.log.format import token_out, ts_doc
 from analytiq_data.backup.log.segment import SegmentWriter
+from analytiq_data.liveness import this_process
 
 HEARTBEAT = "follower.json"
 #: The events/s figure is the rate over this many last seconds.
@@ -95,7 +97,7 @@ class Ticker:
 
     def beat(self, status: FollowStatus) -> None:
         """Replace the heartbeat file with ``status`` (and who writes it)."""
-        heartbeat = {"pid": os.getpid(), "host": socket.gethostname(), "db": self.db, "updated": time.time()}
+        heartbeat = {**this_process().record(), "db": self.db, "updated": time.time()}
         heartbeat |= status.to_json()
         path = self.folder / HEARTBEAT
         tmp = path.with_name(path.name + ".tmp")

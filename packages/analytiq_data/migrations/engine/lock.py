@@ -48,13 +48,13 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from analytiq_data.errors import LockError
-from analytiq_data.migrations.engine.liveness import holder_gone, this_process
+from analytiq_data.lease import RenewedLease, expires_before_now, format_time, holder_fields, live_now, renewal_fields
+from analytiq_data.liveness import holder_gone, this_process
 from analytiq_data.migrations.engine.lockinfo import (
     LOCK_COLLECTION,
     LOCK_ID,
     LockInfo,
     RunningStep,
-    format_time,
     held_error,
     note_waiting,
     takeover_line,
@@ -116,21 +116,12 @@ class Acquisition:
         return self.holder is not None
 
 
-def _expires_before_now() -> dict[str, Any]:
-    """Return the ``$expr`` "expires_at is before the server's now" (a missing expiry counts as past).
-
-    Compared as milliseconds: SecantusDB evaluates a date compared with ``$$NOW`` as false both
-    ways; ``$toLong`` on both sides is the same test on mongod and works there too.
-    """
-    return {"$lt": [{"$toLong": "$expires_at"}, {"$toLong": "$$NOW"}]}
-
-
 async def read_lock(db: AsyncDatabase[Any], collection: str = LOCK_COLLECTION) -> LockInfo | None:
     """Return the lock document of ``collection``, or None if there is none: ``live`` judged by the
     server's clock and by whether its holder is known to be gone from this host (``liveness``)."""
     pipeline: list[dict[str, Any]] = [
         {"$match": {"_id": LOCK_ID}},
-        {"$addFields": {"_live": {"$not": [_expires_before_now()]}, "_now": "$$NOW"}},
+        {"$addFields": {"_live": live_now(), "_now": "$$NOW"}},
     ]
     async for doc in await db[collection].aggregate(pipeline):
         live, now = bool(doc.pop("_live", False)), doc.pop("_now", None)
@@ -162,7 +153,7 @@ async def delete_lock(db: AsyncDatabase[Any], info: LockInfo, collection: str = 
     return bool(result.deleted_count)
 
 
-class MigrationLock:
+class MigrationLock(RenewedLease):
     """This runner's lease: acquire (waiting up to a bound), renew in the background, release.
 
     ``collection`` is where the lease document lives (``migration_lock`` unless a caller keeps its
@@ -174,6 +165,8 @@ class MigrationLock:
     ) -> None:
         if lease_s <= 0:
             raise ValueError("lease_s must be positive")
+        super().__init__()
+        self.what, self.others = "the migration lock", "another runner"
         self.db = db
         self.collection = collection
         self.coll = db.get_collection(collection, write_concern=WriteConcern("majority"))
@@ -185,23 +178,17 @@ class MigrationLock:
         self.held = False
         self.lost = False
         self.took_over: LockInfo | None = None  # the lease this runner replaced (expired, or its holder gone)
-        self._renewer: asyncio.Task[None] | None = None
-        self._last_renewal = 0.0
 
     def _lease_update(self) -> list[dict[str, Any]]:
-        lease_ms = int(self.lease_s * 1000)
         return [
             {
                 "$set": {
                     "holder": self.host,
-                    "host": self.host,
-                    "pid": self.pid,
-                    **{name: {"$literal": value} for name, value in self.me.fields().items()},
+                    **holder_fields(self.me),
                     "token": self.token,
                     "lease_s": self.lease_s,
                     "locked_at": "$$NOW",
-                    "renewed_at": "$$NOW",
-                    "expires_at": {"$add": ["$$NOW", lease_ms]},
+                    **renewal_fields(self.lease_s),
                 }
             },
             {"$unset": ["txn_lsid", "step", "phase", "phase_token", "phase_since"]},
@@ -224,7 +211,7 @@ class MigrationLock:
             if previous.token is not None and previous.token in held_here():
                 raise NestedRunError(self.db.name, previous)
             return previous
-        query: dict[str, Any] = {"_id": LOCK_ID, "$expr": _expires_before_now()}
+        query: dict[str, Any] = {"_id": LOCK_ID, "$expr": expires_before_now()}
         if previous is not None and previous.holder_gone:
             query = {"_id": LOCK_ID, "token": previous.token}
         try:
@@ -237,7 +224,7 @@ class MigrationLock:
             winner = await read_lock(self.db, self.collection)  # lost a race: say who won
             return winner if winner is not None else LockInfo.from_doc({"holder": "another runner"}, live=True)
         self.held, self.lost = True, False
-        self._last_renewal = time.monotonic()
+        self.renewed()
         if previous is not None:
             self.took_over = previous
             log.warning("%s", takeover_line(previous))
@@ -298,15 +285,14 @@ class MigrationLock:
         ``step`` (version, name, direction, time_limit_s) records the step starting now, for
         ``status`` (which shows how long it has been running).
         """
-        lease_ms = int(self.lease_s * 1000)
-        fields: dict[str, Any] = {"renewed_at": "$$NOW", "expires_at": {"$add": ["$$NOW", lease_ms]}}
+        fields = renewal_fields(self.lease_s)
         if step is not None:
             fields["step"] = {**{k: {"$literal": v} for k, v in step.items()}, "started_at": "$$NOW"}
         result = await self.coll.update_one({"_id": LOCK_ID, "token": self.token}, [{"$set": fields}])
         if result.matched_count == 0:
             self.lost = True
             return False
-        self._last_renewal = time.monotonic()
+        self.renewed()
         return True
 
     async def clear_step(self) -> None:
@@ -330,32 +316,10 @@ class MigrationLock:
         if result.matched_count == 0:
             self.lost = True
 
-    async def _renew_forever(self) -> None:
-        interval = max(self.lease_s / 3, 0.05)
-        while self.held:
-            await asyncio.sleep(interval)
-            try:
-                if not await self.renew():
-                    log.error("lost the migration lock: another runner took it over")
-                    return
-            except PyMongoError as exc:
-                log.warning("could not renew the migration lock: %s", exc)
-                if time.monotonic() - self._last_renewal > self.lease_s:
-                    self.lost = True
-                    return
-
     def start_renewing(self) -> None:
-        """Start renewing the lease in the background (every third of the lease)."""
-        if self._renewer is None and self.held:
-            self._renewer = asyncio.create_task(self._renew_forever(), name="migration-lock-renewal")
-
-    async def stop_renewing(self) -> None:
-        """Stop the background renewal."""
-        task, self._renewer = self._renewer, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        """Start renewing the lease in the background (every third of the lease), while it is held."""
+        if self.held:
+            super().start_renewing()
 
     def check(self) -> None:
         """Raise LockError if the lease was lost (call at every safe point)."""

@@ -8,15 +8,11 @@ from datetime import datetime
 from typing import Any
 
 from analytiq_data.errors import LockError
+from analytiq_data.lease import describe_holder, format_time
 from analytiq_data.progress import Progress
 
 LOCK_COLLECTION = "migration_lock"  # where a database's lock lives, unless a caller names another
 LOCK_ID = "migration_lock"  # the lock document's _id in that collection
-
-
-def format_time(value: datetime) -> str:
-    """Return a datetime as ``YYYY-MM-DD HH:MM:SS UTC``."""
-    return value.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def format_duration(seconds: float) -> str:
@@ -113,12 +109,7 @@ class LockInfo:
 
     def describe(self) -> str:
         """Return ``host (pid N) since 2024-05-01 10:00:00 UTC`` for messages."""
-        who = self.host or self.holder
-        if self.pid is not None:
-            who += f" (pid {self.pid})"
-        if self.locked_at is not None:
-            who += f" since {format_time(self.locked_at)}"
-        return who
+        return describe_holder(self.host or self.holder, self.pid, self.locked_at)
 
     def to_json(self) -> dict[str, Any]:
         """Return the lock as plain data (the session id left out)."""

@@ -1,17 +1,20 @@
-"""Whether the process that wrote a lock document is gone: judged only when it ran beside this one.
+"""Whether the process that wrote a lease or heartbeat is gone: judged only when it ran beside this one.
 
-A lease (``lock.MigrationLock``) records its holder's ``host`` and ``pid`` and, on Linux, what makes
-that pid mean one process: ``boot_id`` (``/proc/sys/kernel/random/boot_id``, new at every boot),
-``pid_ns`` (the PID namespace, ``readlink /proc/self/ns/pid``; each container has its own) and
-``pid_start`` (field 22 of ``/proc/<pid>/stat``: when the process started, in clock ticks since
-boot). A holder is judged **gone** only when its host name, boot id and PID namespace are all this
-process's own — same machine, same boot, same PID namespace, so its pid names the same process
-here — and ``/proc/<pid>`` is missing, is a zombie, or started at another time (the pid was reused).
+The one test of liveness for every holder the tool records: the migration lock and the restore lock
+(``migrations.engine.lock``), a backup's claim on its destination (``backup.claim``) and the
+event-log follower's heartbeat (``backup.log.status``). Each records ``ProcessIdentity.record()``:
+its holder's ``host`` and ``pid`` and, on Linux, what makes that pid mean one process: ``boot_id``
+(``/proc/sys/kernel/random/boot_id``, new at every boot), ``pid_ns`` (the PID namespace, ``readlink
+/proc/self/ns/pid``; each container has its own) and ``pid_start`` (field 22 of ``/proc/<pid>/stat``:
+when the process started, in clock ticks since boot). A holder is judged **gone** only when its
+host name, boot id and PID namespace are all this process's own — same machine, same boot, same PID
+namespace, so its pid names the same process here — and ``/proc/<pid>`` is missing, is a zombie, or
+started at another time (the pid was reused).
 
 Everything else is *unknown*, never "gone": another host; a container that shares this host name
 but not its kernel (other boot id) or its PID namespace; a document written by the original code
 or on a system without ``/proc`` (macOS); a ``/proc`` that does not show this process's own PID
-namespace. An unknown holder is waited out until its lease ends, as before.
+namespace. An unknown holder is waited out until its lease ends (a heartbeat: until it is stale).
 """
 
 from __future__ import annotations
@@ -43,8 +46,12 @@ class ProcessIdentity:
         return self.boot_id is not None and self.pid_ns is not None and self.pid_start is not None
 
     def fields(self) -> dict[str, Any]:
-        """Return the lock document's fields naming this process (None where not known)."""
+        """Return the fields that make the pid name one process (None where not known)."""
         return {"boot_id": self.boot_id, "pid_ns": self.pid_ns, "pid_start": self.pid_start}
+
+    def record(self) -> dict[str, Any]:
+        """Return what a holder's document records to name this process: ``host``, ``pid`` and ``fields()``."""
+        return {"host": self.host, "pid": self.pid, **self.fields()}
 
 
 def _read(path: Path) -> str | None:
@@ -94,6 +101,15 @@ def _identity_of(pid: int) -> ProcessIdentity:
 def this_process() -> ProcessIdentity:
     """Return this process's identity (read once per process; a forked child reads its own)."""
     return _identity_of(os.getpid())
+
+
+def is_this_process(doc: dict[str, Any], me: ProcessIdentity | None = None) -> bool:
+    """Return whether ``doc`` names this very process (host, pid, boot id, PID namespace and start time);
+    False whenever that cannot be known (no usable ``/proc``): a host name and a pid alone may be another
+    container's."""
+    me = me or this_process()
+    named = tuple(doc.get(k) for k in ("host", "pid", "boot_id", "pid_ns", "pid_start"))
+    return me.judgeable and named == (me.host, me.pid, me.boot_id, me.pid_ns, me.pid_start)
 
 
 def holder_gone(doc: dict[str, Any], me: ProcessIdentity | None = None, proc: Path = PROC) -> bool:

@@ -1,0 +1,78 @@
+"""What every lease of the tool shares (``analytiq_data/lease.py``): one way of naming a holder in messages,
+one renewal loop (review finding 2: four formatters, two renewal loops, three expiry expressions)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+
+from pymongo.errors import AutoReconnect
+
+from analytiq_data.backup.busy import MARKERS, Busy
+from analytiq_data.backup.claim import Holder
+from analytiq_data.lease import RenewedLease, describe_holder
+from analytiq_data.migrations.engine.lockinfo import LockInfo
+from analytiq_data.restore_mark import MARK_COLLECTION, RestoreMark
+
+AT = datetime.datetime(2024, 5, 1, 10, 0, 0)
+
+
+def test_every_holder_is_named_the_same_way() -> None:
+    assert describe_holder("web-7", 42, AT) == "web-7 (pid 42) since 2024-05-01 10:00:00 UTC"
+    assert describe_holder("web-7", None, None) == "web-7"
+    assert describe_holder("web-7", 42, "not a time") == "web-7 (pid 42)"
+    lock = LockInfo.from_doc({"host": "web-7", "pid": 42, "locked_at": AT, "token": "t"}, live=True)
+    assert lock.describe() == "web-7 (pid 42) since 2024-05-01 10:00:00 UTC"
+    claim = Holder("run", "web-7", 42, AT, None, live=True)
+    assert claim.describe() == "a backup on web-7 (pid 42) since 2024-05-01 10:00:00 UTC"
+    busy = Busy("migration_lock", "web-7", 42, AT, "up")
+    assert busy.describe() == (
+        "the migration lock ('migration_lock') held by web-7 (pid 42) since 2024-05-01 10:00:00 UTC, in its up phase"
+    )
+    mark = RestoreMark.from_doc({"host": "web-7", "pid": 42, "started_at": AT})
+    assert mark.who() == "web-7 (pid 42), started 2024-05-01 10:00:00 UTC"
+
+
+def test_a_restore_mark_is_busy_by_its_own_words_not_as_a_lease() -> None:
+    """The mark has no lease: it is not among the expiring markers, and it is still described (finding 12)."""
+    assert MARK_COLLECTION not in MARKERS
+    assert Busy(MARK_COLLECTION, "web-7", 42).describe() == "an unfinished restore ('__restore') held by web-7 (pid 42)"
+
+
+class _Lease(RenewedLease):
+    def __init__(self, answers: list[bool | Exception]) -> None:
+        super().__init__()
+        self.lease_s, self.lost, self.what = 0.15, False, "the test lease"
+        self.answers = answers
+        self.calls = 0
+
+    async def renew(self) -> bool:
+        self.calls += 1
+        answer = self.answers[min(self.calls, len(self.answers)) - 1]
+        if isinstance(answer, Exception):
+            raise answer
+        if answer:
+            self.renewed()
+        else:
+            self.lost = True
+        return answer
+
+
+async def _renewals_end(lease: _Lease) -> None:
+    lease.start_renewing()
+    task = lease._renewer
+    assert task is not None
+    await asyncio.wait_for(task, 30)  # the loop ends by itself once the lease is lost
+    await lease.stop_renewing()
+
+
+async def test_a_lease_another_holder_took_is_lost_and_no_longer_renewed() -> None:
+    lease = _Lease([True, True, False])
+    await _renewals_end(lease)
+    assert lease.lost and lease.calls == 3
+
+
+async def test_a_lease_not_renewed_for_a_whole_lease_is_lost() -> None:
+    lease = _Lease([AutoReconnect("unreachable")])
+    await _renewals_end(lease)
+    assert lease.lost and lease.calls >= 3  # every third of the lease, until a whole lease went by
