@@ -60,3 +60,20 @@ def test_the_readmes_links_lead_to_pages_and_headings_that_exist() -> None:
 def test_slug_matches_the_sites_anchors() -> None:
     assert slug("Restore the backup: `restore --from`") == "restore-the-backup-restore-from"
     assert slug("How it works") == "how-it-works"
+
+
+def test_the_readmes_figures_are_those_the_benchmarks_wrote() -> None:
+    """Each number in the README's "How fast" table appears in the figures file its row links to: a
+    benchmark run that changes a figure fails here until the README says the new one."""
+    text = README.read_text()
+    section = text[text.index("## How fast") : text.index("## Find your way")]
+    rows = [line for line in section.splitlines() if line.startswith("| ") and "](docs/figures/" in line]
+    assert len(rows) >= 5
+    stale = []
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        figures = (ROOT / _LINK.search(cells[2])["target"]).read_text()  # type: ignore[index]
+        for number in re.findall(r"\d[\d,]*(?:\.\d+)?", cells[1]):
+            if not re.search(rf"(?<![\d.,]){re.escape(number)}(?![\d,]|\.\d)", figures):
+                stale.append(f"{number} ({cells[0]})")
+    assert not stale, f"README.md's figures differ from docs/figures/: {stale}"
