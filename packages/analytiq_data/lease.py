@@ -78,6 +78,7 @@ class RenewedLease:
 
     def __init__(self) -> None:
         self._renewer: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
         self._renewed = time.monotonic()
 
     async def renew(self) -> bool:
@@ -88,10 +89,13 @@ class RenewedLease:
         """Note a successful renewal (or the take): the whole lease from now is ours."""
         self._renewed = time.monotonic()
 
-    async def _renew_forever(self) -> None:
+    async def _renew_forever(self, stop: asyncio.Event) -> None:
         interval = max(self.lease_s / 3, 0.05)
         while not self.lost:
-            await asyncio.sleep(interval)  # a renewal period, not a synchronisation
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval)  # a renewal period, or until asked to stop
+            if stop.is_set():
+                return
             try:
                 if not await self.renew():
                     log.error("lost %s: %s took it over", self.what, self.others)
@@ -103,12 +107,24 @@ class RenewedLease:
     def start_renewing(self) -> None:
         """Start renewing the lease in the background (once; again after it stopped)."""
         if self._renewer is None or self._renewer.done():
-            self._renewer = asyncio.create_task(self._renew_forever(), name=f"renewing {self.what}")
+            self._stop = asyncio.Event()
+            self._renewer = asyncio.create_task(self._renew_forever(self._stop), name=f"renewing {self.what}")
 
     async def stop_renewing(self) -> None:
-        """Stop the background renewal."""
+        """Stop the background renewal; return once a renewal in flight has been answered.
+
+        The renewal is let finish, not cancelled: a cancelled update may still reach the server after
+        the caller removed the lease (a server that creates a database on any write, as SecantusDB
+        does, would then bring a dropped lock database back). Cancelled itself, it cancels the renewal.
+        """
         task, self._renewer = self._renewer, None
-        if task is not None:
+        if task is None:
+            return
+        self._stop.set()
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+            raise

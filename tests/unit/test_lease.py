@@ -76,3 +76,57 @@ async def test_a_lease_not_renewed_for_a_whole_lease_is_lost() -> None:
     lease = _Lease([AutoReconnect("unreachable")])
     await _renewals_end(lease)
     assert lease.lost and lease.calls >= 3  # every third of the lease, until a whole lease went by
+
+
+class _SlowLease(RenewedLease):
+    """A lease whose renewal waits for the test to answer it, as an update in flight waits for the server."""
+
+    lease_s, lost, what = 0.15, False, "a slow lease"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.in_flight, self.answer = asyncio.Event(), asyncio.Event()
+        self.finished = self.cancelled = 0
+
+    async def renew(self) -> bool:
+        self.in_flight.set()
+        try:
+            await self.answer.wait()
+        except asyncio.CancelledError:
+            self.cancelled += 1
+            raise
+        self.finished += 1
+        self.renewed()
+        return True
+
+
+async def test_stopping_lets_a_renewal_in_flight_finish_before_it_returns() -> None:
+    # A cancelled update may still reach the server after the caller removed the lease (on SecantusDB,
+    # which creates a database on any write, a dropped restore-lock database came back).
+    lease = _SlowLease()
+    lease.start_renewing()
+    await asyncio.wait_for(lease.in_flight.wait(), 30)
+    stopping = asyncio.ensure_future(lease.stop_renewing())
+    await asyncio.sleep(0)  # let stop_renewing run up to its wait
+    assert not stopping.done()  # still waiting for the renewal's answer
+    lease.answer.set()
+    await asyncio.wait_for(stopping, 30)
+    assert (lease.finished, lease.cancelled) == (1, 0)
+    lease.in_flight.clear()
+    lease.start_renewing()  # renewing again after a stop works, and stops between renewals at once
+    await lease.stop_renewing()
+    assert lease._renewer is None
+
+
+async def test_stopping_cancelled_cancels_the_renewal_in_flight() -> None:
+    lease = _SlowLease()
+    lease.start_renewing()
+    await asyncio.wait_for(lease.in_flight.wait(), 30)
+    stopping = asyncio.ensure_future(lease.stop_renewing())
+    await asyncio.sleep(0)
+    stopping.cancel()
+    try:
+        await stopping
+    except asyncio.CancelledError:
+        pass
+    assert stopping.cancelled() and lease.cancelled == 1
