@@ -204,11 +204,6 @@ class LogLoader:
         return LoadResult(found, base.ttl)
 
 
-def loaded_counts(loaded: dict[str, Any]) -> dict[str, int]:
-    """Return each loaded collection's count (what the base holds at its T)."""
-    return {name: int(entry.count) for name, entry in loaded.items()}
-
-
 def _skipped(metas: list[Metadata]) -> frozenset[str]:
     """Return the collections whose counts the server itself may change (TTL, capped): not checked."""
     return frozenset(m.collection for m in metas if has_ttl(m) or is_capped(m))
