@@ -33,8 +33,7 @@ from pymongo.asynchronous.change_stream import AsyncChangeStream
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import OperationFailure, PyMongoError
 
-from analytiq_data.backup.catalog import namespaces
-from analytiq_data.backup.plan import Kind, kind_of
+from analytiq_data.backup.catalog import collection_documents, namespaces
 from analytiq_data.restore_mark import MARK_COLLECTION, is_restore_namespace
 
 log = logging.getLogger(__name__)
@@ -81,8 +80,7 @@ async def _top(db: AsyncDatabase[Any]) -> dict[str, int] | None:
 
 
 async def _counts(db: AsyncDatabase[Any], keep: Callable[[str], bool]) -> dict[str, int]:
-    infos = await namespaces(db, keep=keep)
-    return {n: await db[n].estimated_document_count() for n, i in infos.items() if kind_of(i) is not Kind.VIEW}
+    return await collection_documents(db, await namespaces(db, keep=keep))
 
 
 async def operation_time(db: AsyncDatabase[Any]) -> Timestamp | None:

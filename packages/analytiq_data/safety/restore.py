@@ -23,13 +23,13 @@ from typing import Any
 from pymongo.errors import PyMongoError
 
 from analytiq_data.backup import BackupOptions, ddl
-from analytiq_data.backup.catalog import namespaces
+from analytiq_data.backup.catalog import database_documents, namespaces
 from analytiq_data.backup.copy import create_collection, gather_all
 from analytiq_data.backup.endpoints import Endpoints, Side, open_endpoints
 from analytiq_data.backup.manifest import Manifest, read_manifest
 from analytiq_data.backup.options import DEFAULT_BATCH_SIZE, DEFAULT_PARALLEL
 from analytiq_data.backup.pipeline import Pipeline
-from analytiq_data.backup.plan import Kind, Plan, build_plan, kind_of
+from analytiq_data.backup.plan import Kind, Plan, build_plan
 from analytiq_data.backup.results import CollectionReport
 from analytiq_data.backup.state import BackupState
 from analytiq_data.client import connection_error
@@ -180,10 +180,7 @@ async def restore(options: RestoreOptions, progress: Progress = NULL_PROGRESS) -
         info, manifest, plan = await _inspect(ends, options)
         async with ends.dst.errors("counting the database's documents"):
             current = await namespaces(ends.dst.db)
-            counted = [
-                ends.dst.db[n].estimated_document_count() for n, i in current.items() if kind_of(i) is not Kind.VIEW
-            ]
-            held = sum([await c for c in counted])
+            held = await database_documents(ends.dst.db, current)
         check_not_emptying(
             backup=options.backup,
             db=options.db,
@@ -249,9 +246,7 @@ class _BackupLoader:
         pipeline = Pipeline(self.ends.src, side, self.options.copy_options(), progress, _Unrecorded(side.db))
         reports = await gather_all(pipeline.run(i) for i in intents)
         self._check(reports)
-        ttl = frozenset(
-            i.name for i in intents if "expireAfterSeconds" in i.options or any(ddl.is_ttl(s) for s in i.indexes)
-        )
+        ttl = frozenset(i.name for i in intents if ddl.has_ttl(i))
         return LoadResult({r.name: r.documents for r in reports}, ttl)
 
     def _check(self, reports: list[CollectionReport]) -> None:

@@ -32,6 +32,7 @@ from pymongo import AsyncMongoClient
 
 from analytiq_data.backup.catalog import STATE_COLLECTION, collection_infos, copied_namespace, namespaces
 from analytiq_data.backup.consistent.dumpfile import CATCHUP_COLLECTION, replay_dump_events
+from analytiq_data.backup.ddl import has_ttl
 from analytiq_data.backup.endpoints import Side
 from analytiq_data.backup.files.compat import assumption_lines, for_restore
 from analytiq_data.backup.files.load import (
@@ -42,7 +43,6 @@ from analytiq_data.backup.files.load import (
     create_namespaces,
     finish_collection,
     finish_definitions,
-    has_ttl,
     load_documents,
 )
 from analytiq_data.backup.files.metadata import Metadata
