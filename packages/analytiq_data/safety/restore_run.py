@@ -36,7 +36,13 @@ from analytiq_data.backup.catalog import namespaces
 from analytiq_data.backup.endpoints import Side
 from analytiq_data.backup.plan import Kind, kind_of
 from analytiq_data.errors import ConfigurationError, VerificationError
-from analytiq_data.migrations.engine.state import HISTORY_COLLECTION, VERSION_COLLECTION, VERSION_ID, utcnow
+from analytiq_data.migrations.engine.state import (
+    HISTORY_COLLECTION,
+    VERSION_COLLECTION,
+    VERSION_ID,
+    parse_version,
+    utcnow,
+)
 from analytiq_data.progress import Progress
 from analytiq_data.restore_mark import RestoreMark, read_mark
 from analytiq_data.safety.activity import Writes, WriteWatch
@@ -290,10 +296,9 @@ def sharded_refusal(db: str, sharded: list[str]) -> ConfigurationError:
 
 
 async def read_version(db: AsyncDatabase[Any], collection: str) -> int:
-    """Return the version recorded in ``collection`` of ``db`` (0 when none)."""
-    doc = await db[collection].find_one({"_id": VERSION_ID})
-    value = (doc or {}).get("version", 0)
-    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
+    """Return the version recorded in ``collection`` of ``db`` (0 when none), read as ``StateStore`` reads it:
+    MigrationError if it is not a whole number."""
+    return parse_version(await db[collection].find_one({"_id": VERSION_ID})).version
 
 
 def _result(side: Side, loader: Loader, plan: SwapPlan | None, run: _Run, seconds: float) -> RestoreResult:
