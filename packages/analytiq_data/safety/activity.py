@@ -35,6 +35,7 @@ from pymongo.errors import OperationFailure, PyMongoError
 
 from analytiq_data.backup.catalog import collection_documents, namespaces
 from analytiq_data.restore_mark import MARK_COLLECTION, is_restore_namespace
+from analytiq_data.text import first_few
 
 log = logging.getLogger(__name__)
 
@@ -55,13 +56,12 @@ class Writes:
     def describe(self, limit: int = 5) -> str:
         """Return ``orders: 12 writes, users: 1 write`` (counts: ``documents more/fewer``)."""
         parts = []
-        for name, n in sorted(self.counts.items())[:limit]:
+        for name, n in sorted(self.counts.items()):
             if self.by == "counts":
                 parts.append(f"{name}: {abs(n):,} document{'s' if abs(n) != 1 else ''} {'more' if n > 0 else 'fewer'}")
             else:
                 parts.append(f"{name}: {n:,} write{'s' if n != 1 else ''}")
-        more = f" and {len(self.counts) - limit} more" if len(self.counts) > limit else ""
-        return ", ".join(parts) + more + f" (seen by {self.by})"
+        return first_few(parts, limit, ", ") + f" (seen by {self.by})"
 
 
 async def _top(db: AsyncDatabase[Any]) -> dict[str, int] | None:

@@ -43,6 +43,7 @@ from analytiq_data.safety.restore_run import LoadPlan, LoadResult, TargetOptions
 from analytiq_data.safety.results import RestoreResult
 from analytiq_data.safety.staging import Staging
 from analytiq_data.settings import DEFAULT_TIMEOUT_S, validate_db_name
+from analytiq_data.text import first_few
 from analytiq_data.uri import hosts_of, redact_uri
 
 log = logging.getLogger(__name__)
@@ -253,7 +254,7 @@ class _BackupLoader:
         """Raise VerificationError if the copy differs from the backup, or the backup from its manifest."""
         lines = [f"{r.name}: {d}" for r in reports for d in r.differences]
         if lines:
-            shown = "; ".join(lines[:3]) + (f"; and {len(lines) - 3} more" if len(lines) > 3 else "")
+            shown = first_few(lines, 3)
             raise VerificationError(
                 f"the copy of backup {self.options.backup!r} differs from it: {shown}; the database is unchanged",
                 hint="see the log (-v); run the restore again",
@@ -264,7 +265,7 @@ class _BackupLoader:
         selected = frozenset(e.name for e in self.manifest.entries if copy.selects(e.name))
         differences = self.manifest.differences(reports, selected=selected)
         if differences and not self.options.force:
-            shown = "; ".join(differences[:3]) + (f"; and {len(differences) - 3} more" if len(differences) > 3 else "")
+            shown = first_few(differences, 3)
             raise VerificationError(
                 f"backup {self.options.backup!r} no longer holds what it held when it was made: {shown}; "
                 "nothing changed",

@@ -53,6 +53,7 @@ from analytiq_data.safety.results import RestoreResult
 from analytiq_data.safety.staging import KEPT, Staging, remove_partial_load
 from analytiq_data.safety.swap import Pause, SwapPlan, check_swapped, describe_loaded, run_swap
 from analytiq_data.testhooks import Pauses
+from analytiq_data.text import first_few
 
 log = logging.getLogger(__name__)
 
@@ -219,7 +220,7 @@ def _after_the_swap(db: str, source: str, others: Writes, lines: list[str]) -> N
             hint="stop the application; run the restore again if those writes must not stay",
         )
     if lines:
-        shown = "; ".join(lines[:3]) + (f"; and {len(lines) - 3} more" if len(lines) > 3 else "")
+        shown = first_few(lines, 3)
         raise VerificationError(
             f"the restore took effect but database {db!r} differs from what was loaded after the swap: {shown}",
             hint="another client may have changed its definitions during the swap; see the log (-v)",
@@ -286,7 +287,7 @@ async def _sharded(db: AsyncDatabase[Any], names: list[str]) -> list[str]:
 
 def sharded_refusal(db: str, sharded: list[str]) -> ConfigurationError:
     """Return the refusal for restoring over sharded collections (a rename would leave them unsharded)."""
-    shown = ", ".join(sharded[:5]) + (f" and {len(sharded) - 5} more" if len(sharded) > 5 else "")
+    shown = first_few(sharded, 5, ", ")
     return ConfigurationError(
         f"database {db!r} has sharded collections the restore would replace ({shown}): restore swaps whole "
         "collections in by renaming, which would leave them unsharded; nothing changed",
