@@ -35,7 +35,7 @@ from pymongo.errors import OperationFailure, PyMongoError
 from analytiq_data.backup.catalog import namespaces
 from analytiq_data.backup.endpoints import Side
 from analytiq_data.backup.plan import Kind, kind_of
-from analytiq_data.errors import ConfigurationError, VerificationError
+from analytiq_data.errors import ConfigurationError, MigrationError, VerificationError
 from analytiq_data.migrations.engine.state import (
     HISTORY_COLLECTION,
     VERSION_COLLECTION,
@@ -144,7 +144,7 @@ async def replace_database(side: Side, target: TargetOptions, loader: Loader, pr
         staging = await Staging.of(db)
         staged, created = staging.split(loader.plan.collections)
         await refuse_sharded(side, staged)
-        run.from_version = await read_version(db, VERSION_COLLECTION)
+        run.from_version = await _version_before(db, run)
         watches = [await WriteWatch.start(db)]
         swap = SwapProgress()
         await staging.begin(source=loader.source, lock_db=lock.db.name, staged=staged, created=created)
@@ -294,6 +294,21 @@ def sharded_refusal(db: str, sharded: list[str]) -> ConfigurationError:
         hint="restore those collections with mongorestore (it inserts into the sharded collection as it "
         "exists; use --drop only to unshard), or drop them and shard them again after the restore",
     )
+
+
+async def _version_before(db: AsyncDatabase[Any], run: _Run) -> int:
+    """Return the target's version before the restore; 0, with a note, when its version document is unreadable.
+
+    The restore replaces that document, so a damaged one (1.5, a string) must not stop the recovery: it is
+    said in the result and recorded in the history as version 0.
+    """
+    try:
+        return await read_version(db, VERSION_COLLECTION)
+    except MigrationError as exc:
+        note = f"the database's own version document was unreadable ({exc.message}): recorded as version 0"
+        log.warning("%s", note)
+        run.notes.append(note)
+        return 0
 
 
 async def read_version(db: AsyncDatabase[Any], collection: str) -> int:
