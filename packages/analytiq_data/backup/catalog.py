@@ -13,7 +13,7 @@ imports neither of them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
@@ -71,6 +71,29 @@ async def namespaces(
         if (everything or copied_namespace(name)) and (keep is None or keep(name)):
             out[name] = dict(info)
     return out
+
+
+def is_view(info: Mapping[str, Any]) -> bool:
+    """Return whether a ``listCollections`` entry is a view (it holds no documents of its own)."""
+    return info.get("type") == "view" or "viewOn" in (info.get("options") or {})
+
+
+async def collection_documents(db: AsyncDatabase[Any], infos: Entries) -> dict[str, int]:
+    """Return the estimated document count of each collection of ``infos`` (entries of ``db``), views left out.
+
+    Estimated: the server's catalog count (metadata, no scan; after an unclean shutdown it may be off).
+    """
+    return {n: await db[n].estimated_document_count() for n, i in infos.items() if not is_view(i)}
+
+
+async def database_documents(db: AsyncDatabase[Any], infos: Entries | None = None) -> int:
+    """Return the sum of the estimated counts of the user's collections of ``db`` (views hold none).
+
+    ``infos`` are its ``namespaces`` entries when the caller has read them already (read here
+    otherwise). The counts are the catalog's (see ``collection_documents``): cheap, not exact.
+    """
+    found = await namespaces(db) if infos is None else infos
+    return sum((await collection_documents(db, found)).values())
 
 
 async def namespace(db: AsyncDatabase[Any], name: str) -> dict[str, Any] | None:

@@ -12,7 +12,7 @@ them on a database and let driver errors through (callers wrap them, e.g. ``Side
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from bson.son import SON
 from pymongo.asynchronous.database import AsyncDatabase
@@ -50,6 +50,25 @@ def index_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
 def is_ttl(spec: Mapping[str, Any]) -> bool:
     """Return whether an index deletes documents (TTL)."""
     return "expireAfterSeconds" in spec
+
+
+class Defined(Protocol):
+    """A namespace as the catalog or a dump's metadata describes it (``plan.Intent``, ``Metadata``)."""
+
+    @property
+    def options(self) -> Mapping[str, Any]:
+        """Return its creation options."""
+        ...
+
+    @property
+    def indexes(self) -> tuple[Mapping[str, Any], ...]:
+        """Return its indexes as the server lists them."""
+        ...
+
+
+def has_ttl(namespace: Defined) -> bool:
+    """Return whether a namespace has a TTL index or option (the server may delete its documents at any time)."""
+    return "expireAfterSeconds" in namespace.options or any(is_ttl(s) for s in namespace.indexes)
 
 
 def buildable_indexes(specs: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:

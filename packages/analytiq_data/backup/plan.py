@@ -23,7 +23,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from analytiq_data.backup.catalog import MANIFEST_COLLECTION as MANIFEST_COLLECTION
 from analytiq_data.backup.catalog import STATE_COLLECTION as STATE_COLLECTION
 from analytiq_data.backup.catalog import copied_namespace as copied_namespace
-from analytiq_data.backup.catalog import indexes, namespaces
+from analytiq_data.backup.catalog import indexes, is_view, namespaces
 from analytiq_data.backup.ddl import DEFERRED_OPTIONS as DEFERRED_OPTIONS
 from analytiq_data.backup.ddl import buildable_indexes
 from analytiq_data.backup.ddl import creation_options as creation_options
@@ -119,7 +119,7 @@ class Plan:
 def kind_of(info: Mapping[str, Any]) -> Kind:
     """Return the kind of a ``listCollections`` entry."""
     options = info.get("options") or {}
-    if info.get("type") == "view" or "viewOn" in options:
+    if is_view(info):
         return Kind.VIEW
     if info.get("type") == "timeseries" or "timeseries" in options:
         return Kind.TIMESERIES

@@ -10,6 +10,7 @@ from analytiq_data.backup.consistent.point import PointInTime
 from analytiq_data.backup.digest import Digest
 from analytiq_data.backup.pacing import ConcurrencyReport
 from analytiq_data.errors import AnalytiqError, ExitCode, VerificationError
+from analytiq_data.text import first_few
 
 #: ``CollectionReport.kind`` of a view (``plan.Kind.VIEW``): views are reported apart from collections.
 VIEW_KIND = "view"
@@ -144,7 +145,7 @@ class CopyMismatch(VerificationError):
 
     def __init__(self, result: BackupResult, *, resumable: bool = False) -> None:
         diffs = result.differences
-        shown = "; ".join(diffs[:3]) + (f"; and {len(diffs) - 3} more" if len(diffs) > 3 else "")
+        shown = first_few(diffs, 3)
         hint = "see the summary above (or --json); the destination is not a faithful copy"
         if resumable:
             names = [c.name for c in result.reports if c.verified is False]

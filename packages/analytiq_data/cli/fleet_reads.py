@@ -12,6 +12,7 @@ from analytiq_data.fleet.migrate import needs_a_person
 from analytiq_data.fleet.results import FleetResult, Outcome
 from analytiq_data.guard.results import CheckResult
 from analytiq_data.migrations.engine.results import HistoryResult, StatusResult
+from analytiq_data.text import first_few
 
 SHOWN = 6
 
@@ -34,8 +35,7 @@ def version_rows(found: list[StatusResult]) -> list[tuple[str, str, str]]:
             label = f"{version} (the newest)"
         else:
             label = f"{version} ({plural(head - version, 'step')} pending)"
-        more = f" and {len(names) - SHOWN} more" if len(names) > SHOWN else ""
-        rows.append((label, f"{by_version[version]:,}", ", ".join(names[:SHOWN]) + more))
+        rows.append((label, f"{by_version[version]:,}", first_few(names, SHOWN, ", ")))
     return rows
 
 

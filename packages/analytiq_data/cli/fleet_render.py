@@ -27,6 +27,7 @@ from analytiq_data.cli.render import print_json, print_table, stderr_is_tty
 from analytiq_data.fleet.results import DatabaseResult, FleetResult, Outcome
 from analytiq_data.migrations.engine.results import RunResult
 from analytiq_data.progress import TaskKind
+from analytiq_data.text import first_few
 
 #: Verbs that change databases: each database that ends leaves a line while the run goes on.
 CHANGING = ("migrate", "up", "down", "stamp", "backup", "restore", "rehearse")
@@ -224,9 +225,7 @@ def make_fleet_progress(as_json: bool) -> FleetLines:
 
 
 def _names(results: Sequence[DatabaseResult]) -> str:
-    names = [r.database for r in results]
-    more = f" and {len(names) - SHOWN_NAMES} more" if len(names) > SHOWN_NAMES else ""
-    return ", ".join(names[:SHOWN_NAMES]) + more
+    return first_few([r.database for r in results], SHOWN_NAMES, ", ")
 
 
 def summary_rows(result: FleetResult) -> list[tuple[str, str, str]]:

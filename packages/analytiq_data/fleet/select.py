@@ -36,6 +36,7 @@ from pymongo.errors import PyMongoError
 
 from analytiq_data.errors import ConfigurationError
 from analytiq_data.settings import validate_db_name
+from analytiq_data.text import first_few
 
 SYSTEM_DATABASES = frozenset({"admin", "local", "config"})
 GLOB_CHARS = frozenset("*?[")
@@ -198,7 +199,7 @@ async def resolve_among(selection: Selection, available: Sequence[str], app_clie
     chosen = await _matches(selection, app_client, listing)
     missing = sorted(n for n in chosen if n not in available)
     if missing:
-        shown = ", ".join(available[:10]) + (f" and {len(available) - 10} more" if len(available) > 10 else "")
+        shown = first_few(available, 10, ", ")
         line = f"{where} holds no database {missing[0]!r} (it has: {shown or 'none'})"
         raise ConfigurationError(line, hint="check --db")
     tool = sorted(n for n, by_glob in chosen.items() if by_glob and TOOL_NAMES.search(n))

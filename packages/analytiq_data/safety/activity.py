@@ -33,9 +33,9 @@ from pymongo.asynchronous.change_stream import AsyncChangeStream
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import OperationFailure, PyMongoError
 
-from analytiq_data.backup.catalog import namespaces
-from analytiq_data.backup.plan import Kind, kind_of
+from analytiq_data.backup.catalog import collection_documents, namespaces
 from analytiq_data.restore_mark import MARK_COLLECTION, is_restore_namespace
+from analytiq_data.text import first_few
 
 log = logging.getLogger(__name__)
 
@@ -56,13 +56,12 @@ class Writes:
     def describe(self, limit: int = 5) -> str:
         """Return ``orders: 12 writes, users: 1 write`` (counts: ``documents more/fewer``)."""
         parts = []
-        for name, n in sorted(self.counts.items())[:limit]:
+        for name, n in sorted(self.counts.items()):
             if self.by == "counts":
                 parts.append(f"{name}: {abs(n):,} document{'s' if abs(n) != 1 else ''} {'more' if n > 0 else 'fewer'}")
             else:
                 parts.append(f"{name}: {n:,} write{'s' if n != 1 else ''}")
-        more = f" and {len(self.counts) - limit} more" if len(self.counts) > limit else ""
-        return ", ".join(parts) + more + f" (seen by {self.by})"
+        return first_few(parts, limit, ", ") + f" (seen by {self.by})"
 
 
 async def _top(db: AsyncDatabase[Any]) -> dict[str, int] | None:
@@ -81,8 +80,7 @@ async def _top(db: AsyncDatabase[Any]) -> dict[str, int] | None:
 
 
 async def _counts(db: AsyncDatabase[Any], keep: Callable[[str], bool]) -> dict[str, int]:
-    infos = await namespaces(db, keep=keep)
-    return {n: await db[n].estimated_document_count() for n, i in infos.items() if kind_of(i) is not Kind.VIEW}
+    return await collection_documents(db, await namespaces(db, keep=keep))
 
 
 async def operation_time(db: AsyncDatabase[Any]) -> Timestamp | None:

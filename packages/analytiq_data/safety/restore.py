@@ -23,13 +23,13 @@ from typing import Any
 from pymongo.errors import PyMongoError
 
 from analytiq_data.backup import BackupOptions, ddl
-from analytiq_data.backup.catalog import namespaces
+from analytiq_data.backup.catalog import database_documents, namespaces
 from analytiq_data.backup.copy import create_collection, gather_all
 from analytiq_data.backup.endpoints import Endpoints, Side, open_endpoints
 from analytiq_data.backup.manifest import Manifest, read_manifest
 from analytiq_data.backup.options import DEFAULT_BATCH_SIZE, DEFAULT_PARALLEL
 from analytiq_data.backup.pipeline import Pipeline
-from analytiq_data.backup.plan import Kind, Plan, build_plan, kind_of
+from analytiq_data.backup.plan import Kind, Plan, build_plan
 from analytiq_data.backup.results import CollectionReport
 from analytiq_data.backup.state import BackupState
 from analytiq_data.client import connection_error
@@ -43,6 +43,7 @@ from analytiq_data.safety.restore_run import LoadPlan, LoadResult, TargetOptions
 from analytiq_data.safety.results import RestoreResult
 from analytiq_data.safety.staging import Staging
 from analytiq_data.settings import DEFAULT_TIMEOUT_S, validate_db_name
+from analytiq_data.text import first_few
 from analytiq_data.uri import hosts_of, redact_uri
 
 log = logging.getLogger(__name__)
@@ -180,10 +181,7 @@ async def restore(options: RestoreOptions, progress: Progress = NULL_PROGRESS) -
         info, manifest, plan = await _inspect(ends, options)
         async with ends.dst.errors("counting the database's documents"):
             current = await namespaces(ends.dst.db)
-            counted = [
-                ends.dst.db[n].estimated_document_count() for n, i in current.items() if kind_of(i) is not Kind.VIEW
-            ]
-            held = sum([await c for c in counted])
+            held = await database_documents(ends.dst.db, current)
         check_not_emptying(
             backup=options.backup,
             db=options.db,
@@ -249,16 +247,14 @@ class _BackupLoader:
         pipeline = Pipeline(self.ends.src, side, self.options.copy_options(), progress, _Unrecorded(side.db))
         reports = await gather_all(pipeline.run(i) for i in intents)
         self._check(reports)
-        ttl = frozenset(
-            i.name for i in intents if "expireAfterSeconds" in i.options or any(ddl.is_ttl(s) for s in i.indexes)
-        )
+        ttl = frozenset(i.name for i in intents if ddl.has_ttl(i))
         return LoadResult({r.name: r.documents for r in reports}, ttl)
 
     def _check(self, reports: list[CollectionReport]) -> None:
         """Raise VerificationError if the copy differs from the backup, or the backup from its manifest."""
         lines = [f"{r.name}: {d}" for r in reports for d in r.differences]
         if lines:
-            shown = "; ".join(lines[:3]) + (f"; and {len(lines) - 3} more" if len(lines) > 3 else "")
+            shown = first_few(lines, 3)
             raise VerificationError(
                 f"the copy of backup {self.options.backup!r} differs from it: {shown}; the database is unchanged",
                 hint="see the log (-v); run the restore again",
@@ -269,7 +265,7 @@ class _BackupLoader:
         selected = frozenset(e.name for e in self.manifest.entries if copy.selects(e.name))
         differences = self.manifest.differences(reports, selected=selected)
         if differences and not self.options.force:
-            shown = "; ".join(differences[:3]) + (f"; and {len(differences) - 3} more" if len(differences) > 3 else "")
+            shown = first_few(differences, 3)
             raise VerificationError(
                 f"backup {self.options.backup!r} no longer holds what it held when it was made: {shown}; "
                 "nothing changed",

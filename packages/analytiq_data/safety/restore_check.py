@@ -14,8 +14,7 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
-from analytiq_data.backup.catalog import namespaces
-from analytiq_data.backup.plan import Kind, kind_of
+from analytiq_data.backup.catalog import database_documents, namespaces
 from analytiq_data.client import connection_error, make_client, ping
 from analytiq_data.migrations.engine.checks import restore_problem
 from analytiq_data.migrations.engine.lock import read_lock
@@ -64,7 +63,7 @@ class RestoreCheck:
 async def check_target(db: AsyncDatabase[Any], window_s: float = DEFAULT_WINDOW_S) -> RestoreCheck:
     """Look at database ``db`` the way a restore would collide with it (reads only)."""
     infos = await namespaces(db)
-    documents = sum([await db[n].estimated_document_count() for n, i in infos.items() if kind_of(i) is not Kind.VIEW])
+    documents = await database_documents(db, infos)
     problems: list[str] = []
     unfinished = await restore_problem(db)
     if unfinished is not None:

@@ -32,6 +32,7 @@ from pymongo import AsyncMongoClient
 
 from analytiq_data.backup.catalog import STATE_COLLECTION, collection_infos, copied_namespace, namespaces
 from analytiq_data.backup.consistent.dumpfile import CATCHUP_COLLECTION, replay_dump_events
+from analytiq_data.backup.ddl import has_ttl
 from analytiq_data.backup.endpoints import Side
 from analytiq_data.backup.files.compat import assumption_lines, for_restore
 from analytiq_data.backup.files.load import (
@@ -42,7 +43,6 @@ from analytiq_data.backup.files.load import (
     create_namespaces,
     finish_collection,
     finish_definitions,
-    has_ttl,
     load_documents,
 )
 from analytiq_data.backup.files.metadata import Metadata
@@ -67,6 +67,7 @@ from analytiq_data.safety.restore_run import LoadPlan, LoadResult, TargetOptions
 from analytiq_data.safety.results import RestoreResult
 from analytiq_data.safety.staging import Staging
 from analytiq_data.settings import DEFAULT_TIMEOUT_S, validate_db_name
+from analytiq_data.text import first_few
 from analytiq_data.uri import hosts_of, redact_uri
 
 log = logging.getLogger(__name__)
@@ -292,7 +293,7 @@ async def _check_one(side: Side, name: str, expected: Loaded, where: Where) -> N
 def _raise_differences(db: str, where: str, found: dict[str, list[str]]) -> None:
     lines = [f"{name}: {d}" for name, diffs in sorted(found.items()) for d in diffs]
     if lines:
-        shown = "; ".join(lines[:3]) + (f"; and {len(lines) - 3} more" if len(lines) > 3 else "")
+        shown = first_few(lines, 3)
         raise VerificationError(
             f"what was loaded into {db!r} differs from {where} (the database is unchanged): {shown}",
             hint="the dump may be damaged or from a server with other defaults; see the log (-v)",

@@ -21,6 +21,7 @@ from typing import Any
 
 from analytiq_data.backup.manifest import Manifest
 from analytiq_data.errors import AnalytiqError, ConfigurationError, ExitCode, Interrupted
+from analytiq_data.text import first_few
 
 
 class RestoreInterrupted(Interrupted):
@@ -142,5 +143,4 @@ def _reason(exc: BaseException) -> str:
 def _names(names: list[str], limit: int = 5) -> str:
     if not names:
         return ""
-    shown = ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
-    return f" ({shown})"
+    return f" ({first_few(names, limit, ', ')})"

@@ -26,8 +26,9 @@ from bson.timestamp import Timestamp
 from analytiq_data.backup.catalog import STATE_COLLECTION, copied_namespace
 from analytiq_data.backup.consistent.dumpfile import CATCHUP_COLLECTION
 from analytiq_data.backup.consistent.point import ts_doc, ts_text
+from analytiq_data.backup.ddl import has_ttl
 from analytiq_data.backup.endpoints import Side
-from analytiq_data.backup.files.load import has_ttl, is_capped
+from analytiq_data.backup.files.load import is_capped
 from analytiq_data.backup.files.metadata import Metadata
 from analytiq_data.backup.log.catalog import when_text
 from analytiq_data.backup.log.reader import LogPlan, plan_restore
@@ -202,11 +203,6 @@ class LogLoader:
                 hint="the log may be damaged; see the log file (-v)",
             )
         return LoadResult(found, base.ttl)
-
-
-def loaded_counts(loaded: dict[str, Any]) -> dict[str, int]:
-    """Return each loaded collection's count (what the base holds at its T)."""
-    return {name: int(entry.count) for name, entry in loaded.items()}
 
 
 def _skipped(metas: list[Metadata]) -> frozenset[str]:

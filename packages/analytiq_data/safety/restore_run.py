@@ -35,8 +35,14 @@ from pymongo.errors import OperationFailure, PyMongoError
 from analytiq_data.backup.catalog import namespaces
 from analytiq_data.backup.endpoints import Side
 from analytiq_data.backup.plan import Kind, kind_of
-from analytiq_data.errors import ConfigurationError, VerificationError
-from analytiq_data.migrations.engine.state import HISTORY_COLLECTION, VERSION_COLLECTION, VERSION_ID, utcnow
+from analytiq_data.errors import ConfigurationError, MigrationError, VerificationError
+from analytiq_data.migrations.engine.state import (
+    HISTORY_COLLECTION,
+    VERSION_COLLECTION,
+    VERSION_ID,
+    parse_version,
+    utcnow,
+)
 from analytiq_data.progress import Progress
 from analytiq_data.restore_mark import RestoreMark, read_mark
 from analytiq_data.safety.activity import Writes, WriteWatch
@@ -47,6 +53,7 @@ from analytiq_data.safety.results import RestoreResult
 from analytiq_data.safety.staging import KEPT, Staging, remove_partial_load
 from analytiq_data.safety.swap import Pause, SwapPlan, check_swapped, describe_loaded, run_swap
 from analytiq_data.testhooks import Pauses
+from analytiq_data.text import first_few
 
 log = logging.getLogger(__name__)
 
@@ -137,7 +144,7 @@ async def replace_database(side: Side, target: TargetOptions, loader: Loader, pr
         staging = await Staging.of(db)
         staged, created = staging.split(loader.plan.collections)
         await refuse_sharded(side, staged)
-        run.from_version = await read_version(db, VERSION_COLLECTION)
+        run.from_version = await _version_before(db, run)
         watches = [await WriteWatch.start(db)]
         swap = SwapProgress()
         await staging.begin(source=loader.source, lock_db=lock.db.name, staged=staged, created=created)
@@ -213,7 +220,7 @@ def _after_the_swap(db: str, source: str, others: Writes, lines: list[str]) -> N
             hint="stop the application; run the restore again if those writes must not stay",
         )
     if lines:
-        shown = "; ".join(lines[:3]) + (f"; and {len(lines) - 3} more" if len(lines) > 3 else "")
+        shown = first_few(lines, 3)
         raise VerificationError(
             f"the restore took effect but database {db!r} differs from what was loaded after the swap: {shown}",
             hint="another client may have changed its definitions during the swap; see the log (-v)",
@@ -280,7 +287,7 @@ async def _sharded(db: AsyncDatabase[Any], names: list[str]) -> list[str]:
 
 def sharded_refusal(db: str, sharded: list[str]) -> ConfigurationError:
     """Return the refusal for restoring over sharded collections (a rename would leave them unsharded)."""
-    shown = ", ".join(sharded[:5]) + (f" and {len(sharded) - 5} more" if len(sharded) > 5 else "")
+    shown = first_few(sharded, 5, ", ")
     return ConfigurationError(
         f"database {db!r} has sharded collections the restore would replace ({shown}): restore swaps whole "
         "collections in by renaming, which would leave them unsharded; nothing changed",
@@ -289,11 +296,25 @@ def sharded_refusal(db: str, sharded: list[str]) -> ConfigurationError:
     )
 
 
+async def _version_before(db: AsyncDatabase[Any], run: _Run) -> int:
+    """Return the target's version before the restore; 0, with a note, when its version document is unreadable.
+
+    The restore replaces that document, so a damaged one (1.5, a string) must not stop the recovery: it is
+    said in the result and recorded in the history as version 0.
+    """
+    try:
+        return await read_version(db, VERSION_COLLECTION)
+    except MigrationError as exc:
+        note = f"the database's own version document was unreadable ({exc.message}): recorded as version 0"
+        log.warning("%s", note)
+        run.notes.append(note)
+        return 0
+
+
 async def read_version(db: AsyncDatabase[Any], collection: str) -> int:
-    """Return the version recorded in ``collection`` of ``db`` (0 when none)."""
-    doc = await db[collection].find_one({"_id": VERSION_ID})
-    value = (doc or {}).get("version", 0)
-    return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
+    """Return the version recorded in ``collection`` of ``db`` (0 when none), read as ``StateStore`` reads it:
+    MigrationError if it is not a whole number."""
+    return parse_version(await db[collection].find_one({"_id": VERSION_ID})).version
 
 
 def _result(side: Side, loader: Loader, plan: SwapPlan | None, run: _Run, seconds: float) -> RestoreResult:

@@ -30,6 +30,7 @@ from analytiq_data.backup.files.stream import (
     close_write,
     read_exact,
 )
+from analytiq_data.text import first_few
 
 MAGIC = b"\x6d\xe2\x99\x81"
 TERMINATOR = b"\xff\xff\xff\xff"
@@ -205,8 +206,7 @@ class ArchiveReader:
         missing = sorted(f"{db}.{coll}" for db, coll in known - ended)
         if missing:
             raise DumpFileError(
-                f"{self.name} is truncated: no end for {', '.join(missing[:3])}"
-                + (f" and {len(missing) - 3} more" if len(missing) > 3 else ""),
+                f"{self.name} is truncated: no end for {first_few(missing, 3, ', ')}",
                 hint="the file is incomplete (an interrupted dump?); use a complete copy",
             )
 

@@ -30,6 +30,7 @@ from bson.son import SON
 
 from analytiq_data.backup.ddl import is_id_index
 from analytiq_data.backup.files.metadata import Metadata
+from analytiq_data.text import first_few
 
 #: Index fields servers have known since 3.4 (mongod's index descriptor, plus later options).
 KNOWN_INDEX_FIELDS = frozenset(
@@ -104,6 +105,5 @@ def assumption_lines(metas: Iterable[Metadata]) -> list[str]:
             groups.setdefault("; ".join(meta.assumed), []).append(meta.namespace)
     lines = []
     for text, namespaces in groups.items():
-        more = f" and {len(namespaces) - 5} more" if len(namespaces) > 5 else ""
-        lines.append(f"{', '.join(namespaces[:5])}{more}: {text}")
+        lines.append(f"{first_few(namespaces, 5, ', ')}: {text}")
     return lines

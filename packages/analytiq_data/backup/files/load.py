@@ -253,11 +253,6 @@ async def check_count(side: Side, name: str, expected: Loaded, where: Where = sa
     return differences
 
 
-def has_ttl(meta: Metadata) -> bool:
-    """Return whether a namespace has a TTL index or option (the server may delete its documents at any time)."""
-    return "expireAfterSeconds" in meta.options or any("expireAfterSeconds" in s for s in meta.indexes)
-
-
 async def finish_collection(side: Side, meta: Metadata, where: Where = same_name) -> None:
     """Build one collection's indexes (one ``createIndexes``), then apply its validator and TTL options."""
     async with side.errors(f"building the indexes of {meta.collection!r}"):

@@ -25,6 +25,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from analytiq_data.backup.consistent.apply import apply_changes
 from analytiq_data.backup.consistent.events import Change, Definition, interpret, renamed
+from analytiq_data.backup.files.load import same_name
 from analytiq_data.progress import NULL_PROGRESS, Progress, TaskKind
 
 #: Events applied at once (one ordered bulk write per collection per chunk).
@@ -91,10 +92,6 @@ async def _nothing_new(name: str) -> None:
     return None
 
 
-def _same(name: str) -> str:
-    return name
-
-
 @dataclass
 class Replay:
     """One replay on ``db`` (the target, collections at ``where(name)``): expected counts kept as events are applied.
@@ -109,7 +106,7 @@ class Replay:
     expected: dict[str, int] = field(default_factory=dict)
     events: int = 0
     progress: Progress = NULL_PROGRESS
-    where: Callable[[str], str] = _same
+    where: Callable[[str], str] = same_name
     on_new: Callable[[str], Awaitable[None]] = _nothing_new
     known: set[str] = field(default_factory=set)
     views: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -223,11 +220,6 @@ class Replay:
     def start(self, total: int | None) -> None:
         """Start the replay's progress task (``total`` events, if known)."""
         self.progress.start("replay", total=total, unit="events", kind=TaskKind.WORK, label="replaying the log")
-
-
-async def staged_counts(db: AsyncDatabase[Any], names: Iterable[str]) -> dict[str, int]:
-    """Return the count of each collection ``names`` in ``db`` (0 for one that does not exist)."""
-    return {name: await db[name].count_documents({}) for name in names}
 
 
 def count_differences(expected: Mapping[str, int], found: Mapping[str, int], skip: frozenset[str]) -> list[str]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -108,6 +109,23 @@ def utcnow() -> datetime:
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
+def parse_version(doc: Mapping[str, Any] | None) -> VersionDoc:
+    """Return what a version document records (0 when there is none, or it has no ``version``).
+
+    Raise MigrationError (naming the value and ``stamp`` as the fix) when ``version`` is not a whole
+    number: a bool, a string, 1.5 (a double holding a whole number, 2.0, is read as 2).
+    """
+    if doc is None:
+        return VersionDoc(0, None)
+    value = doc.get("version", 0)
+    if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value:
+        raise MigrationError(
+            f"the version document holds {value!r}, not a whole number",
+            hint="record the true version with analytiq-db stamp N",
+        )
+    return VersionDoc(int(value), doc.get("updated_at"))
+
+
 class StateStore:
     """Reads and writes the version document and the history of one database."""
 
@@ -121,16 +139,7 @@ class StateStore:
 
     async def read_version(self, session: AsyncClientSession | None = None) -> VersionDoc:
         """Return the recorded version (0 if none is recorded)."""
-        doc = await self.versions.find_one({"_id": VERSION_ID}, session=session)
-        if doc is None:
-            return VersionDoc(0, None)
-        value = doc.get("version", 0)
-        if isinstance(value, bool) or not isinstance(value, int | float) or int(value) != value:
-            raise MigrationError(
-                f"the version document holds {value!r}, not a whole number",
-                hint="record the true version with analytiq-db stamp N",
-            )
-        return VersionDoc(int(value), doc.get("updated_at"))
+        return parse_version(await self.versions.find_one({"_id": VERSION_ID}, session=session))
 
     async def write_version(self, expected: int, new: int, session: AsyncClientSession | None = None) -> None:
         """Move the recorded version from ``expected`` to ``new``; raise VersionConflict if it was
