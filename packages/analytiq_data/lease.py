@@ -115,16 +115,17 @@ class RenewedLease:
 
         The renewal is let finish, not cancelled: a cancelled update may still reach the server after
         the caller removed the lease (a server that creates a database on any write, as SecantusDB
-        does, would then bring a dropped lock database back). Cancelled itself, it cancels the renewal.
+        does, would then bring a dropped lock database back). Cancelled while it waits, or finding the
+        renewal cancelled (``asyncio.run`` cancels every task when a step's KeyboardInterrupt stops the
+        loop), it cancels the renewal and returns, so that the caller still releases the lease.
         """
         task, self._renewer = self._renewer, None
         if task is None:
             return
         self._stop.set()
-        try:
+        with contextlib.suppress(asyncio.CancelledError):
             await asyncio.shield(task)
-        except asyncio.CancelledError:
+        if not task.done():
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-            raise
