@@ -9,7 +9,7 @@ into the names, once, at the start of a command:
 - a glob (``tenant_*``, ``*`` for all) matches the server's databases (one ``listDatabases``), never
   the system ones (``admin``, ``local``, ``config``) nor this tool's own: backup copies (``<db>_backup_v<N>_<time>``
   or any database holding ``__backup_manifest``/``__backup_state``), restore and rehearsal scratch
-  databases (``<db>__restore``, ``<db>__restore_tmp``, ``<db>_rehearse_<hex>``);
+  databases (``<db>__restore``; ``<db>__restore_tmp`` of earlier versions; ``<db>_rehearse_<hex>``);
 - ``module:ATTRIBUTE`` names a list of names, or a callable (sync or async) given the client and
   returning them: an application that keeps its tenants in a catalog collection answers from there.
 
