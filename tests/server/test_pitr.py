@@ -280,6 +280,9 @@ def test_history_lost_records_a_gap_and_restores_across_it_are_refused(
     lines = lost.stderr.strip().splitlines()
     assert lost.returncode == 3 and len(lines) == 1, lost.stderr
     assert "history lost" in lines[0] and "--new-base" in lines[0]
+    # the command it suggests names the source URI (--src-uri has no default but BACKUP_SRC_URI)
+    suggested = f"run the same command with --new-base (analytiq-db follow --src-uri URI --src {db_name} --to {folder}"
+    assert suggested in lines[0]
     gaps = load_catalog(folder).gaps
     assert len(gaps) == 1 and gaps[0]["to"] is None
     refused = restore_at(uri, "other", folder, now)

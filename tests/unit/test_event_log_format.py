@@ -10,7 +10,7 @@ import bson
 import pytest
 from bson.timestamp import Timestamp
 
-from analytiq_data.backup.log.catalog import Catalog
+from analytiq_data.backup.log.catalog import Catalog, when_text
 from analytiq_data.backup.log.follower import FollowOptions
 from analytiq_data.backup.log.format import MAX_INC, frame, previous, scan, ts_doc
 from analytiq_data.backup.log.moment import parse_moment
@@ -52,6 +52,12 @@ def test_moments() -> None:
     assert previous(Timestamp(10, 0)) == Timestamp(9, MAX_INC) and previous(Timestamp(10, 5)) == Timestamp(10, 4)
     with pytest.raises(ConfigurationError):
         parse_moment("yesterday")
+
+
+def test_a_moment_given_as_a_wall_time_is_said_as_that_time() -> None:
+    # --at 2024-05-29T16:26:40Z is Timestamp(1717000000, MAX_INC) inside; the sentinel is no moment a user named
+    assert when_text(parse_moment("2024-05-29T16:26:40Z")) == "2024-05-29 16:26:40 UTC (the end of that second)"
+    assert when_text(Timestamp(1717000000, 3)) == "Timestamp(1717000000, 3) (2024-05-29 16:26:40 UTC)"
 
 
 def _seg(seq: int, after: tuple[int, int], last: tuple[int, int], covered: tuple[int, int], tok: str | None) -> Any:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import io
 from collections.abc import Sequence
+from dataclasses import replace
 
 import pytest
 from rich.console import Console
@@ -309,3 +310,9 @@ def test_status_over_many_counts_each_version_and_marks_the_newest_and_those_ahe
         ("1 (3 steps pending)", "1", "t_c"),
     ]
     assert [needs_a_person(s) for s in found] == [False, False, False, True]
+
+
+def test_a_stopped_restore_needs_a_person_over_many_as_status_on_one_says() -> None:
+    # status on one database exits 1 for it; over many it was counted as fine (exit 0, "0 needing a person")
+    stopped = replace(_status("t_a", 4), restore="a restore into 't_a' stopped while loading (…)")
+    assert needs_a_person(stopped)

@@ -108,6 +108,16 @@ async def test_a_dumps_databases_are_matched_leaving_system_and_tool_names_out()
         await resolve_among(Selection(("missing",)), held, None, where="dump.archive")
 
 
+async def test_a_pattern_matching_nothing_in_a_dump_names_what_the_dump_holds() -> None:
+    # status --all-databases lists the server's databases, not the dump's: the hint names the dump's
+    held = ["admin", "t_1", "t_2", "t_2__restore_tmp"]
+    with pytest.raises(ConfigurationError) as nothing:
+        await resolve_among(Selection(("zz_*",)), held, None, where="dump.archive")
+    line = nothing.value.user_line()
+    assert "status --all-databases" not in line
+    assert line.endswith("(quote it: --db 'tenant_*'); dump.archive holds: t_1, t_2, t_2__restore_tmp")
+
+
 async def test_the_applications_function_gives_the_names(tmp_path: Path) -> None:
     async def tenants(client: object) -> list[str]:
         assert client == "the client"

@@ -13,7 +13,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
-from analytiq_data.errors import AnalytiqError, ExitCode, Interrupted, one_line
+from analytiq_data.errors import AnalytiqError, ExitCode, FileIOError, Interrupted, one_line
 from analytiq_data.uri import redact_text
 
 log = logging.getLogger("analytiq_data")
@@ -127,6 +127,8 @@ def run_entry(prog: str, main: Callable[[], int], *, show_traceback: bool = Fals
         return int(main())
     except AnalytiqError as exc:
         return _fail(prog, exc, show_traceback, as_json and not stdout.written)
+    except BrokenPipeError:
+        return _fail(prog, _closed_stdout(), show_traceback, False)
     except KeyboardInterrupt:
         log.warning("%s interrupted", prog)
         interrupted = Interrupted("interrupted")
@@ -148,6 +150,21 @@ def run_entry(prog: str, main: Callable[[], int], *, show_traceback: bool = Fals
         if sys.stdout is stdout:
             sys.stdout = stdout.inner
         signal.signal(signal.SIGTERM, previous)
+
+
+def _closed_stdout() -> FileIOError:
+    """The reader of standard output went away (``… | head``): point stdout at /dev/null, so that the
+    interpreter's last flush does not fail again on the way out, and say so in one line (exit 74)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # a stdout without a file descriptor (captured)
+        pass
+    return FileIOError(
+        "standard output was closed before everything was written (the command reading it stopped early)",
+        hint="let it read the whole output, or write it to a file",
+    )
 
 
 class _Internal(AnalytiqError):

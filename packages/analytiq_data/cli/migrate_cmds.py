@@ -28,6 +28,7 @@ from analytiq_data.cli.migrate_options import (
 from analytiq_data.cli.options import count, positive, settings_from
 from analytiq_data.cli.render import ClosableProgress, make_progress, print_json, steps_print_to_stderr
 from analytiq_data.errors import AnalytiqError, ConfigurationError
+from analytiq_data.fleet.migrate import needs_a_person
 from analytiq_data.migrations.engine import verbs
 from analytiq_data.migrations.engine.loader import load_hooks
 from analytiq_data.migrations.engine.options import StopRequest
@@ -253,10 +254,7 @@ async def cmd_status(args: argparse.Namespace) -> int:
     async with connected(args) as target:
         result = await verbs.status(target, migrations)
     render.status_result(result, args.json)
-    needs_a_person = (
-        result.mismatches or result.changed or result.database_ahead or result.dirty is not None or result.restore
-    )
-    return 1 if needs_a_person else 0
+    return 1 if needs_a_person(result) else 0
 
 
 async def cmd_history(args: argparse.Namespace) -> int:

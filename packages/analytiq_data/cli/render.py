@@ -8,6 +8,7 @@ and under ``--json`` as the ``connection`` object of the JSON it prints.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import sys
 from collections.abc import Iterator, Mapping, Sequence
@@ -101,12 +102,21 @@ def print_json(data: Any) -> None:
     print(json.dumps(data, default=_json_default, indent=2, sort_keys=False))
 
 
+class _StdoutConsole(Console):
+    """rich's Console for results on stdout, except that a reader closing the pipe (``… | head``) raises
+    BrokenPipeError for the CLI's entry to report (exit 74), where rich would exit 1 in silence."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError(errno.EPIPE, "standard output was closed")
+
+
 def print_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     """Write a table of results to stdout (boxed on a TTY, aligned text otherwise)."""
-    console = Console(soft_wrap=True)
+    console = _StdoutConsole(soft_wrap=True)
     if not console.is_terminal:
         # Piped or logged: never truncate or wrap cells to a guessed 80 columns.
-        console = Console(soft_wrap=True, width=400)
+        console = _StdoutConsole(soft_wrap=True, width=400)
     table = Table(title=title, show_lines=False, title_justify="left")
     for col in columns:
         table.add_column(col)

@@ -103,8 +103,11 @@ async def migrate_many(
 
 
 def needs_a_person(status: StatusResult) -> bool:
-    """Return whether ``status`` flags what fails ``check``: reordered list, changed code, ahead, dirty."""
-    return bool(status.mismatches or status.changed or status.database_ahead or status.dirty is not None)
+    """Return whether ``status`` flags what needs a person (``status`` exits 1 for it): what fails ``check``
+    (a reordered list, changed code, a database ahead of the code, a dirty step) and an unfinished restore."""
+    return bool(
+        status.mismatches or status.changed or status.database_ahead or status.dirty is not None or status.restore
+    )
 
 
 async def status_many(

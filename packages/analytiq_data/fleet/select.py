@@ -206,7 +206,9 @@ async def resolve_among(selection: Selection, available: Sequence[str], app_clie
     excluded = sorted(n for n in chosen if n not in tool and _excluded(n, selection.exclude))
     names = tuple(sorted(n for n in chosen if n not in tool and n not in excluded))
     if not names:
-        raise ConfigurationError(_nothing_line(selection, where, excluded, tool), hint=_nothing_hint(selection))
+        held = [n for n in available if n.lower() not in SYSTEM_DATABASES]
+        there = f"{where} holds: {first_few(held, 10, ', ') or 'no database'}"
+        raise ConfigurationError(_nothing_line(selection, where, excluded, tool), hint=_nothing_hint(selection, there))
     return Resolved(names, selection, tuple(excluded), tuple(tool))
 
 
@@ -258,10 +260,15 @@ def _nothing_line(selection: Selection, where: str, excluded: Sequence[str], too
     return f"no database on {where} matches {selection.describe()}{why}: nothing was done"
 
 
-def _nothing_hint(selection: Selection) -> str:
+SERVER_LISTING = "list the databases with analytiq-db status --all-databases"
+
+
+def _nothing_hint(selection: Selection, there: str = SERVER_LISTING) -> str:
+    """The fix for a selection that matched nothing; ``there`` says where to see what there is (the
+    server's databases by default; a dump's resolution names the databases the dump holds)."""
     if selection.source is not None or any(is_source(p) for p in selection.patterns):
         return "check what the function returns (it gave no database)"
-    return "check the pattern (quote it: --db 'tenant_*'); list the databases with analytiq-db status --all-databases"
+    return f"check the pattern (quote it: --db 'tenant_*'); {there}"
 
 
 async def backups_among(client: AsyncMongoClient[Any], names: Sequence[str]) -> list[str]:

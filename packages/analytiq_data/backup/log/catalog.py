@@ -17,7 +17,7 @@ from typing import Any
 from bson.timestamp import Timestamp
 
 from analytiq_data.backup.consistent.point import ts_text
-from analytiq_data.backup.log.format import FORMAT_VERSION, token_in, ts_doc, ts_of
+from analytiq_data.backup.log.format import FORMAT_VERSION, MAX_INC, token_in, ts_doc, ts_of
 from analytiq_data.backup.log.segment import LogDamaged, Position, write_durably
 from analytiq_data.errors import ConfigurationError
 
@@ -33,7 +33,10 @@ def now_text() -> str:
 
 
 def when_text(ts: Timestamp) -> str:
-    """Return a cluster time for people: ``Timestamp(s, i) (yyyy-mm-dd HH:MM:SS UTC)``."""
+    """Return a cluster time for people: ``Timestamp(s, i) (yyyy-mm-dd HH:MM:SS UTC)``; a moment at the end
+    of a second (a wall time given to ``--at``, or just before a second) as that time, not its sentinel."""
+    if ts.inc == MAX_INC:
+        return f"{ts.as_datetime():%Y-%m-%d %H:%M:%S} UTC (the end of that second)"
     return f"{ts_text(ts)} ({ts.as_datetime():%Y-%m-%d %H:%M:%S} UTC)"
 
 

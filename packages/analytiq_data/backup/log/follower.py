@@ -241,7 +241,9 @@ def _covered(run: _Run) -> str:
 
 
 def _new_base_hint(run: _Run) -> str:
-    return f"analytiq-db follow --src {run.options.src_db} --to {run.catalog.folder} --new-base"
+    """The command that goes on after a gap; the URI as a placeholder (it may hold a password)."""
+    command = f"analytiq-db follow --src-uri URI --src {run.options.src_db} --to {run.catalog.folder} --new-base"
+    return f"run the same command with --new-base ({command})"
 
 
 def _lost_error(run: _Run, since: Timestamp) -> HistoryLost:
