@@ -146,6 +146,34 @@ def test_a_file_as_the_log_directory_is_one_line(mongo_uri: str, tmp_path: Path)
     ]
 
 
+def test_a_directory_holding_other_files_is_not_made_a_log(mongo_uri: str, tmp_path: Path) -> None:
+    mine = tmp_path / "my-files"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    done = adb("follow", "--src-uri", mongo_uri, "--src", "app", "--to", str(mine), "--catch-up")
+    assert done.returncode == 3, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        f"analytiq-db: error: --to {mine} holds files and is not an event log (notes.txt): nothing written "
+        "— give a new or empty directory for the log"
+    )
+    assert sorted(p.name for p in mine.iterdir()) == ["notes.txt"]  # not even the follower's lock file
+
+
+def test_a_follower_that_cannot_start_leaves_no_directory_behind(tmp_path: Path) -> None:
+    to = tmp_path / "new-log"
+    unreachable = "mongodb://127.0.0.1:9/?serverSelectionTimeoutMS=300"  # the discard port: nothing listens
+    done = adb("follow", "--src-uri", unreachable, "--src", "app", "--to", str(to), "--catch-up", "--timeout", "1")
+    assert done.returncode == 4, done.stderr
+    assert not to.exists()
+    existing = tmp_path / "empty-log"
+    existing.mkdir()  # a directory the user made is kept (empty, as it was)
+    done = adb(
+        "follow", "--src-uri", unreachable, "--src", "app", "--to", str(existing), "--catch-up", "--timeout", "1"
+    )
+    assert done.returncode == 4, done.stderr
+    assert existing.is_dir()
+
+
 def test_a_restore_into_the_followed_database_stops_the_follower_with_a_gap(
     mongo_uri: str, db_name: str, tmp_path: Path
 ) -> None:

@@ -12,6 +12,7 @@ event loop.
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,8 +27,8 @@ from analytiq_data.backup.endpoints import Side
 from analytiq_data.backup.files.server import open_server
 from analytiq_data.backup.log.appender import Appender, off_loop
 from analytiq_data.backup.log.base import adopt_base, take_base
-from analytiq_data.backup.log.catalog import Catalog, Range, load_catalog, when_text
-from analytiq_data.backup.log.dirlock import holding, log_folder
+from analytiq_data.backup.log.catalog import BASES, CATALOG, SEGMENTS, Catalog, Range, load_catalog, when_text
+from analytiq_data.backup.log.dirlock import LOCK_FILE, holding, log_folder
 from analytiq_data.backup.log.format import previous, ts_of
 from analytiq_data.backup.log.recover import recover
 from analytiq_data.backup.log.segment import Position
@@ -39,6 +40,7 @@ from analytiq_data.connecting import check_uri_scheme
 from analytiq_data.errors import ConfigurationError
 from analytiq_data.progress import NULL_PROGRESS, Progress
 from analytiq_data.settings import DEFAULT_TIMEOUT_S, validate_db_name
+from analytiq_data.text import first_few
 from analytiq_data.uri import hosts_of, redact_uri
 
 DEFAULT_SEGMENT_SECONDS = 60.0
@@ -153,7 +155,47 @@ async def follow(
     (another follower writes to DIR: exit 5), DatabaseConnectionError. Cancelled (SIGTERM,
     Ctrl-C): the open segment is closed durably first.
     """
-    folder = log_folder(options.to)
+    folder, fresh = _log_folder(options.to)
+    try:
+        return await _follow_in(folder, options, progress, on_status)
+    except BaseException:
+        if fresh:
+            _discard_unused(folder)
+        raise
+
+
+#: What a log directory holds besides ``catalog.json`` (and its temporary): a follower starts a log only
+#: in a directory holding nothing else.
+LOG_ENTRIES = frozenset({BASES, SEGMENTS, LOCK_FILE, HEARTBEAT})
+
+
+def _log_folder(to: str) -> tuple[Path, bool]:
+    """Return the log directory ``to`` (created if missing) and whether this run created it.
+
+    ConfigurationError (nothing written) when ``to`` has no catalog and holds files of its own.
+    """
+    fresh = not Path(to).exists()
+    folder = log_folder(to)
+    if not (folder / CATALOG).exists():
+        names = (p.name for p in folder.iterdir())
+        foreign = sorted(n for n in names if n not in LOG_ENTRIES and not n.startswith(CATALOG))
+        if foreign:
+            raise ConfigurationError(
+                f"--to {to} holds files and is not an event log ({first_few(foreign, 3, ', ')}): nothing written",
+                hint="give a new or empty directory for the log",
+            )
+    return folder, fresh
+
+
+def _discard_unused(folder: Path) -> None:
+    """Remove a log directory this run created if it logged nothing (no catalog): a failed start leaves none."""
+    if not (folder / CATALOG).exists():
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+async def _follow_in(
+    folder: Path, options: FollowOptions, progress: Progress, on_status: StatusSink | None
+) -> FollowResult:
     with holding(folder):  # one follower per directory (LockError otherwise)
         catalog, recovered = await off_loop(_prepare, options, folder)
         for line in recovered:
