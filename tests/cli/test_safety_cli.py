@@ -116,12 +116,18 @@ async def test_restore_asks_on_a_terminal_and_needs_yes_elsewhere(
     assert result.returncode == 3
     assert result.stderr.splitlines() == [
         f"target: database {db_name} (from --db) on {mongo_uri} (from --uri)",
-        f"analytiq-db: error: restore replaces database {db_name!r} with '{db_name}_bk' and needs confirmation: "
+        f"analytiq-db: error: restore replaces database {db_name!r}, which holds data, with '{db_name}_bk': "
         "nothing changed — pass --yes to confirm (there is no terminal to ask on)",
     ]
     result = cli("restore", "--from", f"{db_name}_missing", "--yes")
     assert result.returncode == 3 and "does not exist" in last_line(result)
     assert await raw_state(db) == changed
+    # A new database replaces nothing: no confirmation, as restoring files into one needs none.
+    fresh = f"{db_name}_new"
+    command = [CLI, "restore", "--from", f"{db_name}_bk", "--uri", mongo_uri, "--db", fresh]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stderr
+    assert await db.client[fresh].users.count_documents({}) == 2
 
     typed = _on_terminal(cli, "not the name\n", "restore", "--from", f"{db_name}_bk")
     assert typed.returncode == 3 and "is not the database name" in last_line(typed)

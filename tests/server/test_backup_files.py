@@ -201,7 +201,7 @@ async def test_cli_archive_to_stdout_and_back_from_stdin(mongo_uri: str, db_name
     assert again.returncode == 3
     assert again.stderr.decode().strip().splitlines()[-1] == (
         f"analytiq-db: error: restore replaces database {target!r}, which holds data, with standard input: "
-        "nothing changed — pass --yes to confirm"
+        "nothing changed — pass --yes to confirm (there is no terminal to ask on)"
     )
     assert await databases(db) == [target]
 

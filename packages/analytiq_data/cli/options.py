@@ -167,15 +167,11 @@ def announce(args: argparse.Namespace, steps: tuple[str, str] | None = None) -> 
     return settings
 
 
-def refuse_unasked(db: str, what: str, *, holds_data: bool) -> None:
-    """Raise the ConfigurationError of a restore that needs a confirmation no terminal can give (nothing changed)."""
-    if holds_data:
-        raise ConfigurationError(
-            f"restore replaces database {db!r}, which holds data, with {what}: nothing changed",
-            hint="pass --yes to confirm",
-        )
+def refuse_unasked(db: str, what: str) -> None:
+    """Raise the ConfigurationError of a restore over data that needs a confirmation no terminal can give
+    (nothing changed)."""
     raise ConfigurationError(
-        f"restore replaces database {db!r} with {what} and needs confirmation: nothing changed",
+        f"restore replaces database {db!r}, which holds data, with {what}: nothing changed",
         hint="pass --yes to confirm (there is no terminal to ask on)",
     )
 
@@ -198,5 +194,5 @@ def confirm_replace(db: str, what: str, *, can_ask: bool, dropped: str = "") -> 
     the terminal, or a ConfigurationError (nothing changed) when ``can_ask`` is false. ``dropped`` says
     what the replacement drops, after the description."""
     if not can_ask:
-        refuse_unasked(db, what, holds_data=True)
+        refuse_unasked(db, what)
     ask_for_name(db, f"restore replaces database {db!r} with {what}{dropped}.")

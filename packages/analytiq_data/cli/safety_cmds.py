@@ -28,7 +28,7 @@ from analytiq_data.errors import ConfigurationError
 from analytiq_data.safety import BackupInfo, RehearsalResult, RestoreOptions, RestoreResult, inspect_backup, rehearse
 from analytiq_data.safety import restore as restore_backup
 from analytiq_data.safety.restore_check import check_restore_target
-from analytiq_data.safety.restore_files import open_dump
+from analytiq_data.safety.restore_files import open_dump, target_holds_data
 from analytiq_data.safety.results import CHECKS
 from analytiq_data.uri import resolve_uri
 
@@ -208,9 +208,9 @@ async def cmd_restore(args: argparse.Namespace) -> int:
         render_restore(await restore_from_files(args), args.json)
         return 0
     options = _from_options(args)
-    if not args.yes:
+    if not args.yes and await target_holds_data(options):  # a new or empty database replaces nothing
         if not sys.stdin.isatty():
-            refuse_unasked(options.db, repr(options.backup), holds_data=False)
+            refuse_unasked(options.db, repr(options.backup))
         ask_for_name(options.db, _describe(options, await inspect_backup(options)))
     progress = make_progress(args.json)
     try:

@@ -26,7 +26,7 @@ import dataclasses
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from pymongo import AsyncMongoClient
 
@@ -146,14 +146,25 @@ def open_dump(options: FileRestoreOptions) -> tuple[DumpSource, str, list[Metada
     return source, db, metas
 
 
-async def target_holds_data(options: FileRestoreOptions) -> bool:
+class TargetAddress(Protocol):
+    """Where a restore goes: any restore's options (from a backup database, files or a log)."""
+
+    @property
+    def uri(self) -> str: ...
+    @property
+    def db(self) -> str: ...
+    @property
+    def timeout_s(self) -> float: ...
+
+
+async def target_holds_data(options: TargetAddress) -> bool:
     """Return whether database ``options.db`` exists and holds collections (then restoring needs a confirmation)."""
     async with connected_target(options) as side:
         return bool(await collection_infos(side, keep=lambda name: name != LOCK_COLLECTION))
 
 
 @contextlib.asynccontextmanager
-async def connected_target(options: FileRestoreOptions) -> AsyncIterator[Side]:
+async def connected_target(options: TargetAddress) -> AsyncIterator[Side]:
     client: AsyncMongoClient[Any] = make_client(options.uri, timeout_s=options.timeout_s)
     try:
         identity = await identify(client, options.uri, options.timeout_s)
