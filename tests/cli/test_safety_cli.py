@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -125,7 +126,9 @@ async def test_restore_asks_on_a_terminal_and_needs_yes_elsewhere(
     # A new database replaces nothing: no confirmation, as restoring files into one needs none.
     fresh = f"{db_name}_new"
     command = [CLI, "restore", "--from", f"{db_name}_bk", "--uri", mongo_uri, "--db", fresh]
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    result = await asyncio.to_thread(
+        subprocess.run, command, cwd=ROOT, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL
+    )
     assert result.returncode == 0, result.stderr
     assert await db.client[fresh].users.count_documents({}) == 2
 
