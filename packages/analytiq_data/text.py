@@ -17,3 +17,8 @@ def first_few(items: Sequence[str], n: int, sep: str = "; ") -> str:
         return shown
     before_and = " " if sep.strip() == "," else sep
     return f"{shown}{before_and}and {len(items) - n} more"
+
+
+def plural(n: int, noun: str) -> str:
+    """Return ``1 database`` / ``2 databases`` / ``1,000 databases`` (an ``s`` added unless ``n`` is 1)."""
+    return f"{n:,} {noun}{'s' if n != 1 else ''}"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from analytiq_data.text import first_few
+from analytiq_data.text import first_few, plural
 
 
 def test_a_semicolon_list_keeps_its_separator_before_and() -> None:
@@ -17,3 +17,12 @@ def test_nothing_is_added_when_all_are_shown() -> None:
     assert first_few(["a", "b", "c"], 3) == "a; b; c"
     assert first_few(["a"], 5, ", ") == "a"
     assert first_few([], 3) == ""
+
+
+def test_plural_adds_an_s_unless_one_and_separates_thousands() -> None:
+    assert [plural(n, "document") for n in (0, 1, 2, 5000)] == [
+        "0 documents",
+        "1 document",
+        "2 documents",
+        "5,000 documents",
+    ]

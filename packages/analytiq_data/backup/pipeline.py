@@ -33,6 +33,7 @@ from analytiq_data.backup.reconcile import SeenIds
 from analytiq_data.backup.results import CollectionReport
 from analytiq_data.backup.state import BackupState
 from analytiq_data.progress import Outcome, Progress, TaskKind
+from analytiq_data.text import plural
 
 T = TypeVar("T")
 
@@ -86,7 +87,7 @@ class Pipeline:
         parts = await gather_all(self._copy(intent, rng, source) for rng in pending)
         for part in parts:
             source += part
-        self.progress.finish(name, f"{source.count:,} documents")
+        self.progress.finish(name, plural(source.count, "document"))
         differences, destination = await self._finish(intent, source)
         verified = (not differences) if self.options.verify else (False if differences else None)
         report = CollectionReport(

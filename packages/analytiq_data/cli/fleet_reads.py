@@ -6,13 +6,13 @@ from __future__ import annotations
 from collections import Counter
 
 from analytiq_data.cli import migrate_render
-from analytiq_data.cli.fleet_render import plural, render_fleet, summary_rows, verdict
+from analytiq_data.cli.fleet_render import render_fleet, summary_rows, verdict
 from analytiq_data.cli.render import print_json, print_table
 from analytiq_data.fleet.migrate import needs_a_person
 from analytiq_data.fleet.results import FleetResult, Outcome
 from analytiq_data.guard.results import CheckResult
 from analytiq_data.migrations.engine.results import HistoryResult, StatusResult
-from analytiq_data.text import first_few
+from analytiq_data.text import first_few, plural
 
 SHOWN = 6
 

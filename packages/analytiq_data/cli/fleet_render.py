@@ -27,7 +27,7 @@ from analytiq_data.cli.render import print_json, print_table, stderr_is_tty
 from analytiq_data.fleet.results import DatabaseResult, FleetResult, Outcome
 from analytiq_data.migrations.engine.results import RunResult
 from analytiq_data.progress import TaskKind
-from analytiq_data.text import first_few
+from analytiq_data.text import first_few, plural
 
 #: Verbs that change databases: each database that ends leaves a line while the run goes on.
 CHANGING = ("migrate", "up", "down", "stamp", "backup", "restore", "rehearse")
@@ -63,11 +63,6 @@ class Tally:
             if left > 0:
                 extra.append(f"ETA {duration_text(left / rate)}")
         return ", ".join(parts) + (f" ({', '.join(extra)})" if extra else "")
-
-
-def plural(n: int, noun: str) -> str:
-    """Return ``1 database`` / ``2 databases``."""
-    return f"{n:,} {noun}{'s' if n != 1 else ''}"
 
 
 def database_line(result: DatabaseResult) -> str:

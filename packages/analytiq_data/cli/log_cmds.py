@@ -31,6 +31,7 @@ from analytiq_data.cli.options import output_options, positive_seconds, timeout_
 from analytiq_data.cli.progress_view import RichLines
 from analytiq_data.cli.render import make_progress, print_json, print_table
 from analytiq_data.settings import DEFAULT_TIMEOUT_S
+from analytiq_data.text import plural
 
 FOLLOW_DESCRIPTION = """\
 Keep a continuous backup of one database in DIR: a base (a consistent dump, taken now unless DIR has
@@ -200,7 +201,8 @@ def _render_result(result: FollowResult, as_json: bool) -> None:
         print(json.dumps({"result": result.to_json()}), flush=True)
         return
     said = "; ".join(r.describe() for r in result.ranges) or "nothing"
-    print(f"follow: {result.events:,} events logged, {result.segments_closed} segments closed; can restore {said}")
+    logged, closed = plural(result.events, "event"), plural(result.segments_closed, "segment")
+    print(f"follow: {logged} logged, {closed} closed; can restore {said}")
 
 
 async def cmd_log_ranges(args: argparse.Namespace) -> int:

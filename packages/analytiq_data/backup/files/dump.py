@@ -57,6 +57,7 @@ from analytiq_data.backup.reader import read_batches
 from analytiq_data.backup.results import BackupResult, CollectionReport, CopyMismatch
 from analytiq_data.errors import ConfigurationError, VerificationError
 from analytiq_data.progress import NULL_PROGRESS, Progress
+from analytiq_data.text import plural
 
 PARTIAL = ".partial"
 #: Batches read and not yet written, per ``--parallel`` slot.
@@ -299,7 +300,7 @@ async def _write(
                         progress.advance(intent.name, part.count, part.nbytes)
             digests[intent.name] = digest
             await queue.put((intent, None))
-            progress.finish(intent.name, f"{digest.count} documents")
+            progress.finish(intent.name, plural(digest.count, "document"))
 
     async def readers() -> None:
         await gather_all(read(i) for i in plan.intents)

@@ -42,6 +42,7 @@ from analytiq_data.backup.options import DEFAULT_PARALLEL
 from analytiq_data.backup.pacing import WritePacer
 from analytiq_data.backup.plan import Intent, Kind, order_views
 from analytiq_data.progress import Progress
+from analytiq_data.text import plural
 
 #: Batches read from the files and not yet handed to a writer (beyond one per writer).
 READ_AHEAD = 4
@@ -123,7 +124,7 @@ class _Load:
             event, seq = item
             name = event.collection
             if isinstance(event, End):
-                progress.finish(name, f"{event.count} documents")
+                progress.finish(name, plural(event.count, "document"))
                 self.ended.add(name)
                 self.maybe_finish(name)
                 continue
