@@ -23,6 +23,7 @@ import argparse
 import asyncio
 import gzip
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -200,6 +201,7 @@ def main() -> None:
         speed = asyncio.run(replay_vs_plain(server.uri, events))
     finally:
         server.cleanup()
+        shutil.rmtree(work, ignore_errors=True)  # the log: about 400 bytes per event
     load = subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
     print(f"machine: {load}")
     print(
