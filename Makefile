@@ -24,11 +24,13 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# Two workers, each with its own test servers; against a given MongoDB (MONGODB_URI) tests share it: serial.
+# Two workers, each with its own test servers; against a given MongoDB (MONGODB_URI) tests share it: serial,
+# and realcluster/ (what only a real mongod or a mongos does: never collected on the test servers) runs too.
 XDIST := $(if $(MONGODB_URI),,-n 2 --dist worksteal)
+REAL := $(if $(MONGODB_URI),tests realcluster,)
 
 unit: $(STAMP)
-	$(BIN)/pytest -q $(XDIST)
+	$(BIN)/pytest -q $(XDIST) $(REAL)
 
 # The documentation site, into site/ (make test builds it too, with --strict, in tests/docs/test_site.py).
 # The reference pages (commands, Python API, exit codes, configuration) are generated on each build.
